@@ -1,0 +1,99 @@
+"""Typed errors of engramlab, collected in one place.
+
+Every error subclasses a built-in so that ``except ValueError`` keeps working, and every
+message names the bad value and what would be valid.
+
+>>> from engramlab.errors import Issue, ProtocolError
+>>> err = ProtocolError([Issue("p.yaml", 3, 5, "unknown op 'reactvate'; did you mean 'reactivate'?")])
+>>> print(err)
+p.yaml:3:5: error: unknown op 'reactvate'; did you mean 'reactivate'?
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "EngramlabError",
+    "Issue",
+    "ProtocolError",
+    "RunError",
+    "StoreError",
+    "TransitionError",
+    "UnknownNameError",
+    "did_you_mean",
+]
+
+
+class EngramlabError(Exception):
+    """Base class of engramlab's own errors."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a protocol file, at a line and column (1-based)."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: error: {self.message}"
+
+
+class ProtocolError(EngramlabError, ValueError):
+    """A protocol is invalid. ``issues`` lists every problem found, in file order."""
+
+    def __init__(self, issues: Sequence[Issue]):
+        self.issues: tuple[Issue, ...] = tuple(sorted(issues, key=lambda i: (i.line, i.col)))
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class TransitionError(EngramlabError, RuntimeError):
+    """An illegal life-cycle transition: names the from-state, the op and the allowed ops."""
+
+
+class UnknownNameError(EngramlabError, KeyError):
+    """A name that is not in a registry; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RunError(EngramlabError, RuntimeError):
+    """A run could not be carried out."""
+
+
+class StoreError(EngramlabError, OSError):
+    """A run store cannot be read or written."""
+
+
+def did_you_mean(value: object, valid: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest valid name, or ``""``.
+
+    >>> did_you_mean("reactvate", ["reactivate", "silence"])
+    "; did you mean 'reactivate'?"
+    """
+    if not isinstance(value, str):
+        return ""
+    match = difflib.get_close_matches(value, list(valid), n=1, cutoff=0.6)
+    if not match:
+        lowered = {v.lower(): v for v in valid}
+        if value.lower() in lowered:
+            match = [lowered[value.lower()]]
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def unknown_name(kind: str, value: object, valid: Iterable[str]) -> UnknownNameError:
+    """Build the standard error for a name missing from a registry.
+
+    >>> str(unknown_name("circuit", "mouse-fer", ["mouse-fear"]))
+    "unknown circuit 'mouse-fer'; did you mean 'mouse-fear'? (known: mouse-fear)"
+    """
+    valid = list(valid)
+    return UnknownNameError(
+        f"unknown {kind} {value!r}{did_you_mean(value, valid)} (known: {', '.join(valid)})"
+    )

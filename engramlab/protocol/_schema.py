@@ -1,0 +1,446 @@
+"""Pydantic models of the protocol language v1 (DESIGN §3).
+
+Every model forbids unknown keys and is frozen. The models describe the *shape* of a
+protocol; cross-references (a stimulus named in the world, an ensemble tagged earlier, a site
+that exists in the circuit) are checked by :mod:`engramlab.protocol._validate` and the
+life-cycle walk.
+
+Example
+-------
+>>> from engramlab.protocol import Protocol
+>>> p = Protocol.model_validate({
+...     "engramlab": 1, "name": "tiny",
+...     "subject": {"circuit": "mouse-fear"},
+...     "world": {"A": {"kind": "context"}},
+...     "groups": {"all": {"n": 2}},
+...     "schedule": [{"phase": "look", "op": "expose", "stimulus": "A"}],
+... })
+>>> p.schedule[0].op
+'expose'
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+__all__ = [
+    "CRITERIA",
+    "OPS",
+    "OP_CLASS",
+    "Ablate",
+    "Allocate",
+    "CellTag",
+    "Coactivate",
+    "Condition",
+    "Consolidate",
+    "ContextStimulus",
+    "DatasetStimulus",
+    "Delay",
+    "Drug",
+    "Erase",
+    "Estimate",
+    "Expose",
+    "FactsStimulus",
+    "Forget",
+    "Group",
+    "Implant",
+    "Light",
+    "Phase",
+    "Protocol",
+    "Reactivate",
+    "Record",
+    "Silence",
+    "Subject",
+    "SynapseTag",
+    "Test",
+    "Train",
+    "WeightsRecord",
+]
+
+Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$", max_length=80)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Epoch = Literal["off", "on"]
+Opsin = Literal["ChR2", "ArchT", "none"]
+
+#: The engram criteria a protocol may declare it tests.
+CRITERIA: tuple[str, ...] = (
+    "sufficiency",
+    "necessity",
+    "specificity",
+    "reactivation",
+    "persistence",
+    "ecphory",
+    "content",
+    "dormancy",
+    "mimicry",
+)
+
+#: Life-cycle class of each op (DESIGN §3); ``None`` for ops outside the cycle.
+OP_CLASS: dict[str, str | None] = {
+    "expose": "Create",
+    "condition": "Create",
+    "train": "Create",
+    "test": "Read",
+    "reactivate": "Read",
+    "silence": "Read",
+    "coactivate": "Create",
+    "delay": "Update",
+    "consolidate": "Update",
+    "drug": None,
+    "allocate": None,
+    "ablate": "Delete",
+    "forget": "Delete",
+    "erase": "Delete",
+    "implant": "Create",
+    "estimate": None,
+}
+OPS: tuple[str, ...] = tuple(OP_CLASS)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- tags, light
+class CellTag(_Model):
+    """Activity tag of cells (c-Fos/TetTag analogue) during the phase it is attached to."""
+
+    ensemble: Slug
+    site: str
+    opsin: Opsin = "ChR2"
+    rule: Literal["top-fraction", "threshold"] = "top-fraction"
+    fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    threshold: float | None = None
+    efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+
+class SynapseTag(_Model):
+    """Synaptic tag (AS-PaRac1 analogue): weights potentiated in the phase's window."""
+
+    synapses: Slug
+    projection: str
+    rule: Literal["top-fraction", "threshold"] = "top-fraction"
+    fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    threshold: float | None = None
+
+
+def _tag_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "synapses" in value:
+            return "synapses"
+        return "cells"
+    if isinstance(value, SynapseTag):
+        return "synapses"
+    if isinstance(value, CellTag):
+        return "cells"
+    return None
+
+
+TagSpec = Annotated[
+    Union[Annotated[CellTag, Tag("cells")], Annotated[SynapseTag, Tag("synapses")]],
+    Discriminator(_tag_kind),
+]
+
+
+class Light(_Model):
+    """Custom light delivery on a Read phase: ``{ensemble, mode, power, epochs}``."""
+
+    ensemble: Slug | list[Slug]
+    mode: Literal["activate", "silence"] = "activate"
+    power: Fraction = 1.0
+    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
+
+
+# --------------------------------------------------------------------------- phases
+class _Phase(_Model):
+    phase: Slug
+    hours: Annotated[float, Field(ge=0.0)] | None = None
+
+
+class Expose(_Phase):
+    """Present a stimulus with plasticity on (a neutral memory)."""
+
+    op: Literal["expose"]
+    stimulus: str
+    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    memory: Slug | None = None
+    tag: TagSpec | None = None
+
+
+class Condition(_Phase):
+    """Pair a stimulus with a US (``us: null`` for a no-shock control)."""
+
+    op: Literal["condition"]
+    stimulus: str
+    us: str | None
+    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    memory: Slug | None = None
+    tag: TagSpec | None = None
+
+
+class Train(_Phase):
+    """ML subjects: learn a dataset's concepts."""
+
+    op: Literal["train"]
+    data: str
+    concepts: list[str | int] | Literal["all"] = "all"
+    epochs: Annotated[int, Field(ge=1)] = 1
+    lr: Annotated[float, Field(gt=0.0)] = 1e-3
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    memory: Slug | None = None
+    tag: TagSpec | None = None
+
+
+class Test(_Phase):
+    """Present a cue with plasticity off and measure behaviour."""
+
+    op: Literal["test"]
+    stimulus: str | None = None
+    data: str | None = None
+    concepts: list[str | int] | Literal["all"] | None = None
+    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    epochs: list[Epoch] | None = None
+    memory: Slug | None = None
+    light: Light | None = None
+
+
+class Reactivate(_Phase):
+    """Test with light driving a tagged ensemble (ChR2), by epochs."""
+
+    op: Literal["reactivate"]
+    ensemble: Slug | list[Slug]
+    stimulus: str | None = None
+    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
+    power: Fraction = 1.0
+    memory: Slug | None = None
+
+
+class Silence(_Phase):
+    """Test with light silencing a tagged ensemble (ArchT), by epochs."""
+
+    op: Literal["silence"]
+    ensemble: Slug | list[Slug]
+    stimulus: str | None = None
+    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
+    power: Fraction = 1.0
+    memory: Slug | None = None
+
+
+class Coactivate(_Phase):
+    """Drive two or more tagged ensembles together with plasticity on, no stimulus."""
+
+    op: Literal["coactivate"]
+    ensembles: list[Slug]
+    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    power: Fraction = 1.0
+    memory: Slug | None = None
+
+
+class Delay(_Phase):
+    """Time passes: early weights decay or consolidate; drug windows apply."""
+
+    op: Literal["delay"]
+    days: Annotated[float, Field(ge=0.0)] | None = None
+
+
+class Consolidate(_Phase):
+    """Offline replay (systems consolidation, hippocampus → cortex)."""
+
+    op: Literal["consolidate"]
+    memory: Slug
+    replays: Annotated[int, Field(ge=1)] = 10
+
+
+class Drug(_Phase):
+    """Open a pharmacological window of ``hours`` (registry name in ``drug``)."""
+
+    op: Literal["drug"]
+    drug: str
+    site: str | None = None
+
+
+class Allocate(_Phase):
+    """Raise the excitability of a random fraction of a site before learning."""
+
+    op: Literal["allocate"]
+    ensemble: Slug
+    site: str
+    fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    excitability: float = 1.0
+
+
+class Ablate(_Phase):
+    """Permanently silence an ensemble."""
+
+    op: Literal["ablate"]
+    ensemble: Slug | list[Slug]
+
+
+class Forget(_Phase):
+    """Passive forgetting: decay or interference."""
+
+    op: Literal["forget"]
+    memory: Slug
+    mode: Literal["decay", "interference"] = "decay"
+
+
+class Erase(_Phase):
+    """Subtract an estimated engram."""
+
+    op: Literal["erase"]
+    memory: Slug | list[Slug]
+    alpha: float = 1.0
+    scaling: Literal["plain", "weight-norm"] = "plain"
+    p: float = 1.0
+
+
+class Implant(_Phase):
+    """Add an engram to the null state or to the current model."""
+
+    op: Literal["implant"]
+    memory: Slug | list[Slug]
+    into: Literal["null", "current"] | None = "null"
+
+
+class Estimate(_Phase):
+    """Estimate engrams of named memories with a named estimator."""
+
+    op: Literal["estimate"]
+    estimator: Literal["closed-form", "delta", "synaptic-tag", "graft", "rank-one"]
+    memories: list[Slug]
+
+
+Phase = Annotated[
+    Union[
+        Expose,
+        Condition,
+        Train,
+        Test,
+        Reactivate,
+        Silence,
+        Coactivate,
+        Delay,
+        Consolidate,
+        Drug,
+        Allocate,
+        Ablate,
+        Forget,
+        Erase,
+        Implant,
+        Estimate,
+    ],
+    Field(discriminator="op"),
+]
+
+#: op name → phase model.
+PHASE_MODELS: dict[str, type[_Phase]] = {
+    "expose": Expose,
+    "condition": Condition,
+    "train": Train,
+    "test": Test,
+    "reactivate": Reactivate,
+    "silence": Silence,
+    "coactivate": Coactivate,
+    "delay": Delay,
+    "consolidate": Consolidate,
+    "drug": Drug,
+    "allocate": Allocate,
+    "ablate": Ablate,
+    "forget": Forget,
+    "erase": Erase,
+    "implant": Implant,
+    "estimate": Estimate,
+}
+
+
+# --------------------------------------------------------------------------- world
+class ContextStimulus(_Model):
+    """A sensory stimulus: a context or tone pattern, or an unconditioned stimulus (US)."""
+
+    kind: Literal["context", "tone", "us"]
+    site: str | None = None
+    intensity: Annotated[float, Field(ge=0.0)] = 1.0
+
+
+class DatasetStimulus(_Model):
+    """A bundled dataset (ML subjects)."""
+
+    kind: Literal["dataset"]
+    name: Literal["digits"]
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+
+
+class FactsStimulus(_Model):
+    """Synthetic facts (subject, relation → object) for transformer subjects."""
+
+    kind: Literal["facts"]
+    subjects: Annotated[int, Field(ge=1)] = 50
+    relations: Annotated[int, Field(ge=1)] = 4
+    objects: Annotated[int, Field(ge=2)] = 20
+
+
+Stimulus = Annotated[
+    Union[ContextStimulus, DatasetStimulus, FactsStimulus], Field(discriminator="kind")
+]
+
+
+# --------------------------------------------------------------------------- subject, groups, record
+class Subject(_Model):
+    """Exactly one subject kind: ``circuit`` (a bundled name or an inline spec), ``mlp``,
+    ``transformer`` or ``hf``."""
+
+    circuit: str | dict[str, Any] | None = None
+    mlp: dict[str, Any] | None = None
+    transformer: dict[str, Any] | None = None
+    hf: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        for name in ("circuit", "mlp", "transformer", "hf"):
+            if getattr(self, name) is not None:
+                return name
+        raise ValueError("subject names no kind")
+
+
+class Group(_Model):
+    """An arm of the experiment. Changes the run only through ``n``, ``opsin``, ``override``."""
+
+    n: Annotated[int, Field(ge=1, le=1000)] = 8
+    opsin: Opsin | None = None
+    override: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class WeightsRecord(_Model):
+    projections: list[str] | Literal["all"] = "all"
+    every: Literal["phase"] | Annotated[int, Field(ge=1)] = "phase"
+
+
+class Record(_Model):
+    activity: list[str] | Literal["all"] = Field(default_factory=list)
+    weights: WeightsRecord = Field(default_factory=WeightsRecord)
+
+
+class Protocol(_Model):
+    """A whole protocol file."""
+
+    engramlab: Literal[1]
+    name: Slug
+    title: str = ""
+    reference: str = ""
+    criteria: list[Literal[CRITERIA]] = Field(default_factory=list)  # type: ignore[valid-type]
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    subject: Subject
+    world: dict[str, Stimulus] = Field(default_factory=dict)
+    groups: dict[str, Group] = Field(min_length=1)
+    schedule: list[Phase] = Field(min_length=1)
+    record: Record = Field(default_factory=Record)
+
+    def phase(self, name: str) -> _Phase:
+        """The phase called ``name``."""
+        for ph in self.schedule:
+            if ph.phase == name:
+                return ph
+        known = ", ".join(p.phase for p in self.schedule)
+        raise KeyError(f"no phase {name!r}; phases: {known}")

@@ -1,0 +1,206 @@
+"""Circuit specifications: regions, projections, inputs, readout, consolidation constants.
+
+A circuit is a region graph. The bundled circuits live as YAML files next to this module
+(``circuits/<name>.yaml``); a protocol may also give one inline under ``subject: {circuit: {…}}``
+with the same keys.
+
+>>> spec = load_circuit("mouse-fear")
+>>> "DG" in spec.regions and spec.readout.site
+'CeA'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+import networkx as nx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from engramlab.errors import unknown_name
+
+__all__ = [
+    "CircuitSpec",
+    "ConsolidationSpec",
+    "ProjectionSpec",
+    "ReadoutSpec",
+    "RegionSpec",
+    "SubjectInfo",
+    "bundled_circuits",
+    "describe_subject",
+    "load_circuit",
+]
+
+RegionName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionSpec(_Model):
+    """A population of rate units.
+
+    ``activation``: ``kwta`` keeps the ``sparsity`` fraction of most driven units (graded in
+    [0, 1]); ``relu``, ``sigmoid`` and ``linear`` act unit by unit. ``bias`` is the baseline
+    excitability added to every unit's input current; ``noise`` the s.d. of the per-trial
+    Gaussian noise in that current. ``input: true`` marks a sensory site driven by stimuli.
+    """
+
+    size: Annotated[int, Field(ge=1, le=100_000)]
+    activation: Literal["kwta", "relu", "sigmoid", "linear"] = "relu"
+    sparsity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    bias: float = 0.0
+    noise: Annotated[float, Field(ge=0.0)] = 0.0
+    input: bool = False
+    #: fraction of units a context/tone pattern activates (input regions only)
+    pattern_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    #: light current per unit of ``power`` injected into opsin-expressing units
+    light_gain: Annotated[float, Field(ge=0.0)] = 4.0
+
+
+class ProjectionSpec(_Model):
+    """Weights from ``pre`` to ``post`` with a structural mask and a plasticity rule.
+
+    Initial weights are ``weight`` × U(0, 1) × mask / (density × pre size), so that a fully
+    active presynaptic region gives a mean current of about ``weight / 2``.
+    ``plasticity``: ``hebbian`` (ΔW = lr · post ⊗ pre, bounded by ``w_max`` if set, with
+    ``norm: row`` synaptic scaling of each postsynaptic unit back to its initial total input,
+    or ``norm: decay`` an Oja-style decay), ``gradient`` (delta rule: the current of the
+    post region's fixed teacher inputs is the target of this projection's current), ``none``.
+    """
+
+    pre: RegionName
+    post: RegionName
+    name: str | None = None
+    density: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    weight: float = 1.0
+    plasticity: Literal["hebbian", "gradient", "none"] = "none"
+    lr: Annotated[float, Field(ge=0.0)] = 0.0
+    norm: Literal["none", "row", "decay"] = "none"
+    decay: Annotated[float, Field(ge=0.0)] = 0.0
+    w_max: Annotated[float, Field(gt=0.0)] | None = None
+
+    @property
+    def key(self) -> str:
+        """The projection's name in the run store (default ``PRE-POST``)."""
+        return self.name or f"{self.pre}-{self.post}"
+
+
+class ReadoutSpec(_Model):
+    """Behaviour: ``freezing = sigmoid(gain · (mean rate of site − threshold))`` in [0, 1]."""
+
+    site: RegionName
+    gain: Annotated[float, Field(gt=0.0)] = 8.0
+    threshold: float = 0.5
+
+
+class ConsolidationSpec(_Model):
+    """Synaptic consolidation of early (labile) weights into late weights over time.
+
+    During ``hours`` h, early weights decay at ``1 / tau_hours`` and move into the late
+    component at ``rate_per_hour`` (zero while a protein-synthesis inhibitor acts).
+    """
+
+    tau_hours: Annotated[float, Field(gt=0.0)] = 4.0
+    rate_per_hour: Annotated[float, Field(ge=0.0)] = 0.5
+    trial_minutes: Annotated[float, Field(gt=0.0)] = 3.0
+
+
+class CircuitSpec(_Model):
+    """A whole circuit: regions, projections, which input site each stimulus kind drives,
+    the behaviour readout and the consolidation constants."""
+
+    regions: dict[RegionName, RegionSpec] = Field(min_length=1)
+    projections: list[ProjectionSpec] = Field(default_factory=list)
+    inputs: dict[Literal["context", "tone", "us"], RegionName] = Field(default_factory=dict)
+    readout: ReadoutSpec
+    consolidation: ConsolidationSpec = Field(default_factory=ConsolidationSpec)
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> CircuitSpec:
+        names = set(self.regions)
+        for p in self.projections:
+            for end in (p.pre, p.post):
+                if end not in names:
+                    raise ValueError(
+                        f"projection {p.key!r} names region {end!r}, which is not defined; "
+                        f"regions: {', '.join(self.regions)}"
+                    )
+        keys = [p.key for p in self.projections]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate projection names {sorted(dup)}; give them a 'name'")
+        for kind, site in self.inputs.items():
+            if site not in names:
+                raise ValueError(f"input {kind!r} names region {site!r}, which is not defined")
+        if self.readout.site not in names:
+            raise ValueError(f"readout site {self.readout.site!r} is not a region")
+        if not nx.is_directed_acyclic_graph(self.graph()):
+            raise ValueError("the region graph has a cycle; circuits are feed-forward in v1")
+        return self
+
+    def graph(self) -> nx.DiGraph:
+        """The region graph: nodes are regions, edges projections (attribute ``key``)."""
+        g = nx.DiGraph()
+        for name, r in self.regions.items():
+            g.add_node(name, size=r.size, input=r.input)
+        for p in self.projections:
+            g.add_edge(p.pre, p.post, key=p.key)
+        return g
+
+    def order(self) -> list[str]:
+        """Regions in a deterministic topological order."""
+        return list(nx.lexicographical_topological_sort(self.graph()))
+
+
+def bundled_circuits() -> list[str]:
+    """Names of the bundled circuits."""
+    files = resources.files("engramlab.subjects").joinpath("circuits").iterdir()
+    return sorted(f.name[: -len(".yaml")] for f in files if f.name.endswith(".yaml"))
+
+
+def load_circuit(spec: str | dict[str, Any] | CircuitSpec) -> CircuitSpec:
+    """A :class:`CircuitSpec` from a bundled name, an inline mapping or a spec."""
+    if isinstance(spec, CircuitSpec):
+        return spec
+    if isinstance(spec, str):
+        known = bundled_circuits()
+        if spec not in known:
+            raise unknown_name("circuit", spec, known)
+        text = resources.files("engramlab.subjects").joinpath(f"circuits/{spec}.yaml").read_text()
+        return CircuitSpec.model_validate(yaml.safe_load(text))
+    return CircuitSpec.model_validate(spec)
+
+
+@dataclass(frozen=True)
+class SubjectInfo:
+    """What a protocol may name in a subject: its sites, projections and input sites."""
+
+    kind: str
+    sites: tuple[str, ...]
+    projections: tuple[str, ...]
+    inputs: dict[str, str]
+
+
+def describe_subject(kind: str, spec: Any) -> SubjectInfo:
+    """Sites and projections of a subject, for validation.
+
+    Raises ``UnknownNameError`` for an unknown bundled circuit and ``pydantic.ValidationError``
+    for a malformed inline circuit.
+    """
+    if kind != "circuit":
+        from engramlab.errors import UnknownNameError
+
+        raise UnknownNameError(
+            f"subject kind {kind!r} is not available in this version; available: circuit"
+        )
+    c = load_circuit(spec)
+    return SubjectInfo(
+        kind="circuit",
+        sites=tuple(c.regions),
+        projections=tuple(p.key for p in c.projections),
+        inputs=dict(c.inputs),
+    )
