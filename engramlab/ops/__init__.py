@@ -1,20 +1,50 @@
 """Ops: the protocol verbs and what they do to a subject.
 
 ``available_ops(kind)`` lists the ops a subject kind supports in this version; the validator
-rejects any other op with that list.
+rejects any other op with that list. ``OP_FUNCS`` maps each op to the function that carries it
+out on a group's run state; ``register_op`` adds one.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
 
 from engramlab.ops._drugs import DRUGS as DRUGS
 from engramlab.ops._drugs import DrugEffect as DrugEffect
 from engramlab.ops._drugs import get_drug as get_drug
 from engramlab.ops._drugs import register_drug as register_drug
 
-#: ops implemented per subject kind (extended as ops land)
-_AVAILABLE: dict[str, tuple[str, ...]] = {
-    "circuit": ("expose", "condition", "test", "reactivate", "silence", "delay"),
-}
+__all__ = ["DRUGS", "OP_FUNCS", "DrugEffect", "available_ops", "get_drug", "register_drug", "register_op"]
+
+#: op name -> subject kind -> function(phase, run)
+OP_FUNCS: dict[str, dict[str, Callable]] = {}
+
+
+def register_op(name: str, kind: str, fn: Callable, *, replace: bool = False) -> None:
+    """Register ``fn(phase, run)`` as the implementation of op ``name`` on ``kind`` subjects."""
+    impls = OP_FUNCS.setdefault(name, {})
+    if kind in impls and not replace:
+        raise ValueError(f"op {name!r} is already registered for {kind}; pass replace=True")
+    impls[kind] = fn
 
 
 def available_ops(kind: str) -> tuple[str, ...]:
     """The ops a subject kind supports, e.g. ``available_ops("circuit")``."""
-    return _AVAILABLE.get(kind, ())
+    return tuple(name for name, impls in OP_FUNCS.items() if kind in impls)
+
+
+def _register_builtins() -> None:
+    from engramlab.ops import _formation, _retrieval, _time
+
+    for name, fn in {
+        "expose": _formation.expose,
+        "condition": _formation.condition,
+        "test": _retrieval.test,
+        "reactivate": _retrieval.reactivate,
+        "silence": _retrieval.silence,
+        "delay": _time.delay,
+    }.items():
+        register_op(name, "circuit", fn)
+
+
+_register_builtins()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 __all__ = [
     "CRITERIA",
@@ -61,7 +61,18 @@ __all__ = [
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$", max_length=80)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-Epoch = Literal["off", "on"]
+
+
+def _epoch(value: Any) -> Any:
+    # YAML 1.1 reads bare on/off as booleans; an epoch is a word.
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return value
+
+
+Epoch = Annotated[Literal["off", "on"], BeforeValidator(_epoch)]
 Opsin = Literal["ChR2", "ArchT", "none"]
 
 #: The engram criteria a protocol may declare it tests.

@@ -1,0 +1,171 @@
+"""The state a group's run carries from phase to phase, and what it logs.
+
+``GroupRun`` holds the batched subject, the shared world, the group's random generator, the
+simulated clock, the tagged ensembles and open drug windows. Ops read and change it; every
+trial they run is logged as a :class:`TrialRecord` for the recorder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engramlab.ops._drugs import DrugEffect
+from engramlab.subjects._circuit import Circuit
+from engramlab.world._stimuli import World
+
+__all__ = ["DrugWindow", "Ensemble", "GroupRun", "TrialRecord", "light_hooks"]
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """A named set of units at one site (tagged or allocated), per subject."""
+
+    name: str
+    site: str
+    members: torch.Tensor  # (subject, unit) bool
+    opsin: str  # ChR2 | ArchT | none
+    phase: str
+
+
+@dataclass(frozen=True)
+class DrugWindow:
+    drug: DrugEffect
+    start: float
+    end: float
+    site: str | None
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of one phase for every subject of a group."""
+
+    phase: str
+    index: int  # trial index within the phase
+    epoch: str  # "" when the phase has no light epochs, else "off"/"on"
+    light: bool
+    stimulus: str
+    time: float  # hours since the start of the run
+    freezing: np.ndarray  # (subject,)
+    activity: dict[str, np.ndarray]  # site -> (subject, unit)
+
+
+@dataclass
+class GroupRun:
+    """Mutable simulation state of one group (all its subjects at once)."""
+
+    group: str
+    subject: Circuit
+    world: World
+    generator: torch.Generator
+    record_sites: tuple[str, ...]
+    time: float = 0.0
+    ensembles: dict[str, Ensemble] = field(default_factory=dict)
+    drugs: list[DrugWindow] = field(default_factory=list)
+    trials: list[TrialRecord] = field(default_factory=list)
+    on_trial: Callable[[], None] | None = None
+
+    @property
+    def n(self) -> int:
+        return self.subject.n_subjects
+
+    @property
+    def trial_hours(self) -> float:
+        return self.subject.spec.consolidation.trial_minutes / 60.0
+
+    def run_trial(
+        self,
+        phase: str,
+        index: int,
+        stimuli: Sequence[str | None],
+        *,
+        plastic: bool,
+        epoch: str = "",
+        light: bool = False,
+        hooks: dict | None = None,
+        duration: float | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Run and log one trial; returns the rates of every region."""
+        self.apply_drugs()
+        inputs = self.world.inputs(stimuli, self.n, self.generator)
+        with self.subject.hooks(hooks or {}):
+            rates = self.subject.step(inputs, generator=self.generator, plastic=plastic)
+        freezing = self.subject.freezing(rates)
+        self.trials.append(
+            TrialRecord(
+                phase=phase,
+                index=index,
+                epoch=epoch,
+                light=light,
+                stimulus="+".join(s for s in stimuli if s is not None),
+                time=self.time,
+                freezing=freezing.numpy().copy(),
+                activity={s: rates[s].numpy().copy() for s in self.record_sites},
+            )
+        )
+        self.time += self.trial_hours if duration is None else duration
+        if self.on_trial is not None:
+            self.on_trial()
+        return rates
+
+    def active_drugs(self, start: float, end: float | None = None) -> list[DrugWindow]:
+        """Drug windows open at ``start`` (or overlapping ``[start, end)``)."""
+        end = start if end is None else end
+        return [d for d in self.drugs if d.start <= end and d.end > start]
+
+    def apply_drugs(self, start: float | None = None, end: float | None = None) -> None:
+        """Set the subject's plasticity and consolidation gates from the open drug windows."""
+        start = self.time if start is None else start
+        open_ = self.active_drugs(start, end)
+        for region in self.subject.order:
+            hit = [d for d in open_ if d.site in (None, region)]
+            self.subject.plasticity_gate[region] = (
+                0.0 if any(d.drug.blocks_plasticity for d in hit) else 1.0
+            )
+            self.subject.consolidation_gate[region] = (
+                0.0 if any(d.drug.blocks_consolidation for d in hit) else 1.0
+            )
+
+    def ensemble(self, name: str) -> Ensemble:
+        from engramlab.errors import unknown_name
+
+        if name not in self.ensembles:
+            raise unknown_name("ensemble", name, self.ensembles)
+        return self.ensembles[name]
+
+
+def light_hooks(ensembles: Iterable[Ensemble], power: float, gain_of: Callable[[str], float]) -> dict:
+    """Hooks that deliver light to the opsin-expressing members of ``ensembles``.
+
+    ChR2 adds ``power × light_gain`` to the members' input current (depolarisation); ArchT
+    subtracts it and scales their rate by ``1 − power`` (hyperpolarisation); opsin ``none``
+    (the fluorophore-only control) does nothing.
+    """
+    hooks: dict[str, list] = {}
+    for ens in ensembles:
+        if ens.opsin == "none" or power <= 0:
+            continue
+        drive = ens.members.float() * power * gain_of(ens.site)
+        if ens.opsin == "ChR2":
+            hooks.setdefault(f"{ens.site}.input", []).append(_add(drive))
+        elif ens.opsin == "ArchT":
+            hooks.setdefault(f"{ens.site}.input", []).append(_add(-drive))
+            hooks.setdefault(ens.site, []).append(_scale(1.0 - ens.members.float() * power))
+    return hooks
+
+
+def _add(delta: torch.Tensor) -> Callable[..., torch.Tensor]:
+    def hook(x: torch.Tensor, *, site: str) -> torch.Tensor:
+        return x + delta
+
+    return hook
+
+
+def _scale(factor: torch.Tensor) -> Callable[..., torch.Tensor]:
+    def hook(x: torch.Tensor, *, site: str) -> torch.Tensor:
+        return x * factor
+
+    return hook

@@ -1,0 +1,108 @@
+"""Write, open and summarise run stores (zarr v3, consolidated metadata).
+
+A store is written to a hidden temporary path next to its target and renamed into place only
+once complete, so a crash or Ctrl-C never leaves a half-written store under the final name.
+
+>>> import engramlab                                   # doctest: +SKIP
+>>> tree = engramlab.open_run("data/runs/liu2012-reactivation.zarr")  # doctest: +SKIP
+>>> tree.attrs["status"]                               # doctest: +SKIP
+'complete'
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from engramlab.errors import StoreError
+
+__all__ = ["open_run", "summarize", "write_store"]
+
+
+def _vlen_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Fixed-width numpy unicode → object (variable-length UTF-8 in zarr v3)."""
+    out = ds.copy()
+    for name, var in list(out.variables.items()):
+        if var.dtype.kind == "U":
+            out[name] = var.astype(object)
+    return out
+
+
+def write_store(tree: xr.DataTree, path: str | Path) -> Path:
+    """Write ``tree`` to ``path`` atomically (temporary path + rename); returns the path.
+
+    An existing store at ``path`` is replaced only after the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    clean = xr.DataTree.from_dict({node.path: _vlen_strings(node.to_dataset()) for node in tree.subtree})
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+            clean.to_zarr(tmp, mode="w", consolidated=True, zarr_format=3)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not path.exists():
+            old.rename(path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def open_run(path: str | Path, *, allow_interrupted: bool = False) -> xr.DataTree:
+    """Open a run store as an ``xarray.DataTree``.
+
+    A store marked ``status: interrupted`` raises :class:`~engramlab.errors.StoreError` unless
+    ``allow_interrupted=True``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"no run store at {str(path)!r}; run a protocol with `engramlab run`")
+    try:
+        tree = xr.open_datatree(path, engine="zarr")
+    except Exception as err:  # noqa: BLE001 - surfaced with the path
+        raise StoreError(f"{str(path)!r} is not a readable engramlab store: {err}") from err
+    status = tree.attrs.get("status")
+    if status != "complete" and not allow_interrupted:
+        raise StoreError(
+            f"store {str(path)!r} is marked status={status!r}, not complete; "
+            "pass allow_interrupted=True to open it anyway"
+        )
+    return tree
+
+
+def summarize(tree: xr.DataTree) -> str:
+    """A human-readable summary of a run store: provenance, groups, nodes and their shapes."""
+    a = tree.attrs
+    lines = [
+        f"{a.get('protocol_name', '?')}: {a.get('title', '')}",
+        f"  reference : {a.get('reference', '') or '-'}",
+        f"  status    : {a.get('status')}   seed: {a.get('seed')}   created: {a.get('created')}",
+        f"  versions  : engramlab {a.get('engramlab_version')}, torch {a.get('torch_version')}",
+        f"  protocol  : sha256 {str(a.get('protocol_sha256', ''))[:16]}…",
+    ]
+    if "behaviour" in tree.children:
+        beh = tree["behaviour"].to_dataset()
+        groups, counts = np.unique(beh["group"].values.astype(str), return_counts=True)
+        lines.append("  groups    : " + ", ".join(f"{g} (n={c})" for g, c in zip(groups, counts)))
+        phases = list(dict.fromkeys(str(p) for p in np.ravel(beh["phase"].values)))
+        lines.append(f"  phases    : {', '.join(p for p in phases if p)}")
+    lines.append("  nodes:")
+    for node in tree.subtree:
+        ds = node.to_dataset(inherit=False)
+        for name, var in ds.data_vars.items():
+            dims = ", ".join(f"{d}={n}" for d, n in zip(var.dims, var.shape))
+            lines.append(f"    {node.path.rstrip('/')}/{name:<12} ({dims})  [{var.attrs.get('units', '')}]")
+    return "\n".join(lines)

@@ -1,0 +1,253 @@
+"""Assemble a run's logs into the labelled DataTree of DESIGN §6.
+
+Groups may differ in trial counts or stimuli (through ``override``); the trial axis is the union
+of every group's trials, phase by phase in schedule order, and a per-trial coordinate that
+differs between groups becomes a ``(subject, trial)`` coordinate. Missing entries are NaN.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+
+import numpy as np
+import torch
+import xarray as xr
+
+import engramlab
+
+__all__ = ["build_tree"]
+
+
+def _attrs(units: str, long_name: str, **extra) -> dict:
+    return {"units": units, "long_name": long_name, **extra}
+
+
+def _align(loaded, logs, items_of, key_of):
+    """Union of per-group item keys in schedule order; returns keys and per-group index maps."""
+    order = {ph.phase: i for i, ph in enumerate(loaded.protocol.schedule)}
+    counts: dict[str, int] = {}
+    for lg in logs:
+        per: dict[str, int] = {}
+        for it in items_of(lg):
+            ph = key_of(it)[0]
+            per[ph] = per.get(ph, 0) + 1
+        for ph, c in per.items():
+            counts[ph] = max(counts.get(ph, 0), c)
+    keys = [(ph, i) for ph in sorted(counts, key=lambda p: order.get(p, 1e9)) for i in range(counts[ph])]
+    pos = {k: j for j, k in enumerate(keys)}
+    maps = []
+    for lg in logs:
+        seen: dict[str, int] = {}
+        idx = []
+        for it in items_of(lg):
+            ph = key_of(it)[0]
+            idx.append(pos[(ph, seen.get(ph, 0))])
+            seen[ph] = seen.get(ph, 0) + 1
+        maps.append(idx)
+    return keys, maps
+
+
+def _coord(values_per_group, maps, sizes, n_items, fill, dtype, dim):
+    """1-D coord if every group agrees where defined, else a (subject, dim) coord."""
+    merged = [None] * n_items
+    agree = True
+    for vals, idx in zip(values_per_group, maps):
+        for v, j in zip(vals, idx):
+            if merged[j] is None:
+                merged[j] = v
+            elif merged[j] != v:
+                agree = False
+    if agree:
+        arr = np.array([fill if v is None else v for v in merged], dtype=dtype)
+        return (dim,), arr
+    full = np.full((sum(sizes), n_items), fill, dtype=dtype)
+    row = 0
+    for vals, idx, n in zip(values_per_group, maps, sizes):
+        for v, j in zip(vals, idx):
+            full[row : row + n, j] = v
+        row += n
+    return ("subject", dim), full
+
+
+def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
+    """The run store's DataTree from the logs of :func:`engramlab.simulate`."""
+    proto = loaded.protocol
+    sizes = [len(lg.seeds) for lg in logs]
+    n_sub = sum(sizes)
+    group_of = np.array([lg.group for lg, n in zip(logs, sizes) for _ in range(n)], dtype=object)
+    subj_coords = {
+        "subject": ("subject", np.arange(n_sub), _attrs("1", "virtual subject")),
+        "group": ("subject", group_of, _attrs("1", "experimental group")),
+        "subject_seed": ("subject", np.array([s for lg in logs for s in lg.seeds], dtype=np.uint64),
+                         _attrs("1", "seed of the subject's weights")),
+    }
+    nodes: dict[str, xr.Dataset] = {}
+
+    # ---------------------------------------------------------------- behaviour + activity
+    keys, maps = _align(loaded, logs, lambda lg: lg.trials, lambda t: (t.phase, t.index))
+    nt = len(keys)
+    freezing = np.full((n_sub, nt), np.nan, dtype=np.float32)
+    row = 0
+    for lg, idx, n in zip(logs, maps, sizes):
+        for t, j in zip(lg.trials, idx):
+            freezing[row : row + n, j] = t.freezing
+        row += n
+    tcoords = dict(subj_coords)
+    tcoords["trial"] = ("trial", np.arange(nt), _attrs("1", "trial index"))
+    specs = {
+        "phase": (lambda t: t.phase, "", object, _attrs("1", "protocol phase")),
+        "epoch": (lambda t: t.epoch, "", object, _attrs("1", "light epoch (off/on; empty: none)")),
+        "light": (lambda t: t.light, False, bool, _attrs("1", "light delivered")),
+        "stimulus": (lambda t: t.stimulus, "", object, _attrs("1", "stimuli presented")),
+        "time": (lambda t: t.time, np.nan, np.float64, _attrs("h", "time since the start of the run")),
+    }
+    for name, (get, fill, dtype, at) in specs.items():
+        dims, arr = _coord([[get(t) for t in lg.trials] for lg in logs], maps, sizes, nt, fill, dtype, "trial")
+        tcoords[name] = (dims, arr, at)
+    nodes["behaviour"] = xr.Dataset(
+        {"freezing": (("subject", "trial"), freezing, _attrs("1", "fraction of time freezing"))},
+        coords=tcoords,
+    )
+    sites = logs[0].trials[0].activity.keys() if logs and logs[0].trials else []
+    for site in sites:
+        units = logs[0].trials[0].activity[site].shape[1]
+        rate = np.full((n_sub, nt, units), np.nan, dtype=np.float32)
+        row = 0
+        for lg, idx, n in zip(logs, maps, sizes):
+            for t, j in zip(lg.trials, idx):
+                rate[row : row + n, j] = t.activity[site]
+            row += n
+        c = {k: v for k, v in tcoords.items()}
+        c["unit"] = ("unit", np.arange(units), _attrs("1", "unit index"))
+        nodes[f"activity/{site}"] = xr.Dataset(
+            {"rate": (("subject", "trial", "unit"), rate, _attrs("1", f"firing rate in {site}"))},
+            coords=c,
+        )
+
+    # ---------------------------------------------------------------- tags
+    tag_sites: dict[str, list[str]] = {}
+    for lg in logs:
+        for e in lg.ensembles.values():
+            if e.name not in tag_sites.setdefault(e.site, []):
+                tag_sites[e.site].append(e.name)
+    spec_regions = _regions(loaded)
+    for site, names in tag_sites.items():
+        units = spec_regions[site]
+        member = np.zeros((n_sub, len(names), units), dtype=bool)
+        opsin = np.full((n_sub, len(names)), "", dtype=object)
+        tphase = np.full((n_sub, len(names)), "", dtype=object)
+        row = 0
+        for lg, n in zip(logs, sizes):
+            for k, name in enumerate(names):
+                e = lg.ensembles.get(name)
+                if e is not None and e.site == site:
+                    member[row : row + n, k] = e.members.numpy()
+                    opsin[row : row + n, k] = e.opsin
+                    tphase[row : row + n, k] = e.phase
+            row += n
+        c = dict(subj_coords)
+        c["ensemble"] = ("ensemble", np.array(names, dtype=object), _attrs("1", "ensemble name"))
+        c["unit"] = ("unit", np.arange(units), _attrs("1", "unit index"))
+        c["opsin"] = (("subject", "ensemble"), opsin, _attrs("1", "opsin expressed by the members"))
+        c["tag_phase"] = (("subject", "ensemble"), tphase, _attrs("1", "phase whose activity was tagged"))
+        nodes[f"tags/{site}"] = xr.Dataset(
+            {"member": (("subject", "ensemble", "unit"), member, _attrs("1", "unit is a tagged member"))},
+            coords=c,
+        )
+
+    # ---------------------------------------------------------------- weights
+    ckeys, cmaps = _align(loaded, logs, lambda lg: lg.checkpoints, lambda c: (c.phase, 0))
+    nc = len(ckeys)
+    ccoords = dict(subj_coords)
+    ccoords["checkpoint"] = ("checkpoint", np.arange(nc), _attrs("1", "weight checkpoint"))
+    for name, get, fill, dtype, at in (
+        ("phase", lambda c: c.phase, "", object, _attrs("1", "phase at the checkpoint")),
+        ("time", lambda c: c.time, np.nan, np.float64, _attrs("h", "time since the start of the run")),
+    ):
+        dims, arr = _coord([[get(c) for c in lg.checkpoints] for lg in logs], cmaps, sizes, nc, fill, dtype, "checkpoint")
+        ccoords[name] = (dims, arr, at)
+    projections = list(logs[0].initial) if logs else []
+    wanted = proto.record.weights.projections
+    wanted = projections if wanted == "all" else list(wanted)
+    norms = np.full((n_sub, nc, len(projections)), np.nan, dtype=np.float32)
+    for pi, key in enumerate(projections):
+        init = np.concatenate([lg.initial[key] for lg in logs])
+        post, pre = init.shape[1:]
+        delta = np.full((n_sub, nc, post, pre), np.nan, dtype=np.float32)
+        row = 0
+        for lg, idx, n in zip(logs, cmaps, sizes):
+            for c, j in zip(lg.checkpoints, idx):
+                delta[row : row + n, j] = c.weights[key] - lg.initial[key]
+            row += n
+        norms[:, :, pi] = np.sqrt(np.nansum(delta.astype(np.float64) ** 2, axis=(2, 3)))
+        norms[:, :, pi][np.isnan(delta[:, :, 0, 0])] = np.nan
+        if key in wanted:
+            c = dict(ccoords)
+            c["post"] = ("post", np.arange(post), _attrs("1", "postsynaptic unit"))
+            c["pre"] = ("pre", np.arange(pre), _attrs("1", "presynaptic unit"))
+            nodes[f"weights/{key}"] = xr.Dataset(
+                {
+                    "delta_mu": (("subject", "checkpoint", "post", "pre"), delta,
+                                 _attrs("1", f"weight change of {key} since the naive subject")),
+                    "mu_initial": (("subject", "post", "pre"), init.astype(np.float32),
+                                   _attrs("1", f"naive weights of {key}")),
+                },
+                coords=c,
+            )
+    wc = dict(ccoords)
+    wc["projection"] = ("projection", np.array(projections, dtype=object), _attrs("1", "projection"))
+    nodes["weights"] = xr.Dataset(
+        {"delta_norm": (("subject", "checkpoint", "projection"), norms,
+                        _attrs("1", "Frobenius norm of the weight change"))},
+        coords=wc,
+    )
+
+    # ---------------------------------------------------------------- lifecycle
+    phases = [ph.phase for ph in proto.schedule]
+    memories: list[str] = []
+    for lg in logs:
+        for m in loaded.lifecycle[lg.group].memories:
+            if m not in memories:
+                memories.append(m)
+    state = np.full((n_sub, len(phases), len(memories)), "absent", dtype=object)
+    row = 0
+    for lg, n in zip(logs, sizes):
+        lc = loaded.lifecycle[lg.group]
+        for pi, st in enumerate(lc.states[: len(phases)]):
+            for mi, m in enumerate(memories):
+                state[row : row + n, pi, mi] = st.get(m, "absent")
+        row += n
+    lcoords = dict(subj_coords)
+    lcoords["phase"] = ("phase", np.array(phases, dtype=object), _attrs("1", "protocol phase"))
+    lcoords["memory"] = ("memory", np.array(memories, dtype=object), _attrs("1", "named memory"))
+    nodes["lifecycle"] = xr.Dataset(
+        {"state": (("subject", "phase", "memory"), state,
+                   _attrs("1", "declared life-cycle state after the phase"))},
+        coords=lcoords,
+    )
+
+    root = xr.Dataset(
+        attrs={
+            "protocol_yaml": loaded.text,
+            "protocol_sha256": loaded.sha256,
+            "protocol_name": proto.name,
+            "title": proto.title,
+            "reference": proto.reference,
+            "criteria": json.dumps(list(proto.criteria)),
+            "groups": json.dumps({g: len(lg.seeds) for g, lg in zip([lg.group for lg in logs], logs)}),
+            "engramlab_version": engramlab.__version__,
+            "torch_version": torch.__version__,
+            "seed": int(seed),
+            "status": status,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
+    return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})
+
+
+def _regions(loaded) -> dict[str, int]:
+    from engramlab.subjects._spec import load_circuit
+
+    spec = load_circuit(loaded.protocol.subject.circuit)
+    return {name: r.size for name, r in spec.regions.items()}

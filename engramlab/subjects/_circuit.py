@@ -1,0 +1,222 @@
+"""The circuit subject: a batched rate model over a region graph.
+
+All subjects of a group are simulated as one tensor program with a leading subject dimension:
+weights are ``(subject, post, pre)``, activity ``(subject, unit)``. Each projection's weight is
+the sum of an *early* (labile) and a *late* (consolidated) component under a fixed structural
+mask. A trial is one feed-forward sweep through the regions in topological order; every region
+exposes two hook sites: ``"<region>.input"`` (the input current, where light acts) and
+``"<region>"`` (the output rate, where recording and clamps act).
+
+>>> from engramlab.subjects import load_circuit
+>>> c = Circuit(load_circuit("mouse-fear"), seeds=[1, 2])
+>>> g = torch.Generator().manual_seed(0)
+>>> rates = c.step({}, generator=g, plastic=False)
+>>> tuple(rates["DG"].shape)
+(2, 300)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from engramlab.subjects._hooks import HookedModule
+from engramlab.subjects._spec import CircuitSpec, ProjectionSpec
+
+__all__ = ["Circuit"]
+
+_EPS = 1e-8
+
+
+def _kwta(current: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """k-winners-take-all, graded: winners' rate rises from 0 at the (k+1)-th current to 1."""
+    size = current.shape[-1]
+    k = max(1, min(size - 1, round(sparsity * size))) if size > 1 else 1
+    if size == 1:
+        return current.clamp_min(0.0)
+    top = torch.topk(current, k + 1, dim=-1).values
+    thr = top[..., k : k + 1]
+    rate = (current - thr).clamp_min(0.0)
+    return rate / rate.amax(dim=-1, keepdim=True).clamp_min(_EPS)
+
+
+class Circuit(HookedModule):
+    """A batch of seeded circuits built from a :class:`CircuitSpec`.
+
+    Parameters
+    ----------
+    spec:
+        The region graph.
+    seeds:
+        One seed per subject; a subject's initial weights and structural mask depend only on
+        its seed.
+    """
+
+    def __init__(self, spec: CircuitSpec, seeds: Sequence[int]):
+        order = spec.order()
+        sites = [s for r in order for s in (f"{r}.input", r)]
+        super().__init__(sites)
+        self.spec = spec
+        self.order = order
+        self.n_subjects = len(seeds)
+        self.projections: dict[str, ProjectionSpec] = {p.key: p for p in spec.projections}
+        self._into: dict[str, list[ProjectionSpec]] = {r: [] for r in order}
+        for p in spec.projections:
+            self._into[p.post].append(p)
+
+        masks, inits = {}, {}
+        for key, p in self.projections.items():
+            post, pre = spec.regions[p.post].size, spec.regions[p.pre].size
+            m_list, w_list = [], []
+            for seed in seeds:
+                g = torch.Generator().manual_seed(_mix(seed, key))
+                m = torch.rand(post, pre, generator=g) < p.density
+                w = torch.rand(post, pre, generator=g) * p.weight / (p.density * pre)
+                m_list.append(m)
+                w_list.append(w * m)
+            masks[key] = torch.stack(m_list)
+            inits[key] = torch.stack(w_list)
+        for key in self.projections:
+            self.register_buffer(_buf("mask", key), masks[key])
+            self.register_buffer(_buf("initial", key), inits[key].clone())
+            self.register_buffer(_buf("late", key), inits[key].clone())
+            self.register_buffer(_buf("early", key), torch.zeros_like(inits[key]))
+            self.register_buffer(_buf("row_l1", key), inits[key].abs().sum(-1))
+        for r, rs in spec.regions.items():
+            self.register_buffer(_buf("excitability", r), torch.zeros(self.n_subjects, rs.size))
+            self.register_buffer(_buf("ablated", r), torch.zeros(self.n_subjects, rs.size, dtype=torch.bool))
+        #: plasticity gate per postsynaptic region (0 closes it, e.g. an NMDA blocker)
+        self.plasticity_gate: dict[str, float] = {r: 1.0 for r in order}
+        #: consolidation gate per postsynaptic region (0 during protein-synthesis inhibition)
+        self.consolidation_gate: dict[str, float] = {r: 1.0 for r in order}
+
+    # ------------------------------------------------------------------ weights
+    def weight(self, key: str) -> torch.Tensor:
+        """Total weight (late + early) of a projection, ``(subject, post, pre)``."""
+        return self.get_buffer(_buf("late", key)) + self.get_buffer(_buf("early", key))
+
+    def component(self, kind: str, key: str) -> torch.Tensor:
+        """A named per-projection buffer: ``mask``, ``initial``, ``late`` or ``early``."""
+        return self.get_buffer(_buf(kind, key))
+
+    def excitability(self, region: str) -> torch.Tensor:
+        """Per-unit excitability added to the input current, ``(subject, unit)``."""
+        return self.get_buffer(_buf("excitability", region))
+
+    def ablated(self, region: str) -> torch.Tensor:
+        """Per-unit ablation mask, ``(subject, unit)`` bool."""
+        return self.get_buffer(_buf("ablated", region))
+
+    # ------------------------------------------------------------------ dynamics
+    @torch.no_grad()
+    def step(
+        self,
+        inputs: Mapping[str, torch.Tensor],
+        *,
+        generator: torch.Generator,
+        plastic: bool,
+    ) -> dict[str, torch.Tensor]:
+        """One trial: a sweep through the regions; returns the rate of every region.
+
+        ``inputs`` maps input regions to their drive ``(subject, unit)``; missing inputs are
+        silent. With ``plastic=True`` every plastic projection then updates its early weights.
+        """
+        s = self.n_subjects
+        rates: dict[str, torch.Tensor] = {}
+        currents: dict[str, torch.Tensor] = {}
+        for r in self.order:
+            rs = self.spec.regions[r]
+            if rs.input:
+                cur = inputs.get(r, torch.zeros(s, rs.size)).clone()
+            else:
+                cur = torch.full((s, rs.size), rs.bias) + self.excitability(r)
+                for p in self._into[r]:
+                    c = torch.einsum("spq,sq->sp", self.weight(p.key), rates[p.pre])
+                    currents[p.key] = c
+                    cur = cur + c
+                if rs.noise > 0:
+                    cur = cur + rs.noise * torch.randn(s, rs.size, generator=generator)
+            cur = self.run_hooks(f"{r}.input", cur)
+            rate = self._activate(r, cur)
+            rate = rate.masked_fill(self.ablated(r), 0.0)
+            rates[r] = self.run_hooks(r, rate)
+        if plastic:
+            self._learn(rates, currents)
+        return rates
+
+    def _activate(self, region: str, cur: torch.Tensor) -> torch.Tensor:
+        rs = self.spec.regions[region]
+        if rs.activation == "kwta":
+            return _kwta(cur, rs.sparsity)
+        if rs.activation == "relu":
+            return cur.clamp_min(0.0)
+        if rs.activation == "sigmoid":
+            return torch.sigmoid(cur)
+        return cur
+
+    def _learn(self, rates: Mapping[str, torch.Tensor], currents: Mapping[str, torch.Tensor]) -> None:
+        for key, p in self.projections.items():
+            gate = self.plasticity_gate[p.post]
+            if p.plasticity == "none" or p.lr == 0.0 or gate == 0.0:
+                continue
+            pre, post = rates[p.pre], rates[p.post]
+            early = self.component("early", key)
+            mask = self.component("mask", key)
+            w = self.weight(key)
+            if p.plasticity == "hebbian":
+                dw = post[:, :, None] * pre[:, None, :]
+                if p.w_max is not None:
+                    dw = dw * (p.w_max - w).clamp_min(0.0)
+                if p.norm == "decay":
+                    dw = dw - p.decay * (post**2)[:, :, None] * w
+            else:  # gradient: delta rule toward the fixed (teacher) inputs' current
+                teacher = sum(
+                    (currents[q.key] for q in self._into[p.post] if q.plasticity == "none"),
+                    torch.zeros_like(post),
+                )
+                err = teacher - currents[key]
+                dw = err[:, :, None] * pre[:, None, :]
+            early += gate * p.lr * dw * mask
+            if p.norm == "row":
+                self._scale_rows(key)
+
+    def _scale_rows(self, key: str) -> None:
+        """Synaptic scaling: shrink a unit's inputs back to their initial total if they grew."""
+        l1 = self.weight(key).abs().sum(-1)
+        factor = (self.component("row_l1", key) / l1.clamp_min(_EPS)).clamp(max=1.0)
+        self.component("early", key).mul_(factor[:, :, None])
+        self.component("late", key).mul_(factor[:, :, None])
+
+    @torch.no_grad()
+    def pass_time(self, hours: float) -> None:
+        """Let ``hours`` pass: early weights decay (time constant ``tau_hours``) and move into
+        late weights at ``rate_per_hour`` × the consolidation gate of their target region."""
+        if hours <= 0:
+            return
+        cs = self.spec.consolidation
+        for key, p in self.projections.items():
+            k = cs.rate_per_hour * self.consolidation_gate[p.post]
+            total = 1.0 / cs.tau_hours + k
+            keep = math.exp(-total * hours)
+            early = self.component("early", key)
+            self.component("late", key).add_(early * (k / total) * (1.0 - keep))
+            early.mul_(keep)
+
+    def freezing(self, rates: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Behaviour in [0, 1]: ``sigmoid(gain · (mean readout rate − threshold))``."""
+        ro = self.spec.readout
+        return torch.sigmoid(ro.gain * (rates[ro.site].mean(-1) - ro.threshold))
+
+
+def _buf(kind: str, key: str) -> str:
+    return f"{kind}__{key.replace('.', '_').replace('-', '__')}"
+
+
+def _mix(seed: int, key: str) -> int:
+    """A stable 63-bit seed from a subject seed and a projection name."""
+    import hashlib
+
+    h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)

@@ -1,0 +1,3 @@
+"""The world of a run: stimuli shared by all subjects."""
+
+from engramlab.world._stimuli import World as World

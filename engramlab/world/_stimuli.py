@@ -1,0 +1,89 @@
+"""The world of a run: stimuli as input patterns shared by every subject.
+
+Contexts and tones are sparse binary patterns over their input site (a fraction
+``pattern_fraction`` of its units at ``intensity``); a US drives every unit of its site. Each
+trial adds fresh Gaussian noise (the site's ``noise``) to the pattern, per subject.
+
+>>> from engramlab.subjects import load_circuit
+>>> from engramlab.protocol import ContextStimulus
+>>> w = World(load_circuit("mouse-fear"), {"A": ContextStimulus(kind="context")}, seed=0)
+>>> w.site("A"), int(w.pattern("A").sum())
+('EC', 24)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+import torch
+
+from engramlab.errors import unknown_name
+from engramlab.subjects._spec import CircuitSpec
+
+__all__ = ["World"]
+
+
+class World:
+    """Stimulus patterns of a run, drawn once from the run seed."""
+
+    def __init__(self, circuit: CircuitSpec, stimuli: Mapping[str, object], seed: int):
+        self.circuit = circuit
+        self.stimuli = dict(stimuli)
+        self._patterns: dict[str, torch.Tensor] = {}
+        self._sites: dict[str, str] = {}
+        for name in sorted(self.stimuli):
+            st = self.stimuli[name]
+            kind = getattr(st, "kind", None)
+            if kind not in ("context", "tone", "us"):
+                continue  # datasets belong to ML subjects
+            site = getattr(st, "site", None) or circuit.inputs.get(kind)
+            if site is None:
+                raise unknown_name(f"input site for a {kind} stimulus", site, circuit.inputs.values())
+            region = circuit.regions[site]
+            g = torch.Generator().manual_seed(_stable(seed, name))
+            if kind == "us":
+                pat = torch.ones(region.size)
+            else:
+                k = max(1, round(region.pattern_fraction * region.size))
+                pat = torch.zeros(region.size)
+                pat[torch.randperm(region.size, generator=g)[:k]] = 1.0
+            self._patterns[name] = pat * float(getattr(st, "intensity", 1.0))
+            self._sites[name] = site
+
+    def site(self, stimulus: str) -> str:
+        """The input site a stimulus drives."""
+        if stimulus not in self._sites:
+            raise unknown_name("stimulus", stimulus, self._sites)
+        return self._sites[stimulus]
+
+    def pattern(self, stimulus: str) -> torch.Tensor:
+        """The noiseless pattern of a stimulus over its site."""
+        self.site(stimulus)
+        return self._patterns[stimulus]
+
+    def inputs(
+        self, stimuli: Iterable[str | None], n_subjects: int, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        """Drive of every input site for one trial, ``{site: (subject, unit)}``, with noise.
+
+        Stimuli sharing a site add up; ``None`` entries are skipped (e.g. a no-shock US).
+        """
+        drive: dict[str, torch.Tensor] = {}
+        for name in stimuli:
+            if name is None:
+                continue
+            site = self.site(name)
+            pat = self._patterns[name].expand(n_subjects, -1)
+            drive[site] = drive.get(site, 0.0) + pat
+        out: dict[str, torch.Tensor] = {}
+        for site in sorted(drive):
+            noise = self.circuit.regions[site].noise
+            x = drive[site] + noise * torch.randn(drive[site].shape, generator=generator)
+            out[site] = x.clamp_min(0.0)
+        return out
+
+
+def _stable(seed: int, name: str) -> int:
+    h = hashlib.sha256(f"world:{seed}:{name}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
