@@ -2,6 +2,40 @@
 
 Protocols (YAML) drive the memory life cycle over torch models and write labelled xarray
 datasets to a zarr store.
+
+>>> import engramlab
+>>> result = engramlab.run_protocol("liu2012_reactivation", out="liu.zarr")   # doctest: +SKIP
+>>> engramlab.light_effect(engramlab.open_run("liu.zarr"))                   # doctest: +SKIP
+
+The public names are imported lazily, so ``engramlab validate`` does not pay for torch.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_PUBLIC: dict[str, str] = {
+    "RunResult": "engramlab._runner",
+    "run_protocol": "engramlab._runner",
+    "simulate": "engramlab._runner",
+    "light_effect": "engramlab.analysis",
+    "ProtocolError": "engramlab.errors",
+    "load_protocol": "engramlab.protocol",
+    "validate_file": "engramlab.protocol",
+    "open_run": "engramlab.record",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'engramlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
