@@ -1,0 +1,47 @@
+"""The protocol language: schema, safe YAML loading with positions, validation, groups.
+
+>>> from engramlab.protocol import validate_text
+>>> [str(i) for i in validate_text("engramlab: 1", "p.yaml")][:1]
+["p.yaml:1:1: error: the protocol is missing required key 'name'"]
+"""
+
+from engramlab.protocol._library import bundled_protocols as bundled_protocols
+from engramlab.protocol._library import protocol_json_schema as protocol_json_schema
+from engramlab.protocol._merge import deep_merge as deep_merge
+from engramlab.protocol._merge import resolve_group_phases as resolve_group_phases
+from engramlab.protocol._schema import CRITERIA as CRITERIA
+from engramlab.protocol._schema import OP_CLASS as OP_CLASS
+from engramlab.protocol._schema import OPS as OPS
+from engramlab.protocol._schema import PHASE_MODELS as PHASE_MODELS
+from engramlab.protocol._schema import Ablate as Ablate
+from engramlab.protocol._schema import Allocate as Allocate
+from engramlab.protocol._schema import CellTag as CellTag
+from engramlab.protocol._schema import Coactivate as Coactivate
+from engramlab.protocol._schema import Condition as Condition
+from engramlab.protocol._schema import Consolidate as Consolidate
+from engramlab.protocol._schema import ContextStimulus as ContextStimulus
+from engramlab.protocol._schema import DatasetStimulus as DatasetStimulus
+from engramlab.protocol._schema import Delay as Delay
+from engramlab.protocol._schema import Drug as Drug
+from engramlab.protocol._schema import Erase as Erase
+from engramlab.protocol._schema import Estimate as Estimate
+from engramlab.protocol._schema import Expose as Expose
+from engramlab.protocol._schema import FactsStimulus as FactsStimulus
+from engramlab.protocol._schema import Forget as Forget
+from engramlab.protocol._schema import Group as Group
+from engramlab.protocol._schema import Implant as Implant
+from engramlab.protocol._schema import Light as Light
+from engramlab.protocol._schema import Phase as Phase
+from engramlab.protocol._schema import Protocol as Protocol
+from engramlab.protocol._schema import Reactivate as Reactivate
+from engramlab.protocol._schema import Record as Record
+from engramlab.protocol._schema import Silence as Silence
+from engramlab.protocol._schema import Subject as Subject
+from engramlab.protocol._schema import SynapseTag as SynapseTag
+from engramlab.protocol._schema import Test as Test
+from engramlab.protocol._schema import Train as Train
+from engramlab.protocol._schema import WeightsRecord as WeightsRecord
+from engramlab.protocol._validate import LoadedProtocol as LoadedProtocol
+from engramlab.protocol._validate import load_protocol as load_protocol
+from engramlab.protocol._validate import validate_file as validate_file
+from engramlab.protocol._validate import validate_text as validate_text
