@@ -25,7 +25,6 @@ from typing import Any
 import networkx as nx
 
 from engramlab.errors import TransitionError, UnknownNameError, did_you_mean
-from engramlab.ops import get_drug
 
 __all__ = [
     "DELETE_OPS",
@@ -209,7 +208,9 @@ class _Walk:
     def add(self, i: int, where: tuple[Hashable, ...], message: str) -> None:
         self.issues.append(WalkIssue(i, where, message))
 
-    def ensemble(self, i: int, ph: Any, name: str, where: tuple[Hashable, ...]) -> EnsembleInfo | None:
+    def ensemble(
+        self, i: int, ph: Any, name: str, where: tuple[Hashable, ...]
+    ) -> EnsembleInfo | None:
         info = self.ensembles.get(name)
         if info is None:
             verb = _VERB.get(ph.op, "used")
@@ -256,7 +257,9 @@ class _Walk:
             return
         for name in self.pending:
             info = self.ensembles[name]
-            self.ensembles[name] = EnsembleInfo(info.name, info.site, info.phase, memory, info.opsin)
+            self.ensembles[name] = EnsembleInfo(
+                info.name, info.site, info.phase, memory, info.opsin
+            )
         self.pending.clear()
 
     def step(self, i: int, ph: Any, memory: str, where: tuple, psi: bool = False) -> bool:
@@ -334,8 +337,12 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
             w.register(i, ph, info, ("tag", "ensemble"))
         elif tag is not None:
             if tag.synapses in w.synapses:
-                w.add(i, ("tag", "synapses"), f"synaptic tag {tag.synapses!r} is tagged again "
-                      f"in phase {ph.phase!r} (first in phase {w.synapses[tag.synapses]!r})")
+                w.add(
+                    i,
+                    ("tag", "synapses"),
+                    f"synaptic tag {tag.synapses!r} is tagged again "
+                    f"in phase {ph.phase!r} (first in phase {w.synapses[tag.synapses]!r})",
+                )
             w.synapses.setdefault(tag.synapses, ph.phase)
         if ph.memory is not None:
             if w.step(i, ph, ph.memory, ("memory",)):
@@ -347,12 +354,16 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
     elif op == "coactivate":
         names = list(ph.ensembles)
         infos = [w.ensemble(i, ph, n, ("ensembles", j)) for j, n in enumerate(names)]
-        for info, j in zip(infos, range(len(names))):
+        for j, info in enumerate(infos):
             if info is not None:
                 w.opsin(i, ph, info, "activate", ("ensembles", j))
         if len(set(names)) < 2:
-            w.add(i, ("ensembles",), f"phase {ph.phase!r} co-activates "
-                  f"{len(set(names))} distinct ensemble(s); coactivate needs at least two")
+            w.add(
+                i,
+                ("ensembles",),
+                f"phase {ph.phase!r} co-activates "
+                f"{len(set(names))} distinct ensemble(s); coactivate needs at least two",
+            )
         if ph.memory is not None and w.step(i, ph, ph.memory, ("memory",)):
             touched.append(ph.memory)
         w.form(ph.memory)
@@ -376,9 +387,7 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
                 touched.append(m)
     elif op == "delay":
         end = t + dur
-        psi = any(
-            (a < end and b > t) if dur > 0 else (a <= t < b) for a, b in w.windows
-        )
+        psi = any((a < end and b > t) if dur > 0 else (a <= t < b) for a, b in w.windows)
         for m in list(w.order):
             if w.state[m] != "absent" and w.step(i, ph, m, ("op",), psi=psi):
                 touched.append(m)
@@ -386,6 +395,8 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
         if w.step(i, ph, ph.memory, ("memory",)):
             touched.append(ph.memory)
     elif op == "drug":
+        from engramlab.ops import get_drug  # lazy: ops imports the protocol package
+
         try:
             effect = get_drug(ph.drug)
         except UnknownNameError:

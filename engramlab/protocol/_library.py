@@ -21,7 +21,7 @@ def protocol_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a protocol file, for editors and ``engramlab schema``.
 
     >>> protocol_json_schema()["required"]
-    ['engramlab', 'name', 'subject', 'groups']
+    ['engramlab', 'name', 'subject', 'groups', 'schedule']
     """
     schema = Protocol.model_json_schema()
     return {

@@ -13,13 +13,15 @@ value and what would be valid, using the JSON Schema of the model to describe va
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from engramlab.errors import did_you_mean
+from engramlab.protocol._schema import OPS
 
-__all__ = ["Found", "describe", "owner", "place", "schema_at", "show", "translate", "where"]
+__all__ = ["Found", "describe", "has", "owner", "place", "schema_at", "show", "translate", "where"]
 
 Path = tuple[Hashable, ...]
 Getter = Callable[[Path], Any]
@@ -92,7 +94,7 @@ def describe(node: Any, root: Mapping[str, Any] | None = None) -> str:
     """English for the values a JSON Schema node accepts.
 
     >>> describe({"anyOf": [{"type": "string", "pattern": "^x"}, {"type": "null"}]})
-    'a name (letters, digits and _ . : + -) or null'
+    'a name or null'
     """
     root = root or {}
     node = _resolve(node, root)
@@ -117,9 +119,7 @@ def describe(node: Any, root: Mapping[str, Any] | None = None) -> str:
         word = "an integer" if kind == "integer" else "a number"
         return f"{word} {bounds}".strip()
     if kind == "string":
-        if "pattern" in node:
-            return "a name (letters, digits and _ . : + -)"
-        return "a string"
+        return "a name" if "pattern" in node else "a string"
     if kind == "boolean":
         return "true or false"
     if kind == "null":
@@ -200,30 +200,45 @@ def _props(node: Any, root: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def schema_at(
-    root: Mapping[str, Any], base: Any, data: Any, rel: Sequence[Hashable]
+    root: Mapping[str, Any],
+    base: Any,
+    data: Any,
+    rel: Sequence[Hashable],
+    *,
+    pick_last: bool = True,
 ) -> tuple[Any, Any]:
-    """The schema node (union branch picked by the data) and the value at ``rel`` below
-    ``base`` (a schema node) and ``data``; ``(None, _MISSING)`` when the path leaves it."""
-    node, value = _pick(base, data, root), data
-    for part in rel:
+    """The schema node and the value at ``rel`` below ``base`` (a schema node) and ``data``.
+
+    Union branches are picked by the data on the way down (and at the end unless
+    ``pick_last`` is false); the node is ``None`` where the schema does not describe the path,
+    the value ``_MISSING`` where the data has nothing."""
+    node: Any = _pick(base, data, root) if rel or pick_last else _resolve(base, root)
+    value = data
+    for n, part in enumerate(rel):
         if isinstance(part, int) and isinstance(value, list):
             node = node.get("items") if isinstance(node, Mapping) else None
             value = value[part] if 0 <= part < len(value) else _MISSING
-        elif isinstance(value, Mapping) or value is _MISSING:
-            props = node.get("properties", {}) if isinstance(node, Mapping) else {}
-            if part in props:
-                node = props[part]
-            elif isinstance(node, Mapping) and isinstance(node.get("additionalProperties"), dict):
-                node = node["additionalProperties"]
-            else:
-                node = None
-            value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
         else:
-            return None, _MISSING
-        if node is None:
-            return None, value
-        node = _pick(node, None if value is _MISSING else value, root)
+            node = _child(node, part)
+            value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
+        if node is not None and (pick_last or n < len(rel) - 1):
+            node = _pick(node, None if value is _MISSING else value, root)
+        elif node is not None:
+            node = _resolve(node, root)
     return node, value
+
+
+def _child(node: Any, key: Hashable) -> Any:
+    if not isinstance(node, Mapping):
+        return None
+    props = node.get("properties", {})
+    if key in props:
+        return props[key]
+    for pattern, sub in node.get("patternProperties", {}).items():
+        if isinstance(key, str) and re.search(pattern, key):
+            return sub
+    extra = node.get("additionalProperties")
+    return extra if isinstance(extra, Mapping) else None
 
 
 # --------------------------------------------------------------------------- naming places
@@ -285,6 +300,13 @@ def _noun(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------- translation
+def has(container: Any, part: Hashable) -> bool:
+    """Whether ``part`` is a key of a mapping or an index of a list ``container``."""
+    if isinstance(container, Mapping):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
 def _data_path(
     loc: Sequence[Any], data: Any, missing: bool
 ) -> tuple[list[Hashable], int | None, str]:
@@ -293,10 +315,7 @@ def _data_path(
     label = ""
     cur = data
     for i, part in enumerate(loc):
-        if isinstance(cur, Mapping) and part in cur:
-            path.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if has(cur, part):
             path.append(part)
             cur = cur[part]
         elif isinstance(cur, Mapping) and (
@@ -354,14 +373,24 @@ def translate(
         if len(fits) == 1 and len(branches) > 1 or (len(branches) == 1 and fits):
             plain.extend(branches[fits[0]])
         else:
-            node, _ = schema_at(root, schema, data, field)
+            node, _ = schema_at(root, schema, data, field, pick_last=False)
             path = (*base, *field)
-            out.append(Found(path, f"{_label(path)} must be {describe(node, root)}, got {show(value)}"))
+            out.append(
+                Found(path, f"{_label(path)} must be {describe(node, root)}, got {show(value)}")
+            )
+    extras = {(tuple(rel[:-1]), rel[-1]) for rel, err in plain if err["type"] == "extra_forbidden"}
     for rel, err in plain:
+        if err["type"] == "missing" and _typo_of(rel, extras):
+            continue  # the unknown key's did-you-mean already names it
         found = _one(err, tuple(rel), data=data, base=base, schema=schema, root=root, get=get)
         if found is not None:
             out.append(found)
     return out
+
+
+def _typo_of(rel: Sequence[Hashable], extras: set[tuple[tuple[Hashable, ...], Hashable]]) -> bool:
+    parent, key = tuple(rel[:-1]), rel[-1]
+    return any(p == parent and did_you_mean(extra, [str(key)]) for p, extra in extras)
 
 
 def _one(
@@ -397,15 +426,18 @@ def _one(
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         disc = str(ctx.get("discriminator", "")).strip("'")
         if disc in ("op", "kind") and isinstance(value, Mapping):
-            valid = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
-            return _bad_tag(disc, value, path, valid, root, node, get)
+            raw, _ = schema_at(root, schema, data, rel, pick_last=False)
+            mapping = raw.get("discriminator", {}).get("mapping", {}) if raw else {}
+            valid = list(OPS) if disc == "op" else list(mapping)
+            return _bad_tag(disc, value, path, valid, get)
         return Found(path, f"{_label(path)} must be {describe(node, root)}, got {show(value)}")
     if kind in ("literal_error", "enum"):
         valid = _literals(node, ctx)
         if isinstance(value, str) and all(isinstance(v, str) for v in valid):
             names = ", ".join(str(v) for v in valid)
             return Found(
-                path, f"invalid {_noun(path)} {value!r}{did_you_mean(value, valid)} (valid: {names})"
+                path,
+                f"invalid {_noun(path)} {value!r}{did_you_mean(value, valid)} (valid: {names})",
             )
         return Found(path, f"{_label(path)} must be {describe(node, root)}, got {show(value)}")
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
@@ -416,10 +448,20 @@ def _one(
         n = ctx.get("min_length", 1)
         need = "must not be empty" if n == 1 else f"must have at least {n} items"
         return Found(path, f"{_label(path)} {need}")
+    if kind == "string_pattern_mismatch":
+        return Found(
+            path,
+            f"{_label(path)} must be a name of letters, digits and _ . : + - (starting with a "
+            f"letter or digit, no spaces), got {show(value)}",
+        )
     if kind == "string_too_long":
-        return Found(path, f"{_label(path)} must be at most {ctx.get('max_length')} characters long")
+        return Found(
+            path, f"{_label(path)} must be at most {ctx.get('max_length')} characters long"
+        )
     if kind in ("value_error", "assertion_error"):
-        msg = str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        msg = (
+            str(err.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        )
         return Found(path, msg)
     if node is not None:
         return Found(path, f"{_label(path)} must be {describe(node, root)}, got {show(value)}")
@@ -441,13 +483,7 @@ def _literals(node: Any, ctx: Mapping[str, Any]) -> list[Any]:
 
 
 def _bad_tag(
-    disc: str,
-    value: Mapping[str, Any],
-    path: Path,
-    valid: list[str],
-    root: Mapping[str, Any],
-    node: Any,
-    get: Getter,
+    disc: str, value: Mapping[str, Any], path: Path, valid: list[str], get: Getter
 ) -> Found:
     if disc not in value:
         hint = "valid ops" if disc == "op" else "valid kinds"
@@ -456,9 +492,7 @@ def _bad_tag(
             f"{owner(path, get)} is missing required key {disc!r} ({hint}: {', '.join(valid)})",
         )
     tag = value[disc]
-    noun = "op" if disc == "op" else f"{place(path, get)} kind"
-    if disc == "kind":
-        noun = "stimulus kind"
+    noun = "op" if disc == "op" else "stimulus kind"
     hint = did_you_mean(tag, valid)
     if hint:
         msg = f"unknown {noun} {show(tag)}{hint}"

@@ -6,7 +6,7 @@ raises for bad input except :func:`load_protocol`, which raises one
 
 >>> issues = validate_text("engramlab: 1\\nname: x\\nsed: 1\\n", "p.yaml")
 >>> print(issues[0])  # doctest: +ELLIPSIS
-p.yaml:1:1: error: the protocol is missing required key 'groups'
+p.yaml:1:1: error: the protocol is missing required key 'subject'
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from engramlab.errors import Issue, ProtocolError, UnknownNameError, did_you_mean
 from engramlab.lifecycle import GroupLifecycle, check_schedule
-from engramlab.ops import DRUGS, available_ops
 from engramlab.protocol._merge import resolve_group_phases
-from engramlab.protocol._messages import Found, translate
+from engramlab.protocol._messages import Found, has, translate
 from engramlab.protocol._schema import OPS, Phase, Protocol
 from engramlab.protocol._yaml import YamlDoc, load_yaml
 from engramlab.subjects import SubjectInfo, describe_subject
@@ -61,9 +60,7 @@ def _phase_adapter() -> TypeAdapter[Any]:
 
 def _get(data: Any, path: DataPath) -> Any:
     for part in path:
-        if isinstance(data, Mapping) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        if has(data, part):
             data = data[part]
         else:
             return None
@@ -86,7 +83,9 @@ class _Checker:
         groups = self.data.get("groups")
         self.groups: dict[str, Any] = groups if isinstance(groups, dict) else {}
         self.phase_names = [
-            p["phase"] for p in self.schedule if isinstance(p, dict) and isinstance(p.get("phase"), str)
+            p["phase"]
+            for p in self.schedule
+            if isinstance(p, dict) and isinstance(p.get("phase"), str)
         ]
         self.info: SubjectInfo | None = None
         self.kind: str | None = None
@@ -109,7 +108,11 @@ class _Checker:
             root = _root_schema()
             self.add_found(
                 translate(
-                    exc.errors(), data=self.data, base=(), schema=root, root=root,
+                    exc.errors(),
+                    data=self.data,
+                    base=(),
+                    schema=root,
+                    root=root,
                     get=lambda p: _get(self.data, p),
                 )
             )
@@ -122,7 +125,9 @@ class _Checker:
             return
         given = [k for k in _KINDS if subj.get(k) is not None]
         if not given:
-            self.add(("subject",), f"the subject names no kind; give exactly one of {', '.join(_KINDS)}")
+            self.add(
+                ("subject",), f"the subject names no kind; give exactly one of {', '.join(_KINDS)}"
+            )
             return
         if len(given) > 1:
             self.add(
@@ -144,8 +149,12 @@ class _Checker:
             schema = CircuitSpec.model_json_schema()
             self.add_found(
                 translate(
-                    exc.errors(), data=subj[kind], base=("subject", kind), schema=schema,
-                    root=schema, get=lambda p: _get(self.data, p),
+                    exc.errors(),
+                    data=subj[kind],
+                    base=("subject", kind),
+                    schema=schema,
+                    root=schema,
+                    get=lambda p: _get(self.data, p),
                 )
             )
 
@@ -153,7 +162,9 @@ class _Checker:
         if self.info is None or not isinstance(value, str) or value in self.info.sites:
             return
         sites = list(self.info.sites)
-        self.add(path, f"unknown site {value!r}{did_you_mean(value, sites)} (sites: {_choices(sites)})")
+        self.add(
+            path, f"unknown site {value!r}{did_you_mean(value, sites)} (sites: {_choices(sites)})"
+        )
 
     def projection(self, path: DataPath, value: Any) -> None:
         if self.info is None or not isinstance(value, str) or value in self.info.projections:
@@ -167,6 +178,8 @@ class _Checker:
 
     # ------------------------------------------------------------------ top level
     def top(self) -> None:
+        from engramlab.ops import available_ops  # lazy: the ops package imports this one
+
         self.subject()
         seen: dict[str, int] = {}
         for i, ph in enumerate(self.schedule):
@@ -175,7 +188,10 @@ class _Checker:
                 continue
             if name in seen:
                 line, _ = self.doc.value_pos(("schedule", seen[name], "phase"))
-                self.add(("schedule", i, "phase"), f"duplicate phase name {name!r} (first used at line {line})")
+                self.add(
+                    ("schedule", i, "phase"),
+                    f"duplicate phase name {name!r} (first used at line {line})",
+                )
             else:
                 seen[name] = i
         record = self.data.get("record")
@@ -198,7 +214,7 @@ class _Checker:
                 continue
             for pname, patch in override.items():
                 path = ("groups", g, "override", pname)
-                if pname not in self.phase_names:
+                if pname not in self.phase_names and isinstance(self.data.get("schedule"), list):
                     self.add(
                         path,
                         f"the override of group {g!r} names unknown phase {pname!r}"
@@ -218,7 +234,12 @@ class _Checker:
             if not isinstance(ph, dict):
                 continue
             op = ph.get("op")
-            if self.kind is not None and self.info is not None and isinstance(op, str) and op in OPS:
+            if (
+                self.kind is not None
+                and self.info is not None
+                and isinstance(op, str)
+                and op in OPS
+            ):
                 avail = available_ops(self.kind)
                 if op not in avail:
                     self.add(
@@ -273,6 +294,8 @@ class _Checker:
         if op == "delay" and ph.get("hours") is None and ph.get("days") is None:
             out.append(Found(base, f"delay phase {name!r} needs 'hours' or 'days'"))
         if op == "drug":
+            from engramlab.ops import DRUGS
+
             drug = ph.get("drug")
             if isinstance(drug, str) and drug not in DRUGS:
                 names = sorted(DRUGS)
@@ -284,7 +307,10 @@ class _Checker:
                 )
             if ph.get("hours") is None:
                 out.append(
-                    Found(base, f"drug phase {name!r} needs 'hours' (how long the drug window stays open)")
+                    Found(
+                        base,
+                        f"drug phase {name!r} needs 'hours' (how long the drug window stays open)",
+                    )
                 )
         return out
 
@@ -296,7 +322,10 @@ class _Checker:
             return []
         plural = "sites" if what == "site" else "projections"
         return [
-            Found(path, f"unknown {what} {value!r}{did_you_mean(value, valid)} ({plural}: {_choices(valid)})")
+            Found(
+                path,
+                f"unknown {what} {value!r}{did_you_mean(value, valid)} ({plural}: {_choices(valid)})",
+            )
         ]
 
     # ------------------------------------------------------------------ groups
@@ -327,8 +356,12 @@ class _Checker:
                         return _get(ph, p[2:]) if p[:2] == ("schedule", i) else _get(self.data, p)
 
                     found = translate(
-                        exc.errors(), data=ph, base=("schedule", i), schema=item_schema,
-                        root=root, get=get,
+                        exc.errors(),
+                        data=ph,
+                        base=("schedule", i),
+                        schema=item_schema,
+                        root=root,
+                        get=get,
                     )
                 if patch is None or not isinstance(ph, dict):
                     continue
@@ -375,9 +408,7 @@ def _in_override(
     cur: Any = patch
     depth = 0
     for part in sub:
-        if isinstance(cur, Mapping) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if has(cur, part):
             cur = cur[part]
         else:
             break
@@ -397,7 +428,7 @@ def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
     lifecycles: dict[str, GroupLifecycle] = {}
     if protocol is not None and len(schedules) == len(protocol.groups):
         lifecycles = checker.walk(schedules)
-    unique = sorted(set(checker.issues), key=lambda i: (i.line, i.col, i.message))
+    unique = sorted(dict.fromkeys(checker.issues), key=lambda i: (i.line, i.col))
     if unique or protocol is None:
         return unique, None
     loaded = LoadedProtocol(

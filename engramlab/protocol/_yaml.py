@@ -6,7 +6,7 @@ schema (``!!python/...``, custom ``!tags``) is reported as an issue, never execu
 As in YAML 1.2, only ``true``/``false`` are booleans: ``on``, ``off``, ``yes`` and ``no`` stay
 text, so ``epochs: [off, on]`` means what it says.
 
->>> doc = load_yaml("a: 1\\nb: [x, y]\\n", "p.yaml")
+>>> doc, issues = load_yaml("a: 1\\nb: [x, y]\\n", "p.yaml")
 >>> doc.data
 {'a': 1, 'b': ['x', 'y']}
 >>> doc.value_pos(("b", 1)), doc.key_pos(("b",))
