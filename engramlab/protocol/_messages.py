@@ -314,14 +314,17 @@ def _data_path(
     label_at: int | None = None
     label = ""
     cur = data
+    tagged: set[int] = set()  # mappings whose union tag was already skipped
     for i, part in enumerate(loc):
-        if has(cur, part):
+        if (
+            isinstance(cur, Mapping)
+            and id(cur) not in tagged
+            and (part in _TAGS or part == cur.get("op") or part == cur.get("kind"))
+        ):
+            tagged.add(id(cur))  # the discriminated-union tag (op: drug has a key 'drug')
+        elif has(cur, part):
             path.append(part)
             cur = cur[part]
-        elif isinstance(cur, Mapping) and (
-            part in _TAGS or part == cur.get("op") or part == cur.get("kind")
-        ):
-            continue
         elif missing and i == len(loc) - 1:
             path.append(part)
         elif label_at is None:
@@ -389,6 +392,8 @@ def translate(
 
 
 def _typo_of(rel: Sequence[Hashable], extras: set[tuple[tuple[Hashable, ...], Hashable]]) -> bool:
+    if not rel:
+        return False
     parent, key = tuple(rel[:-1]), rel[-1]
     return any(p == parent and did_you_mean(extra, [str(key)]) for p, extra in extras)
 
@@ -409,7 +414,7 @@ def _one(
     node, value = schema_at(root, schema, data, rel)
     if value is _MISSING:
         value = err.get("input")
-    if kind == "missing":
+    if kind == "missing" and rel:
         parent = path[:-1]
         return Found(parent, f"{owner(parent, get)} is missing required key {path[-1]!r}")
     if kind == "extra_forbidden":

@@ -344,7 +344,8 @@ class _Checker:
             phases: list[Phase] = []
             ok = protocol is not None
             for i, ph in enumerate(merged):
-                patch = override.get(ph.get("phase")) if isinstance(ph, dict) else None
+                name = ph.get("phase") if isinstance(ph, dict) else None
+                patch = override.get(name) if isinstance(name, str) else None
                 patch = patch if isinstance(patch, dict) else None
                 try:
                     phases.append(adapter.validate_python(ph))

@@ -19,6 +19,40 @@ BASE = (DATA / "minimal.yaml").read_text()
 # (id, text to replace in BASE, replacement, [(line, col, message), ...])
 CASES = [
     (
+        "drug-key-like-op",  # the union tag 'drug' and the key 'drug' must not be confused
+        "op: delay, hours: 24",
+        "op: drug, drug: 5, hours: 1",
+        [
+            (
+                23,
+                23,
+                "op 'drug' is not available for circuit subjects in this version (available: "
+                "expose, condition, test, reactivate, silence, delay)",
+            ),
+            (23, 35, "'drug' must be a string, got 5"),
+        ],
+    ),
+    (
+        "drug-unknown",
+        "op: delay, hours: 24",
+        "op: drug, drug: anisomicin",
+        [
+            (23, 5, "drug phase 'wait' needs 'hours' (how long the drug window stays open)"),
+            (
+                23,
+                23,
+                "op 'drug' is not available for circuit subjects in this version (available: "
+                "expose, condition, test, reactivate, silence, delay)",
+            ),
+            (
+                23,
+                35,
+                "unknown drug 'anisomicin'; did you mean 'anisomycin'? (known: anisomycin, apv, "
+                "cycloheximide, saline)",
+            ),
+        ],
+    ),
+    (
         "op-typo",
         "op: reactivate",
         "op: reactvate",
