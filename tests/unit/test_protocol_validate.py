@@ -14,6 +14,20 @@ from engramlab.errors import ProtocolError
 from engramlab.protocol import LoadedProtocol, load_protocol, validate_file, validate_text
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "protocols"
+V1_CIRCUIT_OPS = ("expose", "condition", "test", "reactivate", "silence", "delay")
+
+
+@pytest.fixture(autouse=True)
+def _pin_available_ops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin the ops registry, so that these messages do not change as ops land."""
+    import engramlab.ops
+
+    def available(kind: str) -> tuple[str, ...]:
+        return V1_CIRCUIT_OPS if kind == "circuit" else ()
+
+    monkeypatch.setattr(engramlab.ops, "available_ops", available)
+
+
 BASE = (DATA / "minimal.yaml").read_text()
 
 # (id, text to replace in BASE, replacement, [(line, col, message), ...])
@@ -714,7 +728,25 @@ def test_inline_circuit_errors_are_located_in_the_subject() -> None:
     )
 
 
-def test_bundled_protocols_are_valid() -> None:
+def test_unavailable_op_lists_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    from engramlab.ops import available_ops
+    from engramlab.protocol import OPS
+
+    avail = available_ops("circuit")
+    missing = [op for op in OPS if op not in avail]
+    if not missing:
+        pytest.skip("every op is available for circuits")
+    text = BASE.replace("op: delay, hours: 24", f"op: {missing[0]}")
+    messages = [i.message for i in validate_text(text, "p.yaml")]
+    assert (
+        f"op {missing[0]!r} is not available for circuit subjects in this version "
+        f"(available: {', '.join(avail)})"
+    ) in messages
+
+
+def test_bundled_protocols_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
     from engramlab.protocol import bundled_protocols
 
     for path, name, _title in bundled_protocols():
