@@ -24,7 +24,7 @@ def _read(run: GroupRun, phase, ensembles: list[str], epochs: list[str] | None, 
     hooks_on = light_hooks(ens, power, lambda site: regions[site].light_gain)
     per = None if phase.hours is None else phase.hours / len(epochs)
     for i, ep in enumerate(epochs):
-        on = ep == "on"
+        on = ep == "on" and bool(ens)
         run.run_trial(phase.phase, i, stimuli, plastic=False, epoch=ep, light=on,
                       hooks=hooks_on if on else None, duration=per)
 

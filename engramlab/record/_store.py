@@ -33,6 +33,15 @@ def _vlen_strings(ds: xr.Dataset) -> xr.Dataset:
     return out
 
 
+def _object_strings(ds: xr.Dataset) -> xr.Dataset:
+    """numpy ``StringDType`` (what zarr v3 strings read back as) → object, so that masking
+    with ``where(..., drop=True)`` and NaN fills work as with any other labels."""
+    changed = {n: v.astype(object) for n, v in ds.variables.items() if v.dtype.kind == "T"}
+    return ds.assign_coords({n: v for n, v in changed.items() if n in ds.coords}).assign(
+        {n: v for n, v in changed.items() if n not in ds.coords}
+    ) if changed else ds
+
+
 def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     """Write ``tree`` to ``path`` atomically (temporary path + rename); returns the path.
 
@@ -74,6 +83,7 @@ def open_run(path: str | Path, *, allow_interrupted: bool = False) -> xr.DataTre
         tree = xr.open_datatree(path, engine="zarr")
     except Exception as err:  # noqa: BLE001 - surfaced with the path
         raise StoreError(f"{str(path)!r} is not a readable engramlab store: {err}") from err
+    tree = tree.map_over_datasets(_object_strings)
     status = tree.attrs.get("status")
     if status != "complete" and not allow_interrupted:
         raise StoreError(
@@ -95,7 +105,7 @@ def summarize(tree: xr.DataTree) -> str:
     ]
     if "behaviour" in tree.children:
         beh = tree["behaviour"].to_dataset()
-        groups, counts = np.unique(beh["group"].values.astype(str), return_counts=True)
+        groups, counts = np.unique([str(g) for g in beh["group"].values], return_counts=True)
         lines.append("  groups    : " + ", ".join(f"{g} (n={c})" for g, c in zip(groups, counts)))
         phases = list(dict.fromkeys(str(p) for p in np.ravel(beh["phase"].values)))
         lines.append(f"  phases    : {', '.join(p for p in phases if p)}")
