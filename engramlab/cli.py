@@ -70,5 +70,82 @@ def list_() -> None:
         click.echo(f"{name:<{width}}  {title}  ({shown})")
 
 
+@main.command()
+@click.argument("protocol")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Store path (default: data/runs/<name>.zarr).")
+@click.option("--seed", type=int, default=None, help="Override the protocol's seed.")
+@click.option("--quiet", is_flag=True, help="Print only the store path.")
+def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
+    """Run PROTOCOL (a YAML file or a bundled protocol name) and write its run store.
+
+    Prints the light-off vs light-on table of every phase with light epochs and the path of
+    the store. Invalid protocols print one FILE:LINE:COL: error line per problem (exit 2).
+    """
+    from engramlab._runner import run_protocol
+    from engramlab.analysis import format_light_table, light_effect
+    from engramlab.errors import ProtocolError, UnknownNameError
+
+    try:
+        from engramlab._runner import _resolve
+        from engramlab.protocol import load_protocol
+
+        loaded = load_protocol(_resolve(protocol))
+    except ProtocolError as err:
+        for issue in err.issues:
+            click.echo(str(issue))
+        sys.exit(2)
+    except UnknownNameError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+
+    show = not quiet and sys.stderr.isatty()
+    steps = [(g, ph.phase) for g, sched in loaded.schedules.items() for ph in sched]
+    bar = click.progressbar(length=len(steps), label="simulating", file=sys.stderr) if show else None
+
+    def progress(group: str, phase: str) -> None:
+        if bar is not None:
+            bar.label = f"{group}: {phase}"
+            bar.update(1)
+
+    try:
+        if bar is not None:
+            with bar:
+                result = run_protocol(loaded, out=out, seed=seed, progress=progress)
+        else:
+            result = run_protocol(loaded, out=out, seed=seed)
+    except KeyboardInterrupt:
+        click.echo("interrupted: no complete store was written", err=True)
+        sys.exit(130)
+    if quiet:
+        click.echo(str(result.path))
+        return
+    proto = loaded.protocol
+    click.echo(f"{proto.title or proto.name}")
+    if proto.reference:
+        click.echo(f"  {proto.reference}")
+    groups = ", ".join(f"{g} (n={grp.n})" for g, grp in proto.groups.items())
+    click.echo(f"  groups: {groups}")
+    click.echo("")
+    click.echo(format_light_table(light_effect(result.tree)))
+    click.echo("")
+    click.echo(f"store: {result.path}  ({result.seconds:.1f} s)")
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+def inspect(store: str) -> None:
+    """Summarise a run STORE: provenance, groups, phases, nodes and shapes."""
+    from engramlab.errors import StoreError
+    from engramlab.record import open_run, summarize
+
+    try:
+        tree = open_run(store, allow_interrupted=True)
+    except StoreError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    click.echo(summarize(tree))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,50 @@
+"""`engramlab run` and `engramlab inspect` as a user types them."""
+
+from click.testing import CliRunner
+
+from engramlab.cli import main
+
+
+def test_run_prints_table_and_store_then_inspect(tmp_path, protocols_dir):
+    out = tmp_path / "denny.zarr"
+    res = CliRunner().invoke(main, ["run", str(protocols_dir / "denny2014_silencing.yaml"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "recall: freezing, light-off vs light-on epochs" in res.output
+    assert "ArchT" in res.output and "no-opsin" in res.output
+    assert f"store: {out}" in res.output
+    res = CliRunner().invoke(main, ["inspect", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "status    : complete" in res.output
+    assert "/behaviour/freezing" in res.output
+
+
+def test_run_by_bundled_name_quiet(tmp_path):
+    out = tmp_path / "x.zarr"
+    res = CliRunner().invoke(main, ["run", "denny2014_silencing", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == str(out)
+
+
+def test_run_invalid_protocol_exits_2_with_located_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "engramlab: 1\nname: bad\nsubject: {circuit: mouse-fear}\n"
+        "world: {A: {kind: context}}\ngroups: {g: {n: 8}}\n"
+        "schedule:\n  - {phase: t, op: reactvate, ensemble: e, stimulus: A}\n"
+    )
+    res = CliRunner().invoke(main, ["run", str(bad), "--out", str(tmp_path / "o.zarr")])
+    assert res.exit_code == 2
+    assert res.output.strip() == f"{bad}:7:20: error: unknown op 'reactvate'; did you mean 'reactivate'?"
+    assert not (tmp_path / "o.zarr").exists()
+
+
+def test_run_unknown_bundled_name_exits_2():
+    res = CliRunner().invoke(main, ["run", "liu2012_reactvation"])
+    assert res.exit_code == 2
+    assert "did you mean 'liu2012_reactivation'" in res.output
+
+
+def test_inspect_non_store_exits_2(tmp_path):
+    res = CliRunner().invoke(main, ["inspect", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "not a readable engramlab store" in res.output
