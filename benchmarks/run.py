@@ -52,11 +52,16 @@ def main() -> None:
 
     def record() -> None:
         with tempfile.TemporaryDirectory() as d:
-            write_store(build_tree(loaded, loaded.protocol.seed, logs, status="complete"), Path(d) / "x.zarr")
+            write_store(
+                build_tree(loaded, loaded.protocol.seed, logs, status="complete"),
+                Path(d) / "x.zarr",
+            )
 
     rec = _best(record)
-    print(f"liu2012 ({n_total} subjects): batched simulate {batched:.3f} s, "
-          f"one subject at a time {looped:.3f} s")
+    print(
+        f"liu2012 ({n_total} subjects): batched simulate {batched:.3f} s, "
+        f"one subject at a time {looped:.3f} s"
+    )
     print(f"ratio loop / batched          : {looped / batched:.2f}x")
     print(f"ratio (simulate + store) / simulate: {(batched + rec) / batched:.2f}x")
 

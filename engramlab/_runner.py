@@ -73,7 +73,9 @@ def _group_generator(seed: int, group_index: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(s) & ((1 << 63) - 1))
 
 
-def simulate(loaded, *, seed: int | None = None, progress: Progress | None = None) -> list[GroupLog]:
+def simulate(
+    loaded, *, seed: int | None = None, progress: Progress | None = None
+) -> list[GroupLog]:
     """Simulate every group of a loaded protocol; returns one :class:`GroupLog` per group.
 
     On ``KeyboardInterrupt`` the logs of the groups finished so far are attached to the
@@ -94,20 +96,30 @@ def simulate(loaded, *, seed: int | None = None, progress: Progress | None = Non
             seeds = subject_seeds(seed, gi, group.n)
             subject = Circuit(spec, seeds)
             run = GroupRun(
-                group=gname, subject=subject, world=world,
-                generator=_group_generator(seed, gi), record_sites=sites,
+                group=gname,
+                subject=subject,
+                world=world,
+                generator=_group_generator(seed, gi),
+                record_sites=sites,
             )
             log = GroupLog(
-                group=gname, seeds=seeds, trials=run.trials, ensembles=run.ensembles,
-                checkpoints=[], complete=False,
+                group=gname,
+                seeds=seeds,
+                trials=run.trials,
+                ensembles=run.ensembles,
+                checkpoints=[],
+                complete=False,
                 initial={k: subject.component("initial", k).numpy().copy() for k in projections},
             )
             current = {"phase": ""}
 
             def snap(run=run, log=log, current=current) -> None:
                 log.checkpoints.append(
-                    Checkpoint(current["phase"], run.time,
-                               {k: run.subject.weight(k).numpy().copy() for k in projections})
+                    Checkpoint(
+                        current["phase"],
+                        run.time,
+                        {k: run.subject.weight(k).numpy().copy() for k in projections},
+                    )
                 )
 
             if isinstance(every, int):
@@ -191,5 +203,8 @@ def _resolve(protocol) -> Path:
             return path
     from engramlab.errors import unknown_name
 
-    raise unknown_name("protocol file or bundled protocol", str(protocol),
-                       [path.stem for path, _, _ in bundled_protocols()])
+    raise unknown_name(
+        "protocol file or bundled protocol",
+        str(protocol),
+        [path.stem for path, _, _ in bundled_protocols()],
+    )

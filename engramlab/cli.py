@@ -72,8 +72,12 @@ def list_() -> None:
 
 @main.command()
 @click.argument("protocol")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Store path (default: data/runs/<name>.zarr).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Store path (default: data/runs/<name>.zarr).",
+)
 @click.option("--seed", type=int, default=None, help="Override the protocol's seed.")
 @click.option("--quiet", is_flag=True, help="Print only the store path.")
 def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
@@ -101,7 +105,9 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
 
     show = not quiet and sys.stderr.isatty()
     steps = [(g, ph.phase) for g, sched in loaded.schedules.items() for ph in sched]
-    bar = click.progressbar(length=len(steps), label="simulating", file=sys.stderr) if show else None
+    bar = (
+        click.progressbar(length=len(steps), label="simulating", file=sys.stderr) if show else None
+    )
 
     def progress(group: str, phase: str) -> None:
         if bar is not None:

@@ -66,7 +66,9 @@ def cohens_dz(diff: np.ndarray) -> float:
     return float(d.mean() / sd)
 
 
-def light_effect(behaviour: xr.Dataset | xr.DataTree, *, variable: str = "freezing") -> pd.DataFrame:
+def light_effect(
+    behaviour: xr.Dataset | xr.DataTree, *, variable: str = "freezing"
+) -> pd.DataFrame:
     """Light-on vs light-off behaviour per phase and group.
 
     For every phase with light epochs, each subject's mean over its ``on`` epochs and over its

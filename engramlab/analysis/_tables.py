@@ -16,8 +16,12 @@ def format_light_table(table: pd.DataFrame, *, variable: str = "freezing") -> st
         return "(no phase with light epochs)"
     out = []
     for phase, block in table.groupby("phase", sort=False):
-        out.append(f"{phase}: {variable}, light-off vs light-on epochs (sign-flip permutation test)")
-        out.append(f"  {'group':<16}{'n':>3}  {'off':>6}  {'on':>6}  {'on-off':>7}  {'d':>6}  {'p':>7}")
+        out.append(
+            f"{phase}: {variable}, light-off vs light-on epochs (sign-flip permutation test)"
+        )
+        out.append(
+            f"  {'group':<16}{'n':>3}  {'off':>6}  {'on':>6}  {'on-off':>7}  {'d':>6}  {'p':>7}"
+        )
         for _, r in block.iterrows():
             star = "**" if r.p < 0.01 else ("*" if r.p < 0.05 else "")
             out.append(

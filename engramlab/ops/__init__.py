@@ -14,7 +14,15 @@ from engramlab.ops._drugs import DrugEffect as DrugEffect
 from engramlab.ops._drugs import get_drug as get_drug
 from engramlab.ops._drugs import register_drug as register_drug
 
-__all__ = ["DRUGS", "OP_FUNCS", "DrugEffect", "available_ops", "get_drug", "register_drug", "register_op"]
+__all__ = [
+    "DRUGS",
+    "OP_FUNCS",
+    "DrugEffect",
+    "available_ops",
+    "get_drug",
+    "register_drug",
+    "register_op",
+]
 
 #: op name -> subject kind -> function(phase, run)
 OP_FUNCS: dict[str, dict[str, Callable]] = {}

@@ -137,7 +137,9 @@ class GroupRun:
         return self.ensembles[name]
 
 
-def light_hooks(ensembles: Iterable[Ensemble], power: float, gain_of: Callable[[str], float]) -> dict:
+def light_hooks(
+    ensembles: Iterable[Ensemble], power: float, gain_of: Callable[[str], float]
+) -> dict:
     """Hooks that deliver light to the opsin-expressing members of ``ensembles``.
 
     ChR2 adds ``power × light_gain`` to the members' input current (depolarisation); ArchT

@@ -16,9 +16,7 @@ from engramlab.protocol._schema import CellTag
 __all__ = ["condition", "expose", "tag_members"]
 
 
-def tag_members(
-    mean_rate: torch.Tensor, tag: CellTag, generator: torch.Generator
-) -> torch.Tensor:
+def tag_members(mean_rate: torch.Tensor, tag: CellTag, generator: torch.Generator) -> torch.Tensor:
     """Members ``(subject, unit)`` of a cell tag given each unit's mean rate in the window."""
     size = mean_rate.shape[-1]
     if tag.rule == "threshold":

@@ -11,8 +11,14 @@ from engramlab.ops._context import GroupRun, light_hooks
 __all__ = ["reactivate", "silence", "test"]
 
 
-def _read(run: GroupRun, phase, ensembles: list[str], epochs: list[str] | None, power: float,
-          n_trials: int) -> None:
+def _read(
+    run: GroupRun,
+    phase,
+    ensembles: list[str],
+    epochs: list[str] | None,
+    power: float,
+    n_trials: int,
+) -> None:
     stimuli = [getattr(phase, "stimulus", None)]
     if not epochs:
         per = None if phase.hours is None else phase.hours / n_trials
@@ -25,8 +31,16 @@ def _read(run: GroupRun, phase, ensembles: list[str], epochs: list[str] | None, 
     per = None if phase.hours is None else phase.hours / len(epochs)
     for i, ep in enumerate(epochs):
         on = ep == "on" and bool(ens)
-        run.run_trial(phase.phase, i, stimuli, plastic=False, epoch=ep, light=on,
-                      hooks=hooks_on if on else None, duration=per)
+        run.run_trial(
+            phase.phase,
+            i,
+            stimuli,
+            plastic=False,
+            epoch=ep,
+            light=on,
+            hooks=hooks_on if on else None,
+            duration=per,
+        )
 
 
 def _names(value) -> list[str]:

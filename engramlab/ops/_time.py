@@ -15,8 +15,10 @@ def delay(phase, run: GroupRun) -> None:
     """Advance the clock by ``hours`` (+ ``days`` × 24)."""
     total = (phase.hours or 0.0) + 24.0 * (phase.days or 0.0)
     start, end = run.time, run.time + total
-    cuts = sorted({start, end, *(t for d in run.drugs for t in (d.start, d.end) if start < t < end)})
-    for a, b in zip(cuts[:-1], cuts[1:]):
+    cuts = sorted(
+        {start, end, *(t for d in run.drugs for t in (d.start, d.end) if start < t < end)}
+    )
+    for a, b in zip(cuts[:-1], cuts[1:], strict=False):
         run.apply_drugs((a + b) / 2)
         run.subject.pass_time(b - a)
     run.time = end

@@ -21,7 +21,7 @@ Example
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
@@ -150,7 +150,7 @@ def _tag_kind(value: Any) -> str | None:
 
 
 TagSpec = Annotated[
-    Union[Annotated[CellTag, Tag("cells")], Annotated[SynapseTag, Tag("synapses")]],
+    Annotated[CellTag, Tag("cells")] | Annotated[SynapseTag, Tag("synapses")],
     Discriminator(_tag_kind),
 ]
 
@@ -206,6 +206,8 @@ class Train(_Phase):
 
 class Test(_Phase):
     """Present a cue with plasticity off and measure behaviour."""
+
+    __test__ = False  # not a pytest test class
 
     op: Literal["test"]
     stimulus: str | None = None
@@ -324,24 +326,22 @@ class Estimate(_Phase):
 
 
 Phase = Annotated[
-    Union[
-        Expose,
-        Condition,
-        Train,
-        Test,
-        Reactivate,
-        Silence,
-        Coactivate,
-        Delay,
-        Consolidate,
-        Drug,
-        Allocate,
-        Ablate,
-        Forget,
-        Erase,
-        Implant,
-        Estimate,
-    ],
+    Expose
+    | Condition
+    | Train
+    | Test
+    | Reactivate
+    | Silence
+    | Coactivate
+    | Delay
+    | Consolidate
+    | Drug
+    | Allocate
+    | Ablate
+    | Forget
+    | Erase
+    | Implant
+    | Estimate,
     Field(discriminator="op"),
 ]
 
@@ -392,9 +392,7 @@ class FactsStimulus(_Model):
     objects: Annotated[int, Field(ge=2)] = 20
 
 
-Stimulus = Annotated[
-    Union[ContextStimulus, DatasetStimulus, FactsStimulus], Field(discriminator="kind")
-]
+Stimulus = Annotated[ContextStimulus | DatasetStimulus | FactsStimulus, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- subject, groups, record

@@ -37,9 +37,13 @@ def _object_strings(ds: xr.Dataset) -> xr.Dataset:
     """numpy ``StringDType`` (what zarr v3 strings read back as) → object, so that masking
     with ``where(..., drop=True)`` and NaN fills work as with any other labels."""
     changed = {n: v.astype(object) for n, v in ds.variables.items() if v.dtype.kind == "T"}
-    return ds.assign_coords({n: v for n, v in changed.items() if n in ds.coords}).assign(
-        {n: v for n, v in changed.items() if n not in ds.coords}
-    ) if changed else ds
+    return (
+        ds.assign_coords({n: v for n, v in changed.items() if n in ds.coords}).assign(
+            {n: v for n, v in changed.items() if n not in ds.coords}
+        )
+        if changed
+        else ds
+    )
 
 
 def write_store(tree: xr.DataTree, path: str | Path) -> Path:
@@ -51,7 +55,9 @@ def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    clean = xr.DataTree.from_dict({node.path: _vlen_strings(node.to_dataset()) for node in tree.subtree})
+    clean = xr.DataTree.from_dict(
+        {node.path: _vlen_strings(node.to_dataset()) for node in tree.subtree}
+    )
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -106,13 +112,18 @@ def summarize(tree: xr.DataTree) -> str:
     if "behaviour" in tree.children:
         beh = tree["behaviour"].to_dataset()
         groups, counts = np.unique([str(g) for g in beh["group"].values], return_counts=True)
-        lines.append("  groups    : " + ", ".join(f"{g} (n={c})" for g, c in zip(groups, counts)))
+        lines.append(
+            "  groups    : "
+            + ", ".join(f"{g} (n={c})" for g, c in zip(groups, counts, strict=False))
+        )
         phases = list(dict.fromkeys(str(p) for p in np.ravel(beh["phase"].values)))
         lines.append(f"  phases    : {', '.join(p for p in phases if p)}")
     lines.append("  nodes:")
     for node in tree.subtree:
         ds = node.to_dataset(inherit=False)
         for name, var in ds.data_vars.items():
-            dims = ", ".join(f"{d}={n}" for d, n in zip(var.dims, var.shape))
-            lines.append(f"    {node.path.rstrip('/')}/{name:<12} ({dims})  [{var.attrs.get('units', '')}]")
+            dims = ", ".join(f"{d}={n}" for d, n in zip(var.dims, var.shape, strict=False))
+            lines.append(
+                f"    {node.path.rstrip('/')}/{name:<12} ({dims})  [{var.attrs.get('units', '')}]"
+            )
     return "\n".join(lines)

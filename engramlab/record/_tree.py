@@ -34,7 +34,9 @@ def _align(loaded, logs, items_of, key_of):
             per[ph] = per.get(ph, 0) + 1
         for ph, c in per.items():
             counts[ph] = max(counts.get(ph, 0), c)
-    keys = [(ph, i) for ph in sorted(counts, key=lambda p: order.get(p, 1e9)) for i in range(counts[ph])]
+    keys = [
+        (ph, i) for ph in sorted(counts, key=lambda p: order.get(p, 1e9)) for i in range(counts[ph])
+    ]
     pos = {k: j for j, k in enumerate(keys)}
     maps = []
     for lg in logs:
@@ -52,8 +54,8 @@ def _coord(values_per_group, maps, sizes, n_items, fill, dtype, dim):
     """1-D coord if every group agrees where defined, else a (subject, dim) coord."""
     merged = [None] * n_items
     agree = True
-    for vals, idx in zip(values_per_group, maps):
-        for v, j in zip(vals, idx):
+    for vals, idx in zip(values_per_group, maps, strict=False):
+        for v, j in zip(vals, idx, strict=False):
             if merged[j] is None:
                 merged[j] = v
             elif merged[j] != v:
@@ -63,8 +65,8 @@ def _coord(values_per_group, maps, sizes, n_items, fill, dtype, dim):
         return (dim,), arr
     full = np.full((sum(sizes), n_items), fill, dtype=dtype)
     row = 0
-    for vals, idx, n in zip(values_per_group, maps, sizes):
-        for v, j in zip(vals, idx):
+    for vals, idx, n in zip(values_per_group, maps, sizes, strict=False):
+        for v, j in zip(vals, idx, strict=False):
             full[row : row + n, j] = v
         row += n
     return ("subject", dim), full
@@ -75,12 +77,17 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     proto = loaded.protocol
     sizes = [len(lg.seeds) for lg in logs]
     n_sub = sum(sizes)
-    group_of = np.array([lg.group for lg, n in zip(logs, sizes) for _ in range(n)], dtype=object)
+    group_of = np.array(
+        [lg.group for lg, n in zip(logs, sizes, strict=False) for _ in range(n)], dtype=object
+    )
     subj_coords = {
         "subject": ("subject", np.arange(n_sub), _attrs("1", "virtual subject")),
         "group": ("subject", group_of, _attrs("1", "experimental group")),
-        "subject_seed": ("subject", np.array([s for lg in logs for s in lg.seeds], dtype=np.uint64),
-                         _attrs("1", "seed of the subject's weights")),
+        "subject_seed": (
+            "subject",
+            np.array([s for lg in logs for s in lg.seeds], dtype=np.uint64),
+            _attrs("1", "seed of the subject's weights"),
+        ),
     }
     nodes: dict[str, xr.Dataset] = {}
 
@@ -89,8 +96,8 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     nt = len(keys)
     freezing = np.full((n_sub, nt), np.nan, dtype=np.float32)
     row = 0
-    for lg, idx, n in zip(logs, maps, sizes):
-        for t, j in zip(lg.trials, idx):
+    for lg, idx, n in zip(logs, maps, sizes, strict=False):
+        for t, j in zip(lg.trials, idx, strict=False):
             freezing[row : row + n, j] = t.freezing
         row += n
     tcoords = dict(subj_coords)
@@ -100,10 +107,17 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         "epoch": (lambda t: t.epoch, "", object, _attrs("1", "light epoch (off/on; empty: none)")),
         "light": (lambda t: t.light, False, bool, _attrs("1", "light delivered")),
         "stimulus": (lambda t: t.stimulus, "", object, _attrs("1", "stimuli presented")),
-        "time": (lambda t: t.time, np.nan, np.float64, _attrs("h", "time since the start of the run")),
+        "time": (
+            lambda t: t.time,
+            np.nan,
+            np.float64,
+            _attrs("h", "time since the start of the run"),
+        ),
     }
     for name, (get, fill, dtype, at) in specs.items():
-        dims, arr = _coord([[get(t) for t in lg.trials] for lg in logs], maps, sizes, nt, fill, dtype, "trial")
+        dims, arr = _coord(
+            [[get(t) for t in lg.trials] for lg in logs], maps, sizes, nt, fill, dtype, "trial"
+        )
         tcoords[name] = (dims, arr, at)
     nodes["behaviour"] = xr.Dataset(
         {"freezing": (("subject", "trial"), freezing, _attrs("1", "fraction of time freezing"))},
@@ -114,8 +128,8 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         units = logs[0].trials[0].activity[site].shape[1]
         rate = np.full((n_sub, nt, units), np.nan, dtype=np.float32)
         row = 0
-        for lg, idx, n in zip(logs, maps, sizes):
-            for t, j in zip(lg.trials, idx):
+        for lg, idx, n in zip(logs, maps, sizes, strict=False):
+            for t, j in zip(lg.trials, idx, strict=False):
                 rate[row : row + n, j] = t.activity[site]
             row += n
         c = {k: v for k, v in tcoords.items()}
@@ -138,7 +152,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         opsin = np.full((n_sub, len(names)), "", dtype=object)
         tphase = np.full((n_sub, len(names)), "", dtype=object)
         row = 0
-        for lg, n in zip(logs, sizes):
+        for lg, n in zip(logs, sizes, strict=False):
             for k, name in enumerate(names):
                 e = lg.ensembles.get(name)
                 if e is not None and e.site == site:
@@ -150,9 +164,19 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         c["ensemble"] = ("ensemble", np.array(names, dtype=object), _attrs("1", "ensemble name"))
         c["unit"] = ("unit", np.arange(units), _attrs("1", "unit index"))
         c["opsin"] = (("subject", "ensemble"), opsin, _attrs("1", "opsin expressed by the members"))
-        c["tag_phase"] = (("subject", "ensemble"), tphase, _attrs("1", "phase whose activity was tagged"))
+        c["tag_phase"] = (
+            ("subject", "ensemble"),
+            tphase,
+            _attrs("1", "phase whose activity was tagged"),
+        )
         nodes[f"tags/{site}"] = xr.Dataset(
-            {"member": (("subject", "ensemble", "unit"), member, _attrs("1", "unit is a tagged member"))},
+            {
+                "member": (
+                    ("subject", "ensemble", "unit"),
+                    member,
+                    _attrs("1", "unit is a tagged member"),
+                )
+            },
             coords=c,
         )
 
@@ -163,9 +187,23 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     ccoords["checkpoint"] = ("checkpoint", np.arange(nc), _attrs("1", "weight checkpoint"))
     for name, get, fill, dtype, at in (
         ("phase", lambda c: c.phase, "", object, _attrs("1", "phase at the checkpoint")),
-        ("time", lambda c: c.time, np.nan, np.float64, _attrs("h", "time since the start of the run")),
+        (
+            "time",
+            lambda c: c.time,
+            np.nan,
+            np.float64,
+            _attrs("h", "time since the start of the run"),
+        ),
     ):
-        dims, arr = _coord([[get(c) for c in lg.checkpoints] for lg in logs], cmaps, sizes, nc, fill, dtype, "checkpoint")
+        dims, arr = _coord(
+            [[get(c) for c in lg.checkpoints] for lg in logs],
+            cmaps,
+            sizes,
+            nc,
+            fill,
+            dtype,
+            "checkpoint",
+        )
         ccoords[name] = (dims, arr, at)
     projections = list(logs[0].initial) if logs else []
     wanted = proto.record.weights.projections
@@ -176,8 +214,8 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         post, pre = init.shape[1:]
         delta = np.full((n_sub, nc, post, pre), np.nan, dtype=np.float32)
         row = 0
-        for lg, idx, n in zip(logs, cmaps, sizes):
-            for c, j in zip(lg.checkpoints, idx):
+        for lg, idx, n in zip(logs, cmaps, sizes, strict=False):
+            for c, j in zip(lg.checkpoints, idx, strict=False):
                 delta[row : row + n, j] = c.weights[key] - lg.initial[key]
             row += n
         norms[:, :, pi] = np.sqrt(np.nansum(delta.astype(np.float64) ** 2, axis=(2, 3)))
@@ -188,18 +226,33 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
             c["pre"] = ("pre", np.arange(pre), _attrs("1", "presynaptic unit"))
             nodes[f"weights/{key}"] = xr.Dataset(
                 {
-                    "delta_mu": (("subject", "checkpoint", "post", "pre"), delta,
-                                 _attrs("1", f"weight change of {key} since the naive subject")),
-                    "mu_initial": (("subject", "post", "pre"), init.astype(np.float32),
-                                   _attrs("1", f"naive weights of {key}")),
+                    "delta_mu": (
+                        ("subject", "checkpoint", "post", "pre"),
+                        delta,
+                        _attrs("1", f"weight change of {key} since the naive subject"),
+                    ),
+                    "mu_initial": (
+                        ("subject", "post", "pre"),
+                        init.astype(np.float32),
+                        _attrs("1", f"naive weights of {key}"),
+                    ),
                 },
                 coords=c,
             )
     wc = dict(ccoords)
-    wc["projection"] = ("projection", np.array(projections, dtype=object), _attrs("1", "projection"))
+    wc["projection"] = (
+        "projection",
+        np.array(projections, dtype=object),
+        _attrs("1", "projection"),
+    )
     nodes["weights"] = xr.Dataset(
-        {"delta_norm": (("subject", "checkpoint", "projection"), norms,
-                        _attrs("1", "Frobenius norm of the weight change"))},
+        {
+            "delta_norm": (
+                ("subject", "checkpoint", "projection"),
+                norms,
+                _attrs("1", "Frobenius norm of the weight change"),
+            )
+        },
         coords=wc,
     )
 
@@ -212,7 +265,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
                 memories.append(m)
     state = np.full((n_sub, len(phases), len(memories)), "absent", dtype=object)
     row = 0
-    for lg, n in zip(logs, sizes):
+    for lg, n in zip(logs, sizes, strict=False):
         lc = loaded.lifecycle[lg.group]
         for pi, st in enumerate(lc.states[: len(phases)]):
             for mi, m in enumerate(memories):
@@ -222,8 +275,13 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     lcoords["phase"] = ("phase", np.array(phases, dtype=object), _attrs("1", "protocol phase"))
     lcoords["memory"] = ("memory", np.array(memories, dtype=object), _attrs("1", "named memory"))
     nodes["lifecycle"] = xr.Dataset(
-        {"state": (("subject", "phase", "memory"), state,
-                   _attrs("1", "declared life-cycle state after the phase"))},
+        {
+            "state": (
+                ("subject", "phase", "memory"),
+                state,
+                _attrs("1", "declared life-cycle state after the phase"),
+            )
+        },
         coords=lcoords,
     )
 
@@ -235,7 +293,9 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
             "title": proto.title,
             "reference": proto.reference,
             "criteria": json.dumps(list(proto.criteria)),
-            "groups": json.dumps({g: len(lg.seeds) for g, lg in zip([lg.group for lg in logs], logs)}),
+            "groups": json.dumps(
+                {g: len(lg.seeds) for g, lg in zip([lg.group for lg in logs], logs, strict=False)}
+            ),
             "engramlab_version": engramlab.__version__,
             "torch_version": torch.__version__,
             "seed": int(seed),

@@ -86,7 +86,9 @@ class Circuit(HookedModule):
             self.register_buffer(_buf("row_l1", key), inits[key].abs().sum(-1))
         for r, rs in spec.regions.items():
             self.register_buffer(_buf("excitability", r), torch.zeros(self.n_subjects, rs.size))
-            self.register_buffer(_buf("ablated", r), torch.zeros(self.n_subjects, rs.size, dtype=torch.bool))
+            self.register_buffer(
+                _buf("ablated", r), torch.zeros(self.n_subjects, rs.size, dtype=torch.bool)
+            )
         #: plasticity gate per postsynaptic region (0 closes it, e.g. an NMDA blocker)
         self.plasticity_gate: dict[str, float] = {r: 1.0 for r in order}
         #: consolidation gate per postsynaptic region (0 during protein-synthesis inhibition)
@@ -156,7 +158,9 @@ class Circuit(HookedModule):
             return torch.sigmoid(cur)
         return cur
 
-    def _learn(self, rates: Mapping[str, torch.Tensor], currents: Mapping[str, torch.Tensor]) -> None:
+    def _learn(
+        self, rates: Mapping[str, torch.Tensor], currents: Mapping[str, torch.Tensor]
+    ) -> None:
         for key, p in self.projections.items():
             gate = self.plasticity_gate[p.post]
             if p.plasticity == "none" or p.lr == 0.0 or gate == 0.0:

@@ -39,7 +39,9 @@ class World:
                 continue  # datasets belong to ML subjects
             site = getattr(st, "site", None) or circuit.inputs.get(kind)
             if site is None:
-                raise unknown_name(f"input site for a {kind} stimulus", site, circuit.inputs.values())
+                raise unknown_name(
+                    f"input site for a {kind} stimulus", site, circuit.inputs.values()
+                )
             region = circuit.regions[site]
             g = torch.Generator().manual_seed(_stable(seed, name))
             if kind == "us":

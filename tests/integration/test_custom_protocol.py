@@ -49,7 +49,17 @@ def test_custom_protocol_runs_with_its_own_names(tmp_path):
     opto = beh["freezing"].where(beh["group"] == "opto-mice", drop=True)
     pairing = beh["phase"] == "pairing"
     assert int(np.isnan(opto.where(pairing, drop=True).values).all(axis=0).sum()) == 3
-    assert set(tree["activity"].children) == {"EC", "AUD", "US", "DG", "CA3", "CA1", "PFC", "BLA", "CeA"}
+    assert set(tree["activity"].children) == {
+        "EC",
+        "AUD",
+        "US",
+        "DG",
+        "CA3",
+        "CA1",
+        "PFC",
+        "BLA",
+        "CeA",
+    }
     assert list(tree["tags/DG"]["ensemble"].values) == ["cells-x"]
     assert set(tree["weights"].children) == {"CA1-BLA"}
     assert list(tree["lifecycle"]["memory"].values) == ["arena-fear"]

@@ -53,7 +53,14 @@ def test_store_reads_back_with_plain_xarray(liu_run):
         warnings.simplefilter("error")
         tree = xr.open_datatree(liu_run.path, engine="zarr")
     assert tree.attrs["status"] == "complete"
-    for key in ("protocol_yaml", "protocol_sha256", "engramlab_version", "torch_version", "seed", "created"):
+    for key in (
+        "protocol_yaml",
+        "protocol_sha256",
+        "engramlab_version",
+        "torch_version",
+        "seed",
+        "created",
+    ):
         assert key in tree.attrs
     beh = tree["behaviour"].to_dataset()
     assert beh["freezing"].dims == ("subject", "trial")

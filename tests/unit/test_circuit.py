@@ -44,14 +44,19 @@ def test_hebbian_learning_goes_to_early_weights_and_consolidates():
 def test_plasticity_gate_blocks_learning():
     c = Circuit(load_circuit("mouse-fear"), seeds=[0])
     c.plasticity_gate = {r: 0.0 for r in c.order}
-    c.step({"EC": torch.ones(1, 120), "US": torch.ones(1, 20)},
-           generator=torch.Generator().manual_seed(0), plastic=True)
+    c.step(
+        {"EC": torch.ones(1, 120), "US": torch.ones(1, 20)},
+        generator=torch.Generator().manual_seed(0),
+        plastic=True,
+    )
     assert all(c.component("early", k).abs().sum() == 0 for k in c.projections)
 
 
 def test_freezing_is_in_unit_interval():
     c = Circuit(load_circuit("mouse-fear"), seeds=[0, 1, 2])
-    r = c.step({"US": torch.ones(3, 20) * 5}, generator=torch.Generator().manual_seed(0), plastic=False)
+    r = c.step(
+        {"US": torch.ones(3, 20) * 5}, generator=torch.Generator().manual_seed(0), plastic=False
+    )
     f = c.freezing(r)
     assert f.shape == (3,) and torch.all((f >= 0) & (f <= 1))
     assert torch.all(f > 0.9)  # a shock alone drives the amygdala: freezing

@@ -7,7 +7,9 @@ from engramlab.cli import main
 
 def test_run_prints_table_and_store_then_inspect(tmp_path, protocols_dir):
     out = tmp_path / "denny.zarr"
-    res = CliRunner().invoke(main, ["run", str(protocols_dir / "denny2014_silencing.yaml"), "--out", str(out)])
+    res = CliRunner().invoke(
+        main, ["run", str(protocols_dir / "denny2014_silencing.yaml"), "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert "recall: freezing, light-off vs light-on epochs" in res.output
     assert "ArchT" in res.output and "no-opsin" in res.output
@@ -34,7 +36,10 @@ def test_run_invalid_protocol_exits_2_with_located_errors(tmp_path):
     )
     res = CliRunner().invoke(main, ["run", str(bad), "--out", str(tmp_path / "o.zarr")])
     assert res.exit_code == 2
-    assert res.output.strip() == f"{bad}:7:20: error: unknown op 'reactvate'; did you mean 'reactivate'?"
+    assert (
+        res.output.strip()
+        == f"{bad}:7:20: error: unknown op 'reactvate'; did you mean 'reactivate'?"
+    )
     assert not (tmp_path / "o.zarr").exists()
 
 

@@ -27,14 +27,14 @@ def test_hooks_removed_after_nested_use(circuit):
 
 
 def test_hooks_removed_when_body_raises(circuit):
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(RuntimeError, match="boom"):  # noqa: SIM117
         with circuit.hooks({"BLA": lambda x, *, site: x}):
             raise RuntimeError("boom")
     assert circuit.active_hooks() == {}
 
 
 def test_unknown_site_lists_known_sites_and_attaches_nothing(circuit):
-    with pytest.raises(UnknownNameError, match=r"unknown hook site 'DGG'; did you mean 'DG'\?"):
+    with pytest.raises(UnknownNameError, match=r"unknown hook site 'DGG'; did you mean 'DG'\?"):  # noqa: SIM117
         with circuit.hooks({"CA1": lambda x, *, site: x, "DGG": lambda x, *, site: x}):
             pass
     assert circuit.active_hooks() == {}
