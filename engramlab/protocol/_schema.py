@@ -219,26 +219,26 @@ class Test(_Phase):
     light: Light | None = None
 
 
-class Reactivate(_Phase):
+class _LightTest(_Phase):
+    """A Read phase with light on a tagged ensemble in alternating epochs."""
+
+    ensemble: Slug | list[Slug]
+    stimulus: str | None = None
+    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
+    power: Fraction = 1.0
+    memory: Slug | None = None
+
+
+class Reactivate(_LightTest):
     """Test with light driving a tagged ensemble (ChR2), by epochs."""
 
     op: Literal["reactivate"]
-    ensemble: Slug | list[Slug]
-    stimulus: str | None = None
-    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
-    power: Fraction = 1.0
-    memory: Slug | None = None
 
 
-class Silence(_Phase):
+class Silence(_LightTest):
     """Test with light silencing a tagged ensemble (ArchT), by epochs."""
 
     op: Literal["silence"]
-    ensemble: Slug | list[Slug]
-    stimulus: str | None = None
-    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
-    power: Fraction = 1.0
-    memory: Slug | None = None
 
 
 class Coactivate(_Phase):
