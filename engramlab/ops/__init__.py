@@ -42,7 +42,7 @@ def available_ops(kind: str) -> tuple[str, ...]:
 
 
 def _register_builtins() -> None:
-    from engramlab.ops import _formation, _retrieval, _time
+    from engramlab.ops import _formation, _interventions, _retrieval, _time
 
     for name, fn in {
         "expose": _formation.expose,
@@ -51,6 +51,9 @@ def _register_builtins() -> None:
         "reactivate": _retrieval.reactivate,
         "silence": _retrieval.silence,
         "delay": _time.delay,
+        "drug": _interventions.drug,
+        "allocate": _interventions.allocate,
+        "ablate": _interventions.ablate,
     }.items():
         register_op(name, "circuit", fn)
 
