@@ -4,8 +4,8 @@ Protocols (YAML) drive the memory life cycle over torch models and write labelle
 datasets to a zarr store.
 
 >>> import engramlab
->>> result = engramlab.run_protocol("liu2012_reactivation", out="liu.zarr")   # doctest: +SKIP
->>> engramlab.light_effect(engramlab.open_run("liu.zarr"))                   # doctest: +SKIP
+>>> result = engramlab.run_protocol("protocols/my_study.yaml", out="my_study.zarr")  # doctest: +SKIP
+>>> engramlab.light_effect(engramlab.open_run("my_study.zarr"))  # doctest: +SKIP
 
 The public names are imported lazily, so ``engramlab validate`` does not pay for torch.
 """

@@ -1,7 +1,7 @@
 """The run engine: simulate every group of a protocol and write the run store.
 
 >>> from engramlab import run_protocol                      # doctest: +SKIP
->>> result = run_protocol("protocols/liu2012_reactivation.yaml", out="liu.zarr")  # doctest: +SKIP
+>>> result = run_protocol("protocols/my_study.yaml", out="my_study.zarr")  # doctest: +SKIP
 >>> result.tree["behaviour"]["freezing"].dims                # doctest: +SKIP
 ('subject', 'trial')
 """

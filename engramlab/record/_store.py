@@ -4,7 +4,7 @@ A store is written to a hidden temporary path next to its target and renamed int
 once complete, so a crash or Ctrl-C never leaves a half-written store under the final name.
 
 >>> import engramlab                                   # doctest: +SKIP
->>> tree = engramlab.open_run("data/runs/liu2012-reactivation.zarr")  # doctest: +SKIP
+>>> tree = engramlab.open_run("data/runs/my-study.zarr")  # doctest: +SKIP
 >>> tree.attrs["status"]                               # doctest: +SKIP
 'complete'
 """
