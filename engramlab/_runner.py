@@ -173,12 +173,14 @@ def run_protocol(
     ``status: interrupted`` holding the groups that finished, or no store at all.
     """
     from engramlab.protocol import LoadedProtocol, load_protocol
-    from engramlab.record import build_tree, write_store
+    from engramlab.record import build_tree, check_out_path, write_store
 
     t0 = _time.perf_counter()
     loaded = protocol if isinstance(protocol, LoadedProtocol) else load_protocol(_resolve(protocol))
     seed = loaded.protocol.seed if seed is None else seed
     path = Path(out) if out is not None else Path("data/runs") / f"{loaded.protocol.name}.zarr"
+    if write:
+        check_out_path(path)
     try:
         logs = simulate(loaded, seed=seed, progress=progress)
     except KeyboardInterrupt as exc:

@@ -88,7 +88,7 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
     """
     from engramlab._runner import run_protocol
     from engramlab.analysis import format_light_table, light_effect
-    from engramlab.errors import ProtocolError, UnknownNameError
+    from engramlab.errors import ProtocolError, StoreError, UnknownNameError
 
     try:
         from engramlab._runner import _resolve
@@ -123,6 +123,9 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted: no complete store was written", err=True)
         sys.exit(130)
+    except StoreError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
     if quiet:
         click.echo(str(result.path))
         return

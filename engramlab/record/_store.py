@@ -11,6 +11,7 @@ once complete, so a crash or Ctrl-C never leaves a half-written store under the 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import warnings
@@ -21,7 +22,7 @@ import xarray as xr
 
 from engramlab.errors import StoreError
 
-__all__ = ["open_run", "summarize", "write_store"]
+__all__ = ["check_out_path", "open_run", "summarize", "write_store"]
 
 
 def _vlen_strings(ds: xr.Dataset) -> xr.Dataset:
@@ -46,12 +47,35 @@ def _object_strings(ds: xr.Dataset) -> xr.Dataset:
     )
 
 
+def _is_engramlab_store(path: Path) -> bool:
+    """True if ``path`` is a zarr group whose root attrs carry engramlab provenance."""
+    meta = path / "zarr.json"
+    if not path.is_dir() or not meta.is_file():
+        return False
+    try:
+        attrs = json.loads(meta.read_text()).get("attributes", {})
+    except (OSError, ValueError):
+        return False
+    return "engramlab_version" in attrs and "protocol_sha256" in attrs
+
+
+def check_out_path(path: str | Path) -> Path:
+    """Refuse an output path that exists and is not a previous engramlab run store."""
+    path = Path(path)
+    if path.exists() and not _is_engramlab_store(path):
+        raise StoreError(
+            f"{str(path)!r} exists and is not an engramlab run store; "
+            "choose another --out path (only a previous run store is ever replaced)"
+        )
+    return path
+
+
 def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     """Write ``tree`` to ``path`` atomically (temporary path + rename); returns the path.
 
     An existing store at ``path`` is replaced only after the new one is complete.
     """
-    path = Path(path)
+    path = check_out_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     old = path.with_name(f".{path.name}.old-{os.getpid()}")

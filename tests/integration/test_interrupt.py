@@ -59,3 +59,13 @@ def test_interrupt_while_writing_keeps_the_previous_store(tmp_path, monkeypatch,
     assert tree.attrs["status"] == "complete" and tree.attrs["created"] == created
     assert sorted(p.name for p in tmp_path.iterdir()) == ["liu.zarr"]
     assert first.path == out
+
+
+def test_never_replaces_a_directory_that_is_not_a_run_store(tmp_path, protocols_dir):
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("keep me")
+    with pytest.raises(StoreError, match="not an engramlab run store"):
+        run_protocol(protocols_dir / "denny2014_silencing.yaml", out=precious)
+    assert (precious / "thesis.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]

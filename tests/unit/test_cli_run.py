@@ -53,3 +53,11 @@ def test_inspect_non_store_exits_2(tmp_path):
     res = CliRunner().invoke(main, ["inspect", str(tmp_path)])
     assert res.exit_code == 2
     assert "not a readable engramlab store" in res.output
+
+
+def test_run_refuses_an_existing_non_store_directory(tmp_path):
+    (tmp_path / "data.txt").write_text("x")
+    res = CliRunner().invoke(main, ["run", "denny2014_silencing", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "is not an engramlab run store" in res.output
+    assert (tmp_path / "data.txt").read_text() == "x"
