@@ -181,6 +181,12 @@ def run_protocol(
     path = Path(out) if out is not None else Path("data/runs") / f"{loaded.protocol.name}.zarr"
     if write:
         check_out_path(path)
+    if loaded.protocol.subject.kind != "circuit":
+        from engramlab._ml_runner import run_ml  # ML subjects (mlp, transformer, hf)
+
+        tree = run_ml(loaded, seed=seed, progress=progress)
+        written = write_store(tree, path) if write else None
+        return RunResult(path=written, tree=tree, seconds=_time.perf_counter() - t0)
     try:
         logs = simulate(loaded, seed=seed, progress=progress)
     except KeyboardInterrupt as exc:
