@@ -45,7 +45,8 @@ STATES: tuple[str, ...] = ("absent", "labile", "consolidated", "silent", "retrie
 FORM_OPS = frozenset({"expose", "condition", "train", "coactivate", "implant"})
 READ_OPS = frozenset({"test", "reactivate", "silence"})
 UPDATE_OPS = frozenset({"delay", "consolidate"})
-DELETE_OPS = frozenset({"erase", "ablate", "forget"})
+DELETE_OPS = frozenset({"erase", "ablate", "forget", "shrink"})
+RESCUE_OPS = frozenset({"potentiate"})
 #: simulated hours one trial takes when a phase gives ``trials`` but no ``hours``
 HOURS_PER_TRIAL = 0.05
 
@@ -56,7 +57,10 @@ _EDGES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("retrieved", "silent", "silence-psi", frozenset({"delay"})),
     ("consolidated", "retrieved", "retrieve", READ_OPS),
     ("retrieved", "consolidated", "reconsolidate", UPDATE_OPS),
-    ("silent", "consolidated", "rescue", frozenset()),  # no v1 op yet (LTP, PAK1)
+    ("silent", "consolidated", "rescue", RESCUE_OPS),
+    ("labile", "labile", "stay", RESCUE_OPS),
+    ("retrieved", "retrieved", "stay", RESCUE_OPS),
+    ("consolidated", "consolidated", "stay", RESCUE_OPS),
     ("consolidated", "labile", "form", FORM_OPS),
     ("retrieved", "labile", "form", FORM_OPS),
     ("forgotten", "labile", "form", FORM_OPS),
@@ -191,6 +195,9 @@ _VERB = {
     "forget": "forgotten",
     "consolidate": "consolidated",
     "implant": "implanted",
+    "potentiate": "potentiated",
+    "expose": "lit",
+    "condition": "lit",
 }
 
 
@@ -201,6 +208,7 @@ class _Walk:
     order: list[str] = field(default_factory=list)
     ensembles: dict[str, EnsembleInfo] = field(default_factory=dict)
     synapses: dict[str, str] = field(default_factory=dict)
+    synapse_memory: dict[str, str | None] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
     by_stimulus: dict[str, list[str]] = field(default_factory=dict)
     windows: list[tuple[float, float]] = field(default_factory=list)
@@ -344,6 +352,10 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
                     f"in phase {ph.phase!r} (first in phase {w.synapses[tag.synapses]!r})",
                 )
             w.synapses.setdefault(tag.synapses, ph.phase)
+            w.synapse_memory.setdefault(tag.synapses, ph.memory)
+        light = getattr(ph, "light", None)
+        if light is not None:
+            _lit(w, i, ph, light.ensemble, ("light", "ensemble"), light.mode)
         if ph.memory is not None:
             if w.step(i, ph, ph.memory, ("memory",)):
                 touched.append(ph.memory)
@@ -411,6 +423,23 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
             info = w.ensemble(i, ph, name, where)
             if info is not None and info.memory is not None and w.step(i, ph, info.memory, where):
                 touched.append(info.memory)
+    elif op == "potentiate":
+        for name, where in _fields("ensemble", ph.ensemble):
+            info = w.ensemble(i, ph, name, where)
+            if info is not None and info.memory is not None and w.step(i, ph, info.memory, where):
+                touched.append(info.memory)
+    elif op == "shrink":
+        if ph.synapses not in w.synapses:
+            w.add(
+                i,
+                ("synapses",),
+                f"synaptic tag {ph.synapses!r} is shrunk in phase {ph.phase!r} but never tagged "
+                "before it" + did_you_mean(ph.synapses, list(w.synapses)),
+            )
+        else:
+            m = w.synapse_memory.get(ph.synapses)
+            if m is not None and w.step(i, ph, m, ("synapses",)):
+                touched.append(m)
     elif op in ("forget", "erase"):
         for m, where in _fields("memory", ph.memory):
             if w.step(i, ph, m, where):

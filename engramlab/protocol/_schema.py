@@ -48,6 +48,8 @@ __all__ = [
     "Implant",
     "Light",
     "Phase",
+    "Potentiate",
+    "Shrink",
     "Protocol",
     "Reactivate",
     "Record",
@@ -106,6 +108,8 @@ OP_CLASS: dict[str, str | None] = {
     "erase": "Delete",
     "implant": "Create",
     "estimate": None,
+    "potentiate": "Update",
+    "shrink": "Delete",
 }
 OPS: tuple[str, ...] = tuple(OP_CLASS)
 
@@ -178,6 +182,7 @@ class Expose(_Phase):
     trials: Annotated[int, Field(ge=1, le=10_000)] = 1
     memory: Slug | None = None
     tag: TagSpec | None = None
+    light: Light | None = None
 
 
 class Condition(_Phase):
@@ -189,6 +194,7 @@ class Condition(_Phase):
     trials: Annotated[int, Field(ge=1, le=10_000)] = 1
     memory: Slug | None = None
     tag: TagSpec | None = None
+    light: Light | None = None
 
 
 class Train(_Phase):
@@ -317,6 +323,27 @@ class Implant(_Phase):
     into: Literal["null", "current"] | None = "null"
 
 
+class Potentiate(_Phase):
+    """Potentiate the inputs onto a tagged ensemble (optogenetic LTP, a PAK1-like spine gain).
+
+    Every weight onto the ensemble's members from the listed projections (default: all
+    projections into the ensemble's site) grows by ``factor`` × its current value.
+    """
+
+    op: Literal["potentiate"]
+    ensemble: Slug | list[Slug]
+    factor: Annotated[float, Field(gt=0.0, le=10.0)] = 0.5
+    projections: list[str] | Literal["inputs"] = "inputs"
+
+
+class Shrink(_Phase):
+    """Light-triggered shrinkage of the synapses in a synaptic tag (AS-PaRac1 analogue)."""
+
+    op: Literal["shrink"]
+    synapses: Slug
+    factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+
+
 class Estimate(_Phase):
     """Estimate engrams of named memories with a named estimator."""
 
@@ -341,7 +368,9 @@ Phase = Annotated[
     | Forget
     | Erase
     | Implant
-    | Estimate,
+    | Estimate
+    | Potentiate
+    | Shrink,
     Field(discriminator="op"),
 ]
 
@@ -363,6 +392,8 @@ PHASE_MODELS: dict[str, type[_Phase]] = {
     "erase": Erase,
     "implant": Implant,
     "estimate": Estimate,
+    "potentiate": Potentiate,
+    "shrink": Shrink,
 }
 
 

@@ -83,12 +83,14 @@ class Circuit(HookedModule):
             self.register_buffer(_buf("initial", key), inits[key].clone())
             self.register_buffer(_buf("late", key), inits[key].clone())
             self.register_buffer(_buf("early", key), torch.zeros_like(inits[key]))
+            self.register_buffer(_buf("struct", key), torch.zeros_like(inits[key]))
             self.register_buffer(_buf("row_l1", key), inits[key].abs().sum(-1))
         for r, rs in spec.regions.items():
             self.register_buffer(_buf("excitability", r), torch.zeros(self.n_subjects, rs.size))
             self.register_buffer(
                 _buf("ablated", r), torch.zeros(self.n_subjects, rs.size, dtype=torch.bool)
             )
+            self.register_buffer(_buf("trace", r), torch.zeros(self.n_subjects, rs.size))
         #: plasticity gate per postsynaptic region (0 closes it, e.g. an NMDA blocker)
         self.plasticity_gate: dict[str, float] = {r: 1.0 for r in order}
         #: consolidation gate per postsynaptic region (0 during protein-synthesis inhibition)
@@ -96,12 +98,20 @@ class Circuit(HookedModule):
 
     # ------------------------------------------------------------------ weights
     def weight(self, key: str) -> torch.Tensor:
-        """Total weight (late + early) of a projection, ``(subject, post, pre)``."""
-        return self.get_buffer(_buf("late", key)) + self.get_buffer(_buf("early", key))
+        """Total weight (late + early + structural) of a projection, ``(subject, post, pre)``."""
+        return (
+            self.get_buffer(_buf("late", key))
+            + self.get_buffer(_buf("early", key))
+            + self.get_buffer(_buf("struct", key))
+        )
 
     def component(self, kind: str, key: str) -> torch.Tensor:
-        """A named per-projection buffer: ``mask``, ``initial``, ``late`` or ``early``."""
+        """A per-projection buffer: ``mask``, ``initial``, ``late``, ``early`` or ``struct``."""
         return self.get_buffer(_buf(kind, key))
+
+    def trace(self, region: str) -> torch.Tensor:
+        """Per-unit excitability trace left by recent learning, ``(subject, unit)``."""
+        return self.get_buffer(_buf("trace", region))
 
     def excitability(self, region: str) -> torch.Tensor:
         """Per-unit excitability added to the input current, ``(subject, unit)``."""
@@ -133,7 +143,7 @@ class Circuit(HookedModule):
             if rs.input:
                 cur = inputs.get(r, torch.zeros(s, rs.size)).clone()
             else:
-                cur = torch.full((s, rs.size), rs.bias) + self.excitability(r)
+                cur = torch.full((s, rs.size), rs.bias) + self.excitability(r) + self.trace(r)
                 for p in self._into[r]:
                     c = torch.einsum("spq,sq->sp", self.weight(p.key), rates[p.pre])
                     currents[p.key] = c
@@ -146,6 +156,7 @@ class Circuit(HookedModule):
             rates[r] = self.run_hooks(r, rate)
         if plastic:
             self._learn(rates, currents)
+            self._leave_traces(rates)
         return rates
 
     def _activate(self, region: str, cur: torch.Tensor) -> torch.Tensor:
@@ -157,6 +168,12 @@ class Circuit(HookedModule):
         if rs.activation == "sigmoid":
             return torch.sigmoid(cur)
         return cur
+
+    def _leave_traces(self, rates: Mapping[str, torch.Tensor]) -> None:
+        for r in self.order:
+            gain = self.spec.regions[r].trace_gain
+            if gain > 0 and self.plasticity_gate[r] > 0:
+                self.trace(r).copy_(torch.maximum(self.trace(r), gain * rates[r]))
 
     def _learn(
         self, rates: Mapping[str, torch.Tensor], currents: Mapping[str, torch.Tensor]
@@ -183,6 +200,10 @@ class Circuit(HookedModule):
                 err = teacher - currents[key]
                 dw = err[:, :, None] * pre[:, None, :]
             early += gate * p.lr * dw * mask
+            if p.structural_lr > 0:
+                struct = self.component("struct", key)
+                ds = post[:, :, None] * pre[:, None, :] * (p.structural_max - struct).clamp_min(0.0)
+                struct += gate * p.structural_lr * ds * mask
             if p.norm == "row":
                 self._scale_rows(key)
 
@@ -190,8 +211,8 @@ class Circuit(HookedModule):
         """Synaptic scaling: shrink a unit's inputs back to their initial total if they grew."""
         l1 = self.weight(key).abs().sum(-1)
         factor = (self.component("row_l1", key) / l1.clamp_min(_EPS)).clamp(max=1.0)
-        self.component("early", key).mul_(factor[:, :, None])
-        self.component("late", key).mul_(factor[:, :, None])
+        for kind in ("early", "late", "struct"):
+            self.component(kind, key).mul_(factor[:, :, None])
 
     @torch.no_grad()
     def pass_time(self, hours: float) -> None:
@@ -205,8 +226,27 @@ class Circuit(HookedModule):
             total = 1.0 / cs.tau_hours + k
             keep = math.exp(-total * hours)
             early = self.component("early", key)
-            self.component("late", key).add_(early * (k / total) * (1.0 - keep))
+            late = self.component("late", key)
+            late.add_(early * (k / total) * (1.0 - keep))
             early.mul_(keep)
+            if p.late_tau_days is not None:
+                # systems-level turnover: the consolidated change relaxes toward naive weights
+                init = self.component("initial", key)
+                late.copy_(init + (late - init) * math.exp(-hours / (24.0 * p.late_tau_days)))
+        for r in self.order:
+            self.trace(r).mul_(math.exp(-hours / self.spec.regions[r].trace_tau_hours))
+
+    @torch.no_grad()
+    def relax(self, hours: float, keys: Sequence[str] | None = None) -> None:
+        """Passive forgetting: every learned change (early, late, structural) of the given
+        projections relaxes toward the naive weights with ``forget_tau_hours``."""
+        keep = math.exp(-hours / self.spec.consolidation.forget_tau_hours)
+        for key in keys or list(self.projections):
+            init = self.component("initial", key)
+            late = self.component("late", key)
+            late.copy_(init + (late - init) * keep)
+            self.component("early", key).mul_(keep)
+            self.component("struct", key).mul_(keep)
 
     def freezing(self, rates: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Behaviour in [0, 1]: ``sigmoid(gain · (mean readout rate − threshold))``."""

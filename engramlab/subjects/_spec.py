@@ -59,6 +59,10 @@ class RegionSpec(_Model):
     pattern_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
     #: light current per unit of ``power`` injected into opsin-expressing units
     light_gain: Annotated[float, Field(ge=0.0)] = 4.0
+    #: excitability trace: after each learning trial a unit's excitability rises by
+    #: ``trace_gain`` × its rate, then decays with time constant ``trace_tau_hours``
+    trace_gain: Annotated[float, Field(ge=0.0)] = 0.0
+    trace_tau_hours: Annotated[float, Field(gt=0.0)] = 6.0
 
 
 class ProjectionSpec(_Model):
@@ -82,6 +86,12 @@ class ProjectionSpec(_Model):
     norm: Literal["none", "row", "decay"] = "none"
     decay: Annotated[float, Field(ge=0.0)] = 0.0
     w_max: Annotated[float, Field(gt=0.0)] | None = None
+    #: structural (protein-synthesis-independent) connections formed between co-active
+    #: units at learning: Δs = structural_lr · post ⊗ pre · (structural_max − s)
+    structural_lr: Annotated[float, Field(ge=0.0)] = 0.0
+    structural_max: Annotated[float, Field(gt=0.0)] = 1.0
+    #: slow turnover of consolidated weights (systems-level forgetting), in days; none if unset
+    late_tau_days: Annotated[float, Field(gt=0.0)] | None = None
 
     @property
     def key(self) -> str:
@@ -107,6 +117,14 @@ class ConsolidationSpec(_Model):
     tau_hours: Annotated[float, Field(gt=0.0)] = 4.0
     rate_per_hour: Annotated[float, Field(ge=0.0)] = 0.5
     trial_minutes: Annotated[float, Field(gt=0.0)] = 3.0
+    #: offline replay (``consolidate``): intensity of the reinstated experience and the
+    #: current that drives the memory's tagged ensembles
+    replay_intensity: Annotated[float, Field(ge=0.0)] = 0.5
+    replay_drive: Annotated[float, Field(ge=0.0)] = 2.0
+    #: ``forget`` in ``decay`` mode: learned changes relax toward the naive weights with this
+    #: time constant; ``interference`` mode presents this many random experiences per hour
+    forget_tau_hours: Annotated[float, Field(gt=0.0)] = 96.0
+    interference_per_hour: Annotated[float, Field(ge=0.0)] = 1.0
 
 
 class CircuitSpec(_Model):

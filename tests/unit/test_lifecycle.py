@@ -92,7 +92,7 @@ def test_graph_nodes_and_edges() -> None:
     }
     assert g.edges["labile", "silent"]["ops"] == {"delay"}
     assert g.edges["consolidated", "retrieved"]["ops"] == {"test", "reactivate", "silence"}
-    assert g.edges["silent", "consolidated"]["ops"] == frozenset()  # no v1 op yet
+    assert g.edges["silent", "consolidated"]["ops"] == {"potentiate"}  # rescue
     for state in ("labile", "silent", "forgotten"):
         assert {"test", "reactivate", "silence"} <= g.edges[state, state]["ops"]
     for state in ("consolidated", "silent", "forgotten"):
@@ -133,7 +133,7 @@ def test_legal_transitions(state: str, op: str, psi: bool, expected: str) -> Non
         ("absent", "erase", "coactivate, condition, expose, implant, train"),
         ("absent", "test", "coactivate, condition, expose, implant, train"),
         ("absent", "delay", "coactivate, condition, expose, implant, train"),
-        ("silent", "condition", "ablate, delay, erase, forget, reactivate, silence, test"),
+        ("silent", "condition", "ablate, delay, erase, forget, potentiate, reactivate, shrink, silence, test"),
     ],
 )
 def test_illegal_transitions_name_state_op_and_allowed(state: str, op: str, allowed: str) -> None:

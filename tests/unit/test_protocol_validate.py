@@ -82,7 +82,7 @@ CASES = [
             (
                 24,
                 29,
-                "unknown op 'foo'; valid ops: expose, condition, train, test, reactivate, silence, coactivate, delay, consolidate, drug, allocate, ablate, forget, erase, implant, estimate",
+                "unknown op 'foo'; valid ops: expose, condition, train, test, reactivate, silence, coactivate, delay, consolidate, drug, allocate, ablate, forget, erase, implant, estimate, potentiate, shrink",
             ),
         ],
     ),
@@ -94,7 +94,7 @@ CASES = [
             (
                 23,
                 5,
-                "phase 'wait' is missing required key 'op' (valid ops: expose, condition, train, test, reactivate, silence, coactivate, delay, consolidate, drug, allocate, ablate, forget, erase, implant, estimate)",
+                "phase 'wait' is missing required key 'op' (valid ops: expose, condition, train, test, reactivate, silence, coactivate, delay, consolidate, drug, allocate, ablate, forget, erase, implant, estimate, potentiate, shrink)",
             ),
         ],
     ),
@@ -118,7 +118,7 @@ CASES = [
             (
                 15,
                 38,
-                "unknown key 'stimulis' in phase 'habituation'; did you mean 'stimulus'? (valid keys: phase, op, hours, stimulus, trials, memory, tag)",
+                "unknown key 'stimulis' in phase 'habituation'; did you mean 'stimulus'? (valid keys: phase, op, hours, stimulus, trials, memory, tag, light)",
             ),
         ],
     ),
