@@ -50,6 +50,7 @@ class GroupLog:
     initial: dict[str, np.ndarray]
     complete: bool = True
     phases_done: int = 0
+    synapse_tags: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
 
@@ -107,6 +108,7 @@ def simulate(
                 seeds=seeds,
                 trials=run.trials,
                 ensembles=run.ensembles,
+                synapse_tags=run.synapse_tags,
                 checkpoints=[],
                 complete=False,
                 initial={k: subject.component("initial", k).numpy().copy() for k in projections},

@@ -418,12 +418,7 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
     elif op == "allocate":
         info = EnsembleInfo(ph.ensemble, ph.site, ph.phase, None, "none")
         w.register(i, ph, info, ("ensemble",))
-    elif op == "ablate":
-        for name, where in _fields("ensemble", ph.ensemble):
-            info = w.ensemble(i, ph, name, where)
-            if info is not None and info.memory is not None and w.step(i, ph, info.memory, where):
-                touched.append(info.memory)
-    elif op == "potentiate":
+    elif op in ("ablate", "potentiate"):
         for name, where in _fields("ensemble", ph.ensemble):
             info = w.ensemble(i, ph, name, where)
             if info is not None and info.memory is not None and w.step(i, ph, info.memory, where):

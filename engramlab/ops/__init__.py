@@ -42,7 +42,7 @@ def available_ops(kind: str) -> tuple[str, ...]:
 
 
 def _register_builtins() -> None:
-    from engramlab.ops import _formation, _interventions, _retrieval, _time
+    from engramlab.ops import _formation, _interventions, _retrieval, _systems, _time
 
     for name, fn in {
         "expose": _formation.expose,
@@ -54,6 +54,11 @@ def _register_builtins() -> None:
         "drug": _interventions.drug,
         "allocate": _interventions.allocate,
         "ablate": _interventions.ablate,
+        "coactivate": _formation.coactivate,
+        "consolidate": _systems.consolidate,
+        "forget": _systems.forget,
+        "potentiate": _systems.potentiate,
+        "shrink": _systems.shrink,
     }.items():
         register_op(name, "circuit", fn)
 

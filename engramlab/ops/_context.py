@@ -17,7 +17,7 @@ from engramlab.ops._drugs import DrugEffect
 from engramlab.subjects._circuit import Circuit
 from engramlab.world._stimuli import World
 
-__all__ = ["DrugWindow", "Ensemble", "GroupRun", "TrialRecord", "light_hooks"]
+__all__ = ["DrugWindow", "Ensemble", "GroupRun", "SynapseTag", "TrialRecord", "light_hooks"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,17 @@ class Ensemble:
     site: str
     members: torch.Tensor  # (subject, unit) bool
     opsin: str  # ChR2 | ArchT | none
+    phase: str
+    memory: str | None = None
+
+
+@dataclass(frozen=True)
+class SynapseTag:
+    """Synapses of one projection potentiated in a tag window, per subject."""
+
+    name: str
+    projection: str
+    members: torch.Tensor  # (subject, post, pre) bool
     phase: str
 
 
@@ -64,6 +75,9 @@ class GroupRun:
     record_sites: tuple[str, ...]
     time: float = 0.0
     ensembles: dict[str, Ensemble] = field(default_factory=dict)
+    synapse_tags: dict[str, SynapseTag] = field(default_factory=dict)
+    #: memory -> the stimuli it was formed with (replayed by ``consolidate``)
+    memory_stimuli: dict[str, list[str]] = field(default_factory=dict)
     drugs: list[DrugWindow] = field(default_factory=list)
     trials: list[TrialRecord] = field(default_factory=list)
     on_trial: Callable[[], None] | None = None
@@ -87,10 +101,16 @@ class GroupRun:
         light: bool = False,
         hooks: dict | None = None,
         duration: float | None = None,
+        inputs: dict[str, torch.Tensor] | None = None,
+        scale: float = 1.0,
     ) -> dict[str, torch.Tensor]:
-        """Run and log one trial; returns the rates of every region."""
+        """Run and log one trial; returns the rates of every region.
+
+        ``inputs`` (site -> drive) replaces the world's stimuli when given; ``scale``
+        multiplies the stimuli's intensity (e.g. an offline replay)."""
         self.apply_drugs()
-        inputs = self.world.inputs(stimuli, self.n, self.generator)
+        if inputs is None:
+            inputs = self.world.inputs(stimuli, self.n, self.generator, scale=scale)
         with self.subject.hooks(hooks or {}):
             rates = self.subject.step(inputs, generator=self.generator, plastic=plastic)
         freezing = self.subject.freezing(rates)

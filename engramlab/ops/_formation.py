@@ -1,19 +1,22 @@
-"""Create ops: ``expose`` and ``condition``, with activity tagging of the active cells.
+"""Create ops: ``expose``, ``condition`` and ``coactivate``, with activity and synaptic tags.
 
 A cell tag attached to a Create phase accumulates each unit's rate at the tag's site over the
 phase's trials (the tag window); at the end, units passing the rule (the top ``fraction`` of
 active units, or a mean rate above ``threshold``) express the opsin with probability
-``efficiency``.
+``efficiency``. A synaptic tag marks the synapses of one projection whose weight grew most in
+the window (top ``fraction`` of the connected synapses that grew, or growth ≥ ``threshold``).
+Light given on a Create phase (``light:``) reaches its ensembles on every trial.
 """
 
 from __future__ import annotations
 
 import torch
 
-from engramlab.ops._context import Ensemble, GroupRun
+from engramlab.ops._context import Ensemble, GroupRun, SynapseTag, light_hooks
 from engramlab.protocol._schema import CellTag
+from engramlab.protocol._schema import SynapseTag as SynapseTagSpec
 
-__all__ = ["condition", "expose", "tag_members"]
+__all__ = ["coactivate", "condition", "expose", "synapse_members", "tag_members"]
 
 
 def tag_members(mean_rate: torch.Tensor, tag: CellTag, generator: torch.Generator) -> torch.Tensor:
@@ -32,26 +35,66 @@ def tag_members(mean_rate: torch.Tensor, tag: CellTag, generator: torch.Generato
     return passed
 
 
-def _create(run: GroupRun, phase, stimuli: list[str | None]) -> None:
-    tag = phase.tag if isinstance(phase.tag, CellTag) else None
-    if phase.tag is not None and tag is None:
-        from engramlab.errors import RunError
+def synapse_members(growth: torch.Tensor, mask: torch.Tensor, tag: SynapseTagSpec) -> torch.Tensor:
+    """Synapses ``(subject, post, pre)`` of a synaptic tag given each synapse's weight growth."""
+    grew = mask & (growth > 0)
+    if tag.rule == "threshold":
+        thr = 0.0 if tag.threshold is None else tag.threshold
+        return grew & (growth >= thr)
+    flat = torch.where(grew, growth, torch.zeros_like(growth)).flatten(1)
+    k = max(1, round(tag.fraction * int(mask[0].sum())))
+    idx = torch.topk(flat, k, dim=-1).indices
+    chosen = torch.zeros_like(flat, dtype=torch.bool).scatter_(-1, idx, True)
+    return chosen.view_as(growth) & grew
 
-        raise RunError(
-            f"phase {phase.phase!r}: synaptic tags are not available for circuits in this version"
-        )
+
+def _light(run: GroupRun, light) -> dict:
+    if light is None:
+        return {}
+    names = [light.ensemble] if isinstance(light.ensemble, str) else list(light.ensemble)
+    regions = run.subject.spec.regions
+    return light_hooks(
+        [run.ensemble(n) for n in names], light.power, lambda site: regions[site].light_gain
+    )
+
+
+def _create(run: GroupRun, phase, stimuli: list[str | None], *, hooks: dict | None = None) -> None:
+    tag = phase.tag
+    hooks = hooks if hooks is not None else _light(run, getattr(phase, "light", None))
+    before = None
+    if isinstance(tag, SynapseTagSpec):
+        before = run.subject.weight(tag.projection).clone()
     acc = None
     per_trial = None if phase.hours is None else phase.hours / phase.trials
+    lit = bool(hooks)
     for i in range(phase.trials):
-        rates = run.run_trial(phase.phase, i, stimuli, plastic=True, duration=per_trial)
-        if tag is not None:
+        rates = run.run_trial(
+            phase.phase, i, stimuli, plastic=True, duration=per_trial, hooks=hooks, light=lit
+        )
+        if isinstance(tag, CellTag):
             r = rates[tag.site]
             acc = r.clone() if acc is None else acc + r
-    if tag is not None:
+    if isinstance(tag, CellTag):
         members = tag_members(acc / phase.trials, tag, run.generator)
         run.ensembles[tag.ensemble] = Ensemble(
-            name=tag.ensemble, site=tag.site, members=members, opsin=tag.opsin, phase=phase.phase
+            name=tag.ensemble,
+            site=tag.site,
+            members=members,
+            opsin=tag.opsin,
+            phase=phase.phase,
+            memory=phase.memory,
         )
+    elif isinstance(tag, SynapseTagSpec):
+        growth = run.subject.weight(tag.projection) - before
+        mask = run.subject.component("mask", tag.projection)
+        run.synapse_tags[tag.synapses] = SynapseTag(
+            name=tag.synapses,
+            projection=tag.projection,
+            members=synapse_members(growth, mask, tag),
+            phase=phase.phase,
+        )
+    if phase.memory is not None:
+        run.memory_stimuli[phase.memory] = [s for s in stimuli if s is not None]
 
 
 def expose(phase, run: GroupRun) -> None:
@@ -62,3 +105,17 @@ def expose(phase, run: GroupRun) -> None:
 def condition(phase, run: GroupRun) -> None:
     """Pair ``stimulus`` with the ``us`` (or nothing, for ``us: null``) with plasticity on."""
     _create(run, phase, [phase.stimulus, phase.us])
+
+
+def coactivate(phase, run: GroupRun) -> None:
+    """Drive two or more tagged ensembles together by light, plasticity on, no stimulus."""
+    regions = run.subject.spec.regions
+    ens = [run.ensemble(n) for n in phase.ensembles]
+    hooks = light_hooks(ens, phase.power, lambda site: regions[site].light_gain)
+    per_trial = None if phase.hours is None else phase.hours / phase.trials
+    for i in range(phase.trials):
+        run.run_trial(
+            phase.phase, i, [], plastic=True, duration=per_trial, hooks=hooks, light=bool(hooks)
+        )
+    if phase.memory is not None:
+        run.memory_stimuli.setdefault(phase.memory, [])

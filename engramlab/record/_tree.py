@@ -180,6 +180,42 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
             coords=c,
         )
 
+    # ---------------------------------------------------------------- synaptic tags
+    syn: dict[str, list[str]] = {}
+    for lg in logs:
+        for t in lg.synapse_tags.values():
+            if t.name not in syn.setdefault(t.projection, []):
+                syn[t.projection].append(t.name)
+    for key, names in syn.items():
+        shape = next(
+            t.members.shape[1:]
+            for lg in logs
+            for t in lg.synapse_tags.values()
+            if t.projection == key
+        )
+        member = np.zeros((n_sub, len(names), *shape), dtype=bool)
+        row = 0
+        for lg, n in zip(logs, sizes, strict=True):
+            for k, name in enumerate(names):
+                t = lg.synapse_tags.get(name)
+                if t is not None and t.projection == key:
+                    member[row : row + n, k] = t.members.numpy()
+            row += n
+        c = dict(subj_coords)
+        c["synapses"] = ("synapses", np.array(names, dtype=object), _attrs("1", "synaptic tag"))
+        c["post"] = ("post", np.arange(shape[0]), _attrs("1", "postsynaptic unit"))
+        c["pre"] = ("pre", np.arange(shape[1]), _attrs("1", "presynaptic unit"))
+        nodes[f"synapse_tags/{key}"] = xr.Dataset(
+            {
+                "member": (
+                    ("subject", "synapses", "post", "pre"),
+                    member,
+                    _attrs("1", f"synapse of {key} is in the synaptic tag"),
+                )
+            },
+            coords=c,
+        )
+
     # ---------------------------------------------------------------- weights
     ckeys, cmaps = _align(loaded, logs, lambda lg: lg.checkpoints, lambda c: (c.phase, 0))
     nc = len(ckeys)

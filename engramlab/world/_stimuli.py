@@ -65,7 +65,12 @@ class World:
         return self._patterns[stimulus]
 
     def inputs(
-        self, stimuli: Iterable[str | None], n_subjects: int, generator: torch.Generator
+        self,
+        stimuli: Iterable[str | None],
+        n_subjects: int,
+        generator: torch.Generator,
+        *,
+        scale: float = 1.0,
     ) -> dict[str, torch.Tensor]:
         """Drive of every input site for one trial, ``{site: (subject, unit)}``, with noise.
 
@@ -76,7 +81,7 @@ class World:
             if name is None:
                 continue
             site = self.site(name)
-            pat = self._patterns[name].expand(n_subjects, -1)
+            pat = self._patterns[name].expand(n_subjects, -1) * scale
             drive[site] = drive.get(site, 0.0) + pat
         out: dict[str, torch.Tensor] = {}
         for site in sorted(drive):

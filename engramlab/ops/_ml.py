@@ -1,0 +1,378 @@
+"""Ops on ML subjects (mlp, transformer, hf): the run state and the Create/Read verbs.
+
+One :class:`MLRun` holds one subject's model, the datasets, what each phase formed (the weight
+window of every ``train`` phase), tags, estimated engrams and the behaviour trials. ``train``
+records Δμ every N optimiser steps through ``run.on_step`` and at the end of the phase (the
+runner). Edits (erase / implant) are tracked as net coefficients per engram so that each test
+trial knows which edits were in force.
+
+>>> from engramlab.ops import available_ops
+>>> {"train", "test", "erase", "implant", "coactivate"} <= set(available_ops("mlp"))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engramlab.engrams._stats import SecondMoments, collect_second_moments
+from engramlab.errors import RunError, unknown_name
+from engramlab.world._datasets import MLDataset
+
+__all__ = ["Ensemble", "Formation", "MLRun", "MLTrial", "test", "train"]
+
+
+@dataclass(frozen=True)
+class MLTrial:
+    """One behaviour trial: one concept tested (accuracy and mean output norm)."""
+
+    phase: str
+    concept: str
+    accuracy: float
+    response: float
+    stimulus: str
+    time: float
+    epoch: str = ""
+    light: bool = False
+    edit: str = ""
+    null: bool = False
+    terms: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Formation:
+    """The memory ``family:concept`` formed by a train phase, with its weight window."""
+
+    memory: str
+    family: str
+    concept: str
+    data: str
+    phase: str
+    concepts: tuple[str, ...]
+    start: dict[str, np.ndarray]
+    end: dict[str, np.ndarray]
+
+
+@dataclass
+class Ensemble:
+    """Units tagged at a site during a phase, with the mean activity pattern at tag time."""
+
+    name: str
+    site: str
+    phase: str
+    memory: str | None
+    opsin: str
+    members: np.ndarray
+    pattern: np.ndarray
+    data: str
+    concepts: tuple[str, ...]
+
+
+@dataclass
+class MLRun:
+    """The state of one ML subject through a schedule."""
+
+    group: str
+    seed: int
+    model: nn.Module
+    datasets: dict[str, MLDataset]
+    generator: torch.Generator
+    lifecycle: Any
+    phase_index: int = 0
+    trials: list[MLTrial] = field(default_factory=list)
+    formations: dict[str, Formation] = field(default_factory=dict)
+    families: dict[str, list[str]] = field(default_factory=dict)
+    ensembles: dict[str, Ensemble] = field(default_factory=dict)
+    synaptic_tags: dict[str, tuple[str, str, np.ndarray]] = field(default_factory=dict)
+    engrams: dict[str, Any] = field(default_factory=dict)
+    statistics: dict[str, dict[str, SecondMoments]] = field(default_factory=dict)
+    edits: dict[str, float] = field(default_factory=dict)
+    null: bool = False
+    version: int = 0
+    on_step: Callable[[], None] | None = None
+    log: dict[str, Any] = field(default_factory=dict)
+    _stats_version: dict[str, int] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ weights
+    @property
+    def projections(self) -> tuple[str, ...]:
+        return tuple(self.model.projections)
+
+    def bias(self) -> dict[str, bool]:
+        return {k: self.model.linear(k).bias is not None for k in self.projections}
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """W̃ = [W | b] of every weight layer, float64."""
+        return {k: weight_matrix(self.model, k) for k in self.projections}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        for k, w in weights.items():
+            set_weight_matrix(self.model, k, w)
+        self.version += 1
+
+    @property
+    def time(self) -> float:
+        return float(self.lifecycle.times[self.phase_index])
+
+    # ------------------------------------------------------------------ names
+    def dataset(self, name: str) -> MLDataset:
+        if name not in self.datasets:
+            raise unknown_name("dataset", name, list(self.datasets))
+        return self.datasets[name]
+
+    def expand(self, memories: str | list[str]) -> list[str]:
+        """Memory names with each family ``M`` replaced by its members ``M:<concept>``."""
+        out: list[str] = []
+        for m in [memories] if isinstance(memories, str) else memories:
+            out += self.families.get(m, [m]) if m not in self.formations else [m]
+        return list(dict.fromkeys(out))
+
+    def formation(self, memory: str) -> Formation:
+        if memory not in self.formations:
+            raise unknown_name("formed memory", memory, list(self.formations))
+        return self.formations[memory]
+
+    def engram(self, memory: str):
+        if memory not in self.engrams:
+            raise RunError(
+                f"memory {memory!r} has no estimated engram; add an estimate phase before "
+                f"(estimated: {', '.join(self.engrams) or 'none'})"
+            )
+        return self.engrams[memory]
+
+    def stats(self, data: str) -> dict[str, SecondMoments]:
+        """Per-concept second moments of every layer's input over ``data``'s training split,
+        from one forward pass of the current model; cached until the weights change."""
+        if self._stats_version.get(data) != self.version or data not in self.statistics:
+            ds = self.dataset(data)
+            rows = ds.select(None)
+            x, _ = ds.tensors(rows)
+            c = torch.from_numpy(ds.c_train[rows])
+            batches = [(x[i : i + 512], c[i : i + 512]) for i in range(0, len(rows), 512)]
+            mods = {k: self.model.linear(k) for k in self.projections}
+            self.statistics[data] = collect_second_moments(
+                self.model, mods, batches, ds.concepts, bias=self.bias()
+            )
+            self._stats_version[data] = self.version
+        return self.statistics[data]
+
+    def edit_label(self) -> str:
+        terms = [
+            f"{'+' if c > 0 else '-'}{'' if abs(abs(c) - 1) < 1e-12 else f'{abs(c):g}*'}{m}"
+            for m, c in self.edits.items()
+        ]
+        return ("null" if self.null else "") + "".join(terms)
+
+
+# ---------------------------------------------------------------------- weight access
+def _is_conv1d(mod: nn.Module) -> bool:
+    return type(mod).__name__ == "Conv1D"  # Hugging Face GPT-2 stores weight as [in, out]
+
+
+def weight_matrix(model: nn.Module, name: str) -> np.ndarray:
+    """``[W | b]`` (or ``W``) of layer ``name`` as float64 ``[out, in(+1)]``."""
+    mod = model.linear(name)
+    w = mod.weight.detach().to(torch.float64)
+    w = w.T if _is_conv1d(mod) else w
+    if mod.bias is not None:
+        w = torch.cat([w, mod.bias.detach().to(torch.float64)[:, None]], dim=1)
+    return w.numpy().copy()
+
+
+def set_weight_matrix(model: nn.Module, name: str, value: np.ndarray) -> None:
+    """Write ``[W | b]`` back into layer ``name`` (in the layer's own dtype)."""
+    mod = model.linear(name)
+    v = torch.from_numpy(np.asarray(value))
+    with torch.no_grad():
+        if mod.bias is not None:
+            mod.bias.copy_(v[:, -1].to(mod.bias.dtype))
+            v = v[:, :-1]
+        mod.weight.copy_((v.T if _is_conv1d(mod) else v).to(mod.weight.dtype))
+
+
+def concept_names(ds: MLDataset, concepts: Any) -> list[str]:
+    if concepts is None or concepts == "all":
+        return [c for c in ds.concepts if not (ds.kind == "facts" and c.startswith("r"))]
+    return [str(c) for c in concepts]
+
+
+# ---------------------------------------------------------------------- activity
+def site_activity(run: MLRun, site: str, x: torch.Tensor) -> torch.Tensor:
+    """Activity at ``site`` for inputs ``x`` (answer position for sequences), no grad."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def grab(t: torch.Tensor, *, site: str) -> None:
+        seen["a"] = t.detach()
+
+    with torch.no_grad(), run.model.hooks({site: grab}):
+        run.model(x)
+    a = seen["a"]
+    return a[:, -1] if a.dim() == 3 else a
+
+
+def light_hook(ensembles: list[Ensemble], mode: str, power: float):
+    """Hooks ``{site: fn}`` that drive (ChR2) or clamp (ArchT) tagged units; opsin ``none``
+    expresses nothing, so its light does nothing."""
+    hooks: dict[str, list] = {}
+    for e in ensembles:
+        if e.opsin == "none":
+            continue
+        mask = torch.from_numpy(e.members.astype(np.float32))
+        drive = torch.from_numpy((e.pattern * e.members).astype(np.float32))
+
+        def fn(t, *, site, mask=mask, drive=drive):
+            if mode == "silence":
+                return t * (1.0 - power * mask)
+            return t + power * drive
+
+        hooks.setdefault(e.site, []).append(fn)
+    return hooks
+
+
+# ---------------------------------------------------------------------- ops
+def train(phase, run: MLRun) -> None:
+    """Learn ``data``'s ``concepts`` (Adam, cross-entropy); forms ``memory:<concept>``."""
+    ds = run.dataset(phase.data)
+    concepts = concept_names(ds, phase.concepts)
+    rows = ds.select(concepts)
+    x, y = ds.tensors(rows)
+    start = run.weights()
+    model = run.model
+    opt = torch.optim.Adam(model.parameters(), lr=phase.lr)
+    model.train()
+    for _ in range(phase.epochs):
+        order = torch.randperm(len(rows), generator=run.generator)
+        for i in range(0, len(rows), phase.batch_size):
+            idx = order[i : i + phase.batch_size]
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model.logits(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            if run.on_step is not None:
+                run.on_step()
+    model.eval()
+    run.version += 1
+    run.edits.clear()
+    run.null = False
+    end = run.weights()
+    if phase.memory is not None:
+        for c in concepts:
+            name = f"{phase.memory}:{c}"
+            run.formations[name] = Formation(
+                name, phase.memory, c, phase.data, phase.phase, tuple(concepts), start, end
+            )
+            fam = run.families.setdefault(phase.memory, [])
+            if name not in fam:
+                fam.append(name)
+    if phase.tag is not None:
+        _tag(phase, run, ds, concepts, x, start, end)
+
+
+def _tag(phase, run: MLRun, ds: MLDataset, concepts, x, start, end) -> None:
+    tag = phase.tag
+    if hasattr(tag, "ensemble"):
+        act = site_activity(run, tag.site, x).mean(dim=0).numpy().astype(np.float64)
+        if tag.rule == "threshold":
+            members = act > (tag.threshold if tag.threshold is not None else 0.0)
+        else:
+            k = max(1, int(round(tag.fraction * act.size)))
+            members = np.zeros(act.size, dtype=bool)
+            members[np.argsort(-act, kind="stable")[:k]] = True
+        if tag.efficiency < 1.0:
+            keep = torch.rand(act.size, generator=run.generator).numpy() < tag.efficiency
+            members &= keep
+        run.ensembles[tag.ensemble] = Ensemble(
+            tag.ensemble,
+            tag.site,
+            phase.phase,
+            phase.memory,
+            tag.opsin,
+            members,
+            act,
+            phase.data,
+            tuple(concepts),
+        )
+    else:
+        delta = np.abs(end[tag.projection] - start[tag.projection])
+        if tag.rule == "threshold":
+            mask = delta > (tag.threshold if tag.threshold is not None else 0.0)
+        else:
+            k = max(1, int(round(tag.fraction * delta.size)))
+            cut = np.sort(delta, axis=None)[-k]
+            mask = delta >= cut
+        run.synaptic_tags[tag.synapses] = (tag.projection, phase.phase, mask)
+
+
+def evaluate(run: MLRun, ds: MLDataset, concept: str, hooks=None) -> tuple[float, float]:
+    """(accuracy, mean output norm) of the current model on ``concept``'s test split."""
+    rows = np.flatnonzero(ds.concept_mask(concept, "test"))
+    x, y = ds.tensors(rows, "test")
+    with torch.no_grad(), run.model.hooks(hooks or {}):
+        logits = run.model.logits(x)
+    top2 = torch.topk(logits, 2, dim=1).values
+    answered = (top2[:, 0] - top2[:, 1]) > 1e-6 * (1.0 + top2[:, 0].abs())
+    correct = (logits.argmax(dim=1) == y) & answered
+    return float(correct.float().mean()), float(logits.norm(dim=1).mean())
+
+
+def _record(run, phase, ds, concepts, hooks=None, epoch="", light=False) -> None:
+    for c in concepts:
+        acc, resp = evaluate(run, ds, c, hooks)
+        run.trials.append(
+            MLTrial(
+                phase.phase,
+                c,
+                acc,
+                resp,
+                ds.name,
+                run.time,
+                epoch,
+                light,
+                run.edit_label(),
+                run.null,
+                tuple(run.edits.items()),
+            )
+        )
+
+
+def test(phase, run: MLRun) -> None:
+    """Accuracy per concept on the test split (``data`` or ``stimulus``), optional light."""
+    data = phase.data or phase.stimulus or next(iter(run.datasets))
+    ds = run.dataset(data)
+    concepts = concept_names(ds, phase.concepts)
+    if phase.light is None:
+        _record(run, phase, ds, concepts)
+        return
+    ens = [run.ensembles[e] for e in _as_list(phase.light.ensemble)]
+    hooks = light_hook(ens, phase.light.mode, phase.light.power)
+    for ep in phase.light.epochs:
+        _record(run, phase, ds, concepts, hooks if ep == "on" else None, ep, ep == "on")
+
+
+def _as_list(v) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def _light_test(phase, run: MLRun, mode: str) -> None:
+    ens = [run.ensembles[e] for e in _as_list(phase.ensemble)]
+    ds = run.dataset(phase.stimulus or ens[0].data)
+    hooks = light_hook(ens, mode, phase.power)
+    concepts = concept_names(ds, "all")
+    for ep in phase.epochs:
+        _record(run, phase, ds, concepts, hooks if ep == "on" else None, ep, ep == "on")
+
+
+def reactivate(phase, run: MLRun) -> None:
+    """Test every concept with light driving the tagged units, by epochs."""
+    _light_test(phase, run, "activate")
+
+
+def silence(phase, run: MLRun) -> None:
+    """Test every concept with light clamping the tagged units, by epochs."""
+    _light_test(phase, run, "silence")

@@ -1,0 +1,168 @@
+"""Ops that estimate and apply engrams on ML subjects: estimate, erase, implant, coactivate.
+
+Edits act on W̃ = [W | b] of every layer an engram covers: erase W̃_l ← W̃_l − α s_l E_l,
+implant into the current model W̃_l ← W̃_l + E_l, into the null state W̃ ← 0 + E. Several memories
+in one phase are composed by summing their engrams. ``coactivate`` is a rank-one associative
+write (ROME): the key of the first ensemble's pattern is mapped to the value that makes the
+model give the second ensemble's answers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from engramlab.engrams._rank_one import rank_one_update
+from engramlab.engrams._registry import Engram, get_estimator, scaling_factors
+from engramlab.errors import RunError
+from engramlab.ops._ml import MLRun, _as_list
+
+__all__ = ["coactivate", "compose", "erase", "estimate", "implant"]
+
+
+def estimate(phase, run: MLRun) -> None:
+    """Estimate the engrams of ``memories`` with ``estimator``; stored per memory."""
+    fn = get_estimator(phase.estimator)
+    memories = run.expand(phase.memories)
+    result = fn(run, memories, {})
+    for name, eng in result.items():
+        run.engrams[name] = eng
+        run.log.setdefault("estimates", []).append((phase.phase, name))
+
+
+def compose(run: MLRun, memories: list[str]) -> Engram:
+    """The engram of a set of memories: the sum of theirs."""
+    engs = [run.engram(m) for m in memories]
+    total = engs[0]
+    for e in engs[1:]:
+        total = total + e
+    return total
+
+
+def _apply(run: MLRun, eng: Engram, coef: dict[str, float], *, null: bool = False) -> None:
+    weights = run.weights()
+    new = {}
+    for k in run.projections:
+        base = np.zeros_like(weights[k]) if null else weights[k]
+        new[k] = base + coef.get(k, 0.0) * eng.layers[k] if k in eng.layers else base
+    run.set_weights(new)
+
+
+def erase(phase, run: MLRun) -> None:
+    """Subtract α s_l E_l of the (summed) engrams of ``memory`` from every layer."""
+    memories = run.expand(phase.memory)
+    eng = compose(run, memories)
+    s = scaling_factors(eng, run.weights(), phase.scaling, phase.p)
+    _apply(run, eng, {k: -phase.alpha * v for k, v in s.items()})
+    key = "+".join(memories) + ("" if phase.scaling == "plain" else f"[wn,p={phase.p:g}]")
+    run.edits[key] = run.edits.get(key, 0.0) - phase.alpha
+    if abs(run.edits[key]) < 1e-12:
+        del run.edits[key]
+    run.log.setdefault("scaling", {})[phase.phase] = s
+
+
+def implant(phase, run: MLRun) -> None:
+    """Add the (summed) engrams of ``memory`` to the null state or to the current model."""
+    memories = run.expand(phase.memory)
+    eng = compose(run, memories)
+    null = phase.into in (None, "null")
+    _apply(run, eng, dict.fromkeys(eng.layers, 1.0), null=null)
+    key = "+".join(memories)
+    if null:
+        run.edits.clear()
+        run.null = True
+    run.edits[key] = run.edits.get(key, 0.0) + 1.0
+    if abs(run.edits[key]) < 1e-12:
+        del run.edits[key]
+
+
+# ---------------------------------------------------------------------- coactivate (ROME)
+def _key_layer(run: MLRun) -> str:
+    return getattr(run.model, "edit_layer", run.projections[-1])
+
+
+def _layer_inputs(run: MLRun, layer: str, x: torch.Tensor, pos) -> torch.Tensor:
+    seen = {}
+    mod = run.model.linear(layer)
+    h = mod.register_forward_pre_hook(lambda _m, a: seen.__setitem__("k", a[0].detach()))
+    try:
+        with torch.no_grad():
+            run.model(x)
+    finally:
+        h.remove()
+    k = seen["k"]
+    return k[:, pos] if k.dim() == 3 else k
+
+
+def coactivate(phase, run: MLRun) -> None:
+    """Rank-one write: key of ``ensembles[0]``'s inputs → value giving ``ensembles[1]``'s
+    answers (ROME: v* optimised for ``trials`` steps, ΔW = (v*−Wk)(C⁺k)ᵀ/(kᵀC⁺k))."""
+    names = _as_list(phase.ensembles)
+    a, b = run.ensembles[names[0]], run.ensembles[names[1]]
+    ds = run.dataset(a.data)
+    layer = _key_layer(run)
+    pos = getattr(run.model, "key_position", -1)
+    rows_a = ds.select(list(a.concepts))
+    rows_b = ds.select(list(b.concepts))
+    xa, ya = ds.tensors(rows_a)
+    xb, yb = ds.tensors(rows_b)
+    if ds.kind == "facts":  # A's prompts (subject a, relation r) should answer b's object for r
+        rel_b = {int(r): int(t) for r, t in zip(xb[:, 1], yb, strict=True)}
+        target = torch.tensor([rel_b[int(r)] for r in xa[:, 1]])
+    else:
+        target = torch.full_like(ya, int(yb.mode().values))
+    keys = _layer_inputs(run, layer, xa, pos).to(torch.float64)
+    if run.bias()[layer]:
+        keys = torch.cat([keys, torch.ones(keys.shape[0], 1, dtype=keys.dtype)], 1)
+    k = keys.mean(0).numpy()
+    stats = run.stats(a.data)[layer] if getattr(run.model, "key_position", -1) == -1 else None
+    cov = stats.sigma() / stats.count() if stats is not None else _key_cov(run, ds, layer, pos)
+    w = run.weights()[layer]
+    v0 = torch.from_numpy(w @ k).float()
+    delta = torch.zeros_like(v0, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=0.1)
+    mod = run.model.linear(layer)
+
+    def replace(_m, _a, out):
+        if out.dim() == 3:
+            out = out.clone()
+            out[:, pos] = v0 + delta
+            return out
+        return (v0 + delta).expand_as(out)
+
+    h = mod.register_forward_hook(replace)
+    try:
+        for _ in range(phase.trials):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(run.model.logits(xa), target)
+            loss = loss + 1e-3 * (delta**2).sum()
+            loss.backward()
+            opt.step()
+    finally:
+        h.remove()
+    v = (v0 + delta).detach().double().numpy()
+    dw = rank_one_update(w, k, v, cov)
+    run.model.zero_grad(set_to_none=True)
+    run.set_weights({layer: w + dw})
+    mem = phase.memory or f"{a.name}->{b.name}"
+    run.engrams[mem] = Engram(
+        mem,
+        "rank-one",
+        {layer: dw},
+        {layer: run.bias()[layer]},
+        options={"layer": layer, "steps": phase.trials, "key": a.name, "value": b.name},
+    )
+    run.log.setdefault("coactivate", []).append(
+        (phase.phase, mem, layer, [int(i) for i in rows_a], [int(t) for t in target])
+    )
+
+
+def _key_cov(run: MLRun, ds, layer: str, pos) -> np.ndarray:
+    x, _ = ds.tensors(ds.select(None))
+    keys = _layer_inputs(run, layer, x, pos).to(torch.float64)
+    if run.bias()[layer]:
+        keys = torch.cat([keys, torch.ones(keys.shape[0], 1, dtype=keys.dtype)], 1)
+    if keys.shape[0] == 0:
+        raise RunError("no keys to build the covariance from")
+    return (keys.T @ keys / keys.shape[0]).numpy()

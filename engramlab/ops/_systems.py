@@ -1,0 +1,112 @@
+"""Update and Delete ops acting on whole pathways: ``consolidate``, ``forget``, ``potentiate``
+and ``shrink``.
+
+- ``consolidate`` replays a memory offline ``replays`` times: the experience it was formed with
+  is reinstated at ``replay_intensity`` while its tagged ensembles are driven by an endogenous
+  current (``replay_drive``), with plasticity on and no US. Slow projections (a cortical
+  pathway) learn from what the hippocampal engram reinstates (complementary learning systems).
+- ``forget`` with ``mode: decay`` lets ``hours`` pass while every learned change relaxes toward
+  the naive weights (``forget_tau_hours``); ``mode: interference`` presents new random
+  experiences with plasticity on (``interference_per_hour``), which overwrite old ones.
+- ``potentiate`` scales up the weights onto an ensemble's members (optogenetic LTP, PAK1).
+- ``shrink`` shrinks the synapses of a synaptic tag (light-triggered AS-PaRac1 shrinkage).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engramlab.ops._context import GroupRun
+
+__all__ = ["consolidate", "forget", "potentiate", "shrink"]
+
+
+def _drive(delta: torch.Tensor):
+    def hook(x: torch.Tensor, *, site: str) -> torch.Tensor:
+        return x + delta
+
+    return hook
+
+
+def consolidate(phase, run: GroupRun) -> None:
+    """Offline replay of ``memory`` (systems consolidation)."""
+    cs = run.subject.spec.consolidation
+    hooks: dict[str, list] = {}
+    for ens in run.ensembles.values():
+        if ens.memory == phase.memory:
+            hooks.setdefault(f"{ens.site}.input", []).append(
+                _drive(ens.members.float() * cs.replay_drive)
+            )
+    stimuli = run.memory_stimuli.get(phase.memory, [])
+    context = [s for s in stimuli if getattr(run.world.stimuli[s], "kind", "") != "us"]
+    per = None if phase.hours is None else phase.hours / phase.replays
+    for i in range(phase.replays):
+        run.run_trial(
+            phase.phase,
+            i,
+            context,
+            plastic=True,
+            hooks=hooks,
+            duration=per,
+            scale=cs.replay_intensity,
+        )
+
+
+def _random_experience(run: GroupRun) -> dict[str, torch.Tensor]:
+    """A fresh random context pattern at the circuit's context input, per subject."""
+    spec = run.subject.spec
+    site = spec.inputs.get("context")
+    if site is None:
+        return {}
+    region = spec.regions[site]
+    k = max(1, round(region.pattern_fraction * region.size))
+    order = torch.argsort(torch.rand(run.n, region.size, generator=run.generator), dim=-1)
+    pattern = torch.zeros(run.n, region.size).scatter_(-1, order[:, :k], 1.0)
+    noise = region.noise * torch.randn(run.n, region.size, generator=run.generator)
+    return {site: (pattern + noise).clamp_min(0.0)}
+
+
+def forget(phase, run: GroupRun) -> None:
+    """Passive forgetting over ``hours`` (default 24): decay or interference."""
+    hours = 24.0 if phase.hours is None else phase.hours
+    cs = run.subject.spec.consolidation
+    if phase.mode == "decay":
+        run.apply_drugs()
+        run.subject.pass_time(hours)
+        run.subject.relax(hours)
+        run.time += hours
+        return
+    n = max(1, round(hours * cs.interference_per_hour))
+    for i in range(n):
+        run.run_trial(
+            phase.phase, i, [], plastic=True, duration=hours / n, inputs=_random_experience(run)
+        )
+        run.subject.pass_time(hours / n)
+
+
+def potentiate(phase, run: GroupRun) -> None:
+    """Grow the weights onto the members of ``ensemble`` by ``factor`` (into late weights)."""
+    names = [phase.ensemble] if isinstance(phase.ensemble, str) else list(phase.ensemble)
+    subject = run.subject
+    for name in names:
+        ens = run.ensemble(name)
+        keys = [
+            k
+            for k, p in subject.projections.items()
+            if p.post == ens.site and (phase.projections == "inputs" or k in phase.projections)
+        ]
+        rows = ens.members.float()[:, :, None]
+        for key in keys:
+            subject.component("late", key).add_(phase.factor * subject.weight(key) * rows)
+
+
+def shrink(phase, run: GroupRun) -> None:
+    """Shrink every synapse of the synaptic tag ``synapses`` by ``factor``."""
+    from engramlab.errors import unknown_name
+
+    if phase.synapses not in run.synapse_tags:
+        raise unknown_name("synaptic tag", phase.synapses, run.synapse_tags)
+    tag = run.synapse_tags[phase.synapses]
+    keep = 1.0 - phase.factor * tag.members.float()
+    for kind in ("early", "late", "struct"):
+        run.subject.component(kind, tag.projection).mul_(keep)
