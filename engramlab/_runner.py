@@ -198,6 +198,9 @@ def run_protocol(
             write_store(tree, path)
         raise
     tree = build_tree(loaded, seed, logs, status="complete")
+    from engramlab.analysis import score_criteria  # the engram criteria: the /criteria node
+
+    tree["criteria"] = xr.DataTree(score_criteria(tree, loaded))
     written = write_store(tree, path) if write else None
     return RunResult(path=written, tree=tree, seconds=_time.perf_counter() - t0)
 

@@ -156,5 +156,40 @@ def inspect(store: str) -> None:
     click.echo(summarize(tree))
 
 
+@main.command()
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.option("--rescore", is_flag=True, help="Score again instead of reading /criteria.")
+def criteria(store: str, rescore: bool) -> None:
+    """Print the engram criteria of a circuit run STORE, with each criterion's definition.
+
+    The criteria the protocol declares come first; the others are marked (undeclared).
+    Reads the store's /criteria node (scored when the run was written), or scores it now.
+    Exits 2 if STORE is not a complete run store.
+    """
+    import json as _json
+
+    from engramlab.analysis import format_criteria_table, score_criteria
+    from engramlab.errors import ProtocolError, StoreError
+    from engramlab.record import open_run
+
+    try:
+        tree = open_run(store)
+        if "criteria" in tree.children and not rescore:
+            ds = tree["criteria"].to_dataset()
+        else:
+            ds = score_criteria(tree)
+    except (StoreError, ProtocolError, KeyError) as err:
+        click.echo(f"error: {store}: not a readable circuit run store ({err})", err=True)
+        sys.exit(2)
+    a = tree.attrs
+    click.echo(f"{a.get('title') or a.get('protocol_name', '')}")
+    if a.get("reference"):
+        click.echo(f"  {a['reference']}")
+    declared = _json.loads(a.get("criteria", "[]"))
+    click.echo(f"  declared criteria: {', '.join(declared) or 'none'}")
+    click.echo("")
+    click.echo(format_criteria_table(ds))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

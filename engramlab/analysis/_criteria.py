@@ -1,0 +1,661 @@
+"""The engram criteria, scored from a circuit run's store by named, documented tests.
+
+Each criterion is a function ``(tree, loaded, memory) -> CriterionResult`` in :data:`CRITERIA_TESTS`
+(add one with :func:`register_criterion`). A test first reads the protocol's *design* (ops,
+light phases, opsins, tags, which memory each phase probes — never study or group names) to
+decide whether the run can address the criterion for that memory; if not, the result is
+"not tested" with the reason. Otherwise it compares the same subjects (sign-flip test) or groups
+(permutation test) and passes when ``p < ALPHA`` and the effect reaches its minimum.
+
+Most tests run per group: a criterion passes for a memory when it passes in at least one group
+whose design addresses it; the reported score, p and n are that group's (or, when none passes,
+those of the group closest to passing), and the reason lists every group.
+
+>>> import engramlab                                              # doctest: +SKIP
+>>> from engramlab.analysis import score_criteria                 # doctest: +SKIP
+>>> ds = score_criteria(engramlab.open_run("liu.zarr"))           # doctest: +SKIP
+>>> str(ds["status"].sel(memory="fear-B", criterion="sufficiency").item())  # doctest: +SKIP
+'passed'
+>>> print(format_criteria_table(ds))                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from engramlab.analysis._design import RunDesign, paired
+from engramlab.analysis._stats import cohens_dz, permutation_test, sign_flip_test
+
+__all__ = [
+    "ALPHA",
+    "CRITERIA_TESTS",
+    "MIN_DELAY_HOURS",
+    "MIN_EFFECT",
+    "MIN_OVERLAP_EXCESS",
+    "DEFINITIONS",
+    "CriterionResult",
+    "clear_design_cache",
+    "design_of",
+    "register_criterion",
+]
+
+#: significance level of every test
+ALPHA = 0.05
+#: minimum behavioural effect (difference in freezing, a fraction in [0, 1])
+MIN_EFFECT = 0.10
+#: minimum excess of tagged-unit reactivation over chance (fraction of the ensemble)
+MIN_OVERLAP_EXCESS = 0.05
+#: minimum time between a memory's formation and a recall that tests its persistence (h)
+MIN_DELAY_HOURS = 1.0
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """The outcome of one criterion test for one memory.
+
+    ``passed`` is ``None`` when the design cannot address the criterion ("not tested").
+
+    >>> CriterionResult(0.4, True, "on − off", 0.008, 8, "…", "ok").status
+    'passed'
+    >>> CriterionResult.not_tested("…", "no light").status
+    'not tested'
+    """
+
+    score: float
+    passed: bool | None
+    statistic: str
+    p: float
+    n: int
+    definition: str
+    reason: str
+
+    @property
+    def status(self) -> str:
+        return "not tested" if self.passed is None else ("passed" if self.passed else "failed")
+
+    @classmethod
+    def not_tested(cls, definition: str, reason: str, statistic: str = "") -> CriterionResult:
+        return cls(float("nan"), None, statistic, float("nan"), 0, definition, reason)
+
+
+CriterionTest = Callable[[xr.DataTree, Any, str], CriterionResult]
+
+_CACHE: list[tuple[xr.DataTree, Any, RunDesign]] = []
+
+
+def design_of(tree: xr.DataTree, loaded: Any) -> RunDesign:
+    """The :class:`RunDesign` of a store and its loaded protocol (the last one is cached, so
+    that the criteria of one run share it; :func:`clear_design_cache` releases it)."""
+    if _CACHE and _CACHE[0][0] is tree and _CACHE[0][1] is loaded:
+        return _CACHE[0][2]
+    design = RunDesign(tree, loaded)
+    _CACHE[:] = [(tree, loaded, design)]
+    return design
+
+
+def clear_design_cache() -> None:
+    """Forget the cached :class:`RunDesign`."""
+    _CACHE.clear()
+
+
+#: criterion name → test ``(tree, loaded, memory) -> CriterionResult`` (in table order)
+CRITERIA_TESTS: dict[str, CriterionTest] = {}
+#: criterion name → its definition (the text written to the store)
+DEFINITIONS: dict[str, str] = {}
+
+
+def register_criterion(
+    name: str, fn: CriterionTest, definition: str, *, replace: bool = False
+) -> None:
+    """Register a criterion test under ``name`` with its definition.
+
+    >>> def always(tree, loaded, memory):
+    ...     return CriterionResult.not_tested("never", "demo")
+    >>> register_criterion("demo", always, "never")
+    >>> "demo" in CRITERIA_TESTS
+    True
+    >>> _ = CRITERIA_TESTS.pop("demo"), DEFINITIONS.pop("demo")
+    """
+    if name in CRITERIA_TESTS and not replace:
+        raise ValueError(f"criterion {name!r} is already registered; pass replace=True")
+    CRITERIA_TESTS[name] = fn
+    DEFINITIONS[name] = definition
+
+
+# ---------------------------------------------------------------------------- helpers
+@dataclass(frozen=True)
+class _Outcome:
+    label: str
+    score: float
+    p: float
+    n: int
+    passed: bool
+    note: str
+
+
+class _Why:
+    """Why a criterion could not be tested, per group: ``g1, g2: reason; g3: other reason``."""
+
+    def __init__(self, default: str):
+        self.default = default
+        self.by: dict[str, list[str]] = {}
+
+    def add(self, group: str, reason: str) -> None:
+        self.by.setdefault(reason, []).append(group)
+
+    def __str__(self) -> str:
+        if not self.by:
+            return self.default
+        if len(self.by) == 1:
+            return next(iter(self.by))
+        return "; ".join(f"{', '.join(gs)}: {r}" for r, gs in self.by.items())
+
+
+def _paired_outcome(label: str, diff: np.ndarray, minimum: float, note: str = "") -> _Outcome:
+    d = diff[~np.isnan(diff)]
+    if d.size < 2:
+        return _Outcome(
+            label, float("nan"), float("nan"), int(d.size), False, "fewer than 2 subjects"
+        )
+    score, p = float(d.mean()), sign_flip_test(d)
+    passed = bool(p < ALPHA and score >= minimum)
+    txt = f"{score:+.2f} (d_z {cohens_dz(d):.2f}, p={p:.4f}, n={d.size})"
+    return _Outcome(label, score, p, int(d.size), passed, f"{txt}{'; ' + note if note else ''}")
+
+
+def _combine(
+    definition: str, statistic: str, outcomes: list[_Outcome], missing: str | _Why
+) -> CriterionResult:
+    if not outcomes:
+        return CriterionResult.not_tested(definition, str(missing), statistic)
+    ok = [o for o in outcomes if o.passed]
+    pool = ok or [o for o in outcomes if not np.isnan(o.p)] or outcomes
+    best = min(pool, key=lambda o: (np.nan_to_num(o.p, nan=2.0), -np.nan_to_num(o.score)))
+    verdict = lambda o: "passed" if o.passed else "failed"  # noqa: E731
+    reason = "; ".join(f"{o.label}: {o.note} [{verdict(o)}]" for o in outcomes)
+    return CriterionResult(best.score, bool(ok), statistic, best.p, best.n, definition, reason)
+
+
+def _light_tests(design: RunDesign, memory: str, mode: str) -> list[tuple[str, int, str]]:
+    """(group, phase index, phase name) of Read phases lighting ``memory``'s ensemble with the
+    opsin that ``mode`` needs (ChR2 to activate, ArchT to silence). Silencing must also probe
+    the memory (its cue is presented or it is declared), so that there is recall to impair."""
+    opsin = "ChR2" if mode == "activate" else "ArchT"
+    out = []
+    for g in design.groups:
+        ens = design.ensembles(g, memory)
+        cues = design.cues(g, memory)
+        for lp in design.lit_phases(g):
+            if lp.mode != mode:
+                continue
+            if not any(n in ens and ens[n].opsin == opsin for n in lp.ensembles):
+                continue
+            if mode == "silence":
+                stim = getattr(lp.phase, "stimulus", None)
+                declared = getattr(lp.phase, "memory", None) == memory
+                if not declared and stim not in cues:
+                    continue
+            if design.index_of(g, lp.phase.phase) > min(
+                (i for i, _ in design.formations(g, memory)), default=10**9
+            ):
+                out.append((g, lp.index, lp.phase.phase))
+    return out
+
+
+def _light_outcomes(design: RunDesign, memory: str, mode: str) -> list[_Outcome]:
+    sign = 1.0 if mode == "activate" else -1.0
+    return [
+        _paired_outcome(f"{g} @ {ph}", sign * design.light_effect(g, ph), MIN_EFFECT)
+        for g, _, ph in _light_tests(design, memory, mode)
+    ]
+
+
+def _ablations(design: RunDesign, g: str, memory: str) -> list[int]:
+    ens = design.ensembles(g, memory)
+    return [
+        i
+        for i, ph in enumerate(design.schedule(g))
+        if ph.op == "ablate"
+        and any(n in ens for n in ([ph.ensemble] if isinstance(ph.ensemble, str) else ph.ensemble))
+    ]
+
+
+def _ablation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcome], list[tuple]]:
+    """Necessity by ablation: paired (natural recall before vs after the ablation, same
+    subjects) or, without a test before it, between groups (recall after it vs every group
+    that ran the same Read phase without ablating the memory's ensemble)."""
+    outcomes: list[_Outcome] = []
+    between: list[tuple] = []  # (group, phase name) where the ablated group was compared
+    for g in design.groups:
+        for ai in _ablations(design, g, memory):
+            nat = design.natural(g, memory)
+            idx = design.phase_index_grid(g)
+            before = design.per_subject(g, nat & (idx < ai))
+            after_mask = nat & (idx > ai)
+            after = design.per_subject(g, after_mask)
+            a_name = design.schedule(g)[ai].phase
+            if not after_mask.any():
+                continue
+            b, a = paired(before, after)
+            if b.size >= 2:
+                outcomes.append(
+                    _paired_outcome(f"{g} @ {a_name}", b - a, MIN_EFFECT, "recall before − after")
+                )
+                continue
+            ph = design.phase[after_mask][0]
+            res = _between(design, memory, g, ph, lambda h, m: -design.per_subject(h, m))
+            if res is not None:
+                outcomes.append(res[0])
+                between.append((g, ph))
+    return outcomes, between
+
+
+def _between(design, memory, g, ph, effect) -> tuple[_Outcome, list[str]] | None:
+    """Group ``g``'s per-subject ``effect`` in phase ``ph`` against every other group that ran
+    ``ph`` (their natural-recall or light trials); passes when it exceeds each by MIN_EFFECT
+    with permutation p < ALPHA."""
+    mine = effect(g, design.natural(g, memory) & (design.phase == ph))
+    mine = mine[~np.isnan(mine)]
+    parts, worst, ps, n, ok = [], np.inf, [], mine.size, True
+    for h in design.groups:
+        if h == g:
+            continue
+        other = effect(h, design.rows(h)[:, None] & (design.phase == ph) & ~design.light)
+        other = other[~np.isnan(other)]
+        if other.size == 0:
+            continue
+        diff, p = float(mine.mean() - other.mean()), permutation_test(mine, other)
+        worst, n = min(worst, diff), n + other.size
+        ps.append(p)
+        ok &= bool(p < ALPHA and diff >= MIN_EFFECT)
+        parts.append(f"vs {h} ({design.difference(h, g)}): {diff:+.2f}, p={p:.4f}")
+    if not parts or mine.size < 2:
+        return None
+    note = "; ".join(parts)
+    return _Outcome(f"{g} @ {ph}", float(worst), float(max(ps)), int(n), ok, note), parts
+
+
+# ---------------------------------------------------------------------------- criteria
+SUFFICIENCY = (
+    "Activating the memory's ensemble is enough to produce recall. For each Read phase that "
+    "delivers light epochs to an ensemble tagged at the memory's formation (or allocated before "
+    "it) whose members express ChR2: per subject, mean behaviour in light-on epochs minus "
+    "light-off epochs; passes when the mean difference >= MIN_EFFECT and a two-sided paired "
+    "sign-flip test gives p < ALPHA, in at least one group."
+)
+
+
+def sufficiency(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """Gain of function: light on the ChR2 ensemble of ``memory`` raises behaviour (on − off)."""
+    design = design_of(tree, loaded)
+    return _combine(
+        SUFFICIENCY,
+        "mean(on − off) behaviour",
+        _light_outcomes(design, memory, "activate"),
+        f"no Read phase delivers activating light to a ChR2 ensemble tagged for {memory!r}",
+    )
+
+
+NECESSITY = (
+    "Removing the memory's ensemble impairs its recall. (a) For each Read phase that presents the "
+    "memory's cue (or declares it) with light epochs on its ensemble expressing ArchT: per "
+    "subject, light-off minus light-on behaviour, paired sign-flip test. (b) For each ablate of "
+    "its ensemble: natural recall (light off, its cue) before minus after the ablation in the "
+    "same subjects (sign-flip), or, without a test before it, every other group that ran the "
+    "same Read phase minus the ablated group (permutation test, each comparison). Passes when "
+    "the impairment >= MIN_EFFECT with p < ALPHA in at least one group."
+)
+
+
+def necessity(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """Loss of function: silencing (ArchT) or ablating ``memory``'s ensemble lowers recall."""
+    design = design_of(tree, loaded)
+    outcomes = _light_outcomes(design, memory, "silence") + _ablation_outcomes(design, memory)[0]
+    return _combine(
+        NECESSITY,
+        "mean impairment (off − on, or intact − ablated)",
+        outcomes,
+        f"no Read phase silences an ArchT ensemble tagged for {memory!r} while probing it, and "
+        "no ablate removes its ensemble before a natural recall",
+    )
+
+
+SPECIFICITY = (
+    "The effect belongs to this engram and this manipulation. Take the groups in which the "
+    "sufficiency or necessity test of the memory passed in a Read phase (the experimental "
+    "groups); every other group that ran the same phase is a control. Per subject effect: "
+    "on − off (activation), off − on (silencing) or minus natural recall (ablation). Passes "
+    "when the experimental effect exceeds each control's by >= MIN_EFFECT with a two-sided "
+    "permutation test p < ALPHA against every control. Not tested with a single group."
+)
+
+
+def specificity(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """The experimental groups' effect exceeds that of every other group in the same phase."""
+    design = design_of(tree, loaded)
+    outcomes: list[_Outcome] = []
+    found_effect = False
+    for mode, sign in (("activate", 1.0), ("silence", -1.0)):
+        tests = _light_tests(design, memory, mode)
+        by_phase: dict[str, list[str]] = {}
+        for g, _, ph in tests:
+            o = _paired_outcome(g, sign * design.light_effect(g, ph), MIN_EFFECT)
+            if o.passed:
+                by_phase.setdefault(ph, []).append(g)
+        for ph, exp in by_phase.items():
+            found_effect = True
+            mine = np.concatenate([sign * design.light_effect(g, ph) for g in exp])
+            mine = mine[~np.isnan(mine)]
+            parts, worst, ps, n, ok = [], np.inf, [], mine.size, True
+            for h in design.groups:
+                if h in exp:
+                    continue
+                other = sign * design.light_effect(h, ph)
+                other = other[~np.isnan(other)]
+                if other.size == 0:
+                    continue
+                diff, p = float(mine.mean() - other.mean()), permutation_test(mine, other)
+                worst, n = min(worst, diff), n + other.size
+                ps.append(p)
+                ok &= bool(p < ALPHA and diff >= MIN_EFFECT)
+                parts.append(
+                    f"vs {h} ({design.difference(h, exp[0])}): {other.mean():+.2f}, "
+                    f"Δ {diff:+.2f}, p={p:.4f}"
+                )
+            if parts:
+                label = f"{'+'.join(exp)} @ {ph} ({mine.mean():+.2f})"
+                outcomes.append(
+                    _Outcome(label, float(worst), float(max(ps)), int(n), ok, "; ".join(parts))
+                )
+    abl, between = _ablation_outcomes(design, memory)
+    for o in abl:
+        if o.passed:
+            found_effect = True
+    for g, ph in between:
+        res = _between(design, memory, g, ph, lambda h, m: -design.per_subject(h, m))
+        if res is not None:
+            outcomes.append(res[0])
+    if len(design.groups) < 2:
+        missing = "the run has a single group; specificity needs control groups in the same phase"
+    elif not found_effect:
+        missing = (
+            f"no light or ablation manipulation of the ensemble of {memory!r} had an effect in any "
+            "group, so there is no effect to be specific"
+        )
+    else:
+        missing = "no other group ran the phase in which the manipulation worked"
+    return _combine(SPECIFICITY, "min Δ effect (experimental − control)", outcomes, missing)
+
+
+REACTIVATION = (
+    "Units tagged at encoding are active again at natural recall more than chance. At every "
+    "recorded site holding the memory's ensemble, on light-off Read trials after its formation "
+    "that present its cue: per subject, overlap = |tagged ∩ active| / |tagged| minus chance = "
+    "fraction of the site's units active (active: rate > 0), averaged over trials; passes when "
+    "the mean excess >= MIN_OVERLAP_EXCESS with paired sign-flip p < ALPHA in at least one group."
+)
+
+
+def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcome], _Why]:
+    outcomes: list[_Outcome] = []
+    why = _Why(f"no group forms {memory!r}")
+    for g in design.groups:
+        ens = design.ensembles(g, memory)
+        nat = design.natural(g, memory)
+        if not ens:
+            why.add(g, f"no ensemble was tagged at the formation of {memory!r}")
+            continue
+        if not nat.any():
+            cues = ", ".join(sorted(design.cues(g, memory))) or "none"
+            why.add(
+                g,
+                f"no light-off Read trial presents the cue of {memory!r} ({cues}) after it formed",
+            )
+            continue
+        for site in dict.fromkeys(e.site for e in ens.values()):
+            exc = design.overlap_excess(site, list(ens))
+            if exc is None:
+                why.add(
+                    g,
+                    f"activity at {site} (where the ensemble of {memory!r} is tagged) is not recorded",
+                )
+                continue
+            outcomes.append(
+                _paired_outcome(
+                    f"{g} @ {site}", design.per_subject(g, nat, exc), MIN_OVERLAP_EXCESS
+                )
+            )
+    return outcomes, why
+
+
+def reactivation(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """Observational: tagged units are re-active at natural recall above chance."""
+    design = design_of(tree, loaded)
+    outcomes, why = _reactivation_outcomes(design, memory)
+    return _combine(REACTIVATION, "mean(overlap − chance)", outcomes, why)
+
+
+PERSISTENCE = (
+    "Learning leaves a change that outlasts the experience. On light-off Read trials presenting "
+    "the memory's cue at least MIN_DELAY_HOURS after its formation ended: per subject, recall "
+    "minus baseline (the same subjects' behaviour before the memory formed; else the first trial "
+    "of a formation without US; else to a cue of no memory), paired sign-flip test; passes when "
+    ">= MIN_EFFECT with p < ALPHA in at least one group. The fraction of the total Δμ norm "
+    "retained from formation to recall is reported."
+)
+
+
+def _recall_outcome(design, g, memory, mask, label_extra="") -> _Outcome | None:
+    base_mask, base_txt = design.baseline(g, memory)
+    if not mask.any() or not base_mask.any():
+        return None
+    r, b = paired(design.per_subject(g, mask), design.per_subject(g, base_mask))
+    return _paired_outcome(g, r - b, MIN_EFFECT, f"baseline {base_txt}{label_extra}")
+
+
+def persistence(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """Natural recall ≥ 1 h after formation exceeds the pre-learning baseline."""
+    design = design_of(tree, loaded)
+    outcomes: list[_Outcome] = []
+    why = _Why(f"no group forms {memory!r}")
+    for g in design.groups:
+        forms = design.formations(g, memory)
+        nat = design.natural(g, memory)
+        if not forms or not nat.any():
+            why.add(g, f"no light-off Read trial presents the cue of {memory!r} after it formed")
+            continue
+        last = forms[-1][1].phase
+        t_end = np.nanmax(np.where(design.phase == last, design.time, np.nan))
+        late = nat & (design.time - t_end >= MIN_DELAY_HOURS)
+        if not late.any():
+            why.add(
+                g, f"no natural recall of {memory!r} {MIN_DELAY_HOURS:g} h or more after it formed"
+            )
+            continue
+        first = design.phase[late][0]
+        prev = design.schedule(g)[design.index_of(g, first) - 1].phase
+        kept = design.delta_norm_retained(g, last, prev)
+        extra = f"; Δμ norm retained {kept:.0%}" if np.isfinite(kept) else ""
+        o = _recall_outcome(design, g, memory, late, extra)
+        if o is None:
+            why.add(g, f"no baseline for {memory!r} (no trial before it formed, no novel cue)")
+        else:
+            outcomes.append(o)
+    return _combine(PERSISTENCE, "mean(recall − baseline)", outcomes, why)
+
+
+ECPHORY = (
+    "A natural retrieval cue awakens the engram into recall. In the same group, on light-off "
+    "Read trials presenting the memory's cue after its formation: the reactivation test passes "
+    "(tagged units above chance) and recall exceeds baseline (as in persistence, without the "
+    "delay) by >= MIN_EFFECT, both with paired sign-flip p < ALPHA; p is the larger of the two."
+)
+
+
+def ecphory(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """The natural cue both reactivates the ensemble and produces recall."""
+    design = design_of(tree, loaded)
+    react, why = _reactivation_outcomes(design, memory)
+    outcomes: list[_Outcome] = []
+    for g in design.groups:
+        mine = [o for o in react if o.label.startswith(f"{g} @ ")]
+        if not mine:
+            continue
+        ro = min(mine, key=lambda o: np.nan_to_num(o.p, nan=2.0))
+        rec = _recall_outcome(design, g, memory, design.natural(g, memory))
+        if rec is None:
+            why.add(g, f"no baseline for {memory!r} (no trial before it formed, no novel cue)")
+            continue
+        note = f"recall {rec.note}; reactivation {ro.note}"
+        p = max(np.nan_to_num(rec.p, nan=1.0), np.nan_to_num(ro.p, nan=1.0))
+        outcomes.append(_Outcome(g, rec.score, p, min(rec.n, ro.n), rec.passed and ro.passed, note))
+    return _combine(ECPHORY, "mean(recall − baseline)", outcomes, why)
+
+
+CONTENT = (
+    "The engram holds what happened at encoding. After the memory formed, on light-off Read "
+    "trials: per subject, behaviour to the memory's cue minus behaviour to a stimulus that cues "
+    "no memory of the group (no US); paired sign-flip test; passes when >= MIN_EFFECT with "
+    "p < ALPHA in at least one group."
+)
+
+
+def content(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """Recall is specific to the memory's own cue (cue vs a different stimulus, paired)."""
+    design = design_of(tree, loaded)
+    outcomes: list[_Outcome] = []
+    why = _Why(f"no group forms {memory!r}")
+    for g in design.groups:
+        nat, other = design.natural(g, memory), design.unrelated(g, memory)
+        if not nat.any():
+            why.add(g, f"no light-off Read trial presents the cue of {memory!r} after it formed")
+            continue
+        if not other.any():
+            why.add(
+                g,
+                f"no light-off Read trial presents a stimulus that cues no memory after {memory!r} formed",
+            )
+            continue
+        stims = ", ".join(sorted(set(design.stim[other].tolist())))
+        a, b = paired(design.per_subject(g, nat), design.per_subject(g, other))
+        outcomes.append(_paired_outcome(g, a - b, MIN_EFFECT, f"cue vs {stims}"))
+    return _combine(CONTENT, "mean(cue − other stimulus)", outcomes, why)
+
+
+DORMANCY = (
+    "Between encoding and retrieval the engram is latent. (a) Silent engram: in a group where "
+    "light on the memory's ChR2 ensemble produces recall (sufficiency passes), natural recall "
+    "(light-off trials with its cue) does not exceed baseline (difference < MIN_EFFECT or "
+    "p >= ALPHA). (b) Latent engram: in a group where the engram is retrievable (reactivation or "
+    "sufficiency passes), on light-off trials after its formation and before its last retrieval "
+    "with a stimulus that cues no memory, the tagged units' mean overlap − chance is below "
+    "MIN_OVERLAP_EXCESS. Passes when (a) or (b) holds in at least one group."
+)
+
+
+def dormancy(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """The engram exists but is latent: silent to natural cues, or inactive between uses."""
+    design = design_of(tree, loaded)
+    light = {o.label.split(" @ ")[0]: o for o in _light_outcomes(design, memory, "activate")}
+    react = {o.label.split(" @ ")[0]: o for o in _reactivation_outcomes(design, memory)[0]}
+    outcomes: list[_Outcome] = []
+    for g in design.groups:
+        lo = light.get(g)
+        rec = _recall_outcome(design, g, memory, design.natural(g, memory))
+        if lo is not None and rec is not None:
+            silent = lo.passed and not rec.passed
+            note = f"light recall {lo.note}; natural recall {rec.note}"
+            outcomes.append(_Outcome(f"{g} (silent)", lo.score, lo.p, lo.n, silent, note))
+        retrievable = [o for o in (lo, react.get(g)) if o is not None and o.passed]
+        if not retrievable:
+            continue
+        idx = design.phase_index_grid(g)
+        lit = [i for h, i, _ in _light_tests(design, memory, "activate") if h == g]
+        last = max([*lit, *idx[design.natural(g, memory)].tolist()], default=-1)
+        between = design.unrelated(g, memory) & (idx <= last)
+        for e_site in dict.fromkeys(e.site for e in design.ensembles(g, memory).values()):
+            exc = design.overlap_excess(e_site, list(design.ensembles(g, memory)))
+            if exc is None or not between.any():
+                continue
+            v = design.per_subject(g, between, exc)
+            v = v[~np.isnan(v)]
+            if v.size < 2:
+                continue
+            stims = ", ".join(sorted(set(design.stim[between].tolist())))
+            ok = float(v.mean()) < MIN_OVERLAP_EXCESS
+            note = (
+                f"overlap − chance {v.mean():+.3f} in {stims} (n={v.size}); "
+                f"retrievable: {retrievable[0].label} p={retrievable[0].p:.4f}"
+            )
+            outcomes.append(
+                _Outcome(
+                    f"{g} @ {e_site} (latent)", float(v.mean()), retrievable[0].p, v.size, ok, note
+                )
+            )
+    why = (
+        f"no group both retrieves {memory!r} artificially and tests its natural recall (silent "
+        "engram), nor records its ensemble on unrelated trials while it is retrievable (latent)"
+    )
+    return _combine(DORMANCY, "light effect (a) or overlap − chance (b)", outcomes, why)
+
+
+MIMICRY = (
+    "Making an engram artificially makes a memory. The memory is formed by co-activating tagged "
+    "ChR2 ensembles (coactivate) or by light activating a ChR2 ensemble during its formation; its "
+    "artificial cue is a stimulus during which those ensembles were tagged, never presented "
+    "with a US. On light-off Read trials with that cue after the formation: per subject, recall "
+    "minus baseline (as in persistence); paired sign-flip test; passes when >= MIN_EFFECT with "
+    "p < ALPHA in at least one group."
+)
+
+
+def mimicry(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """An artificially formed memory is recalled by a cue never paired with the US."""
+    design = design_of(tree, loaded)
+    outcomes: list[_Outcome] = []
+    why = _Why(f"no group forms {memory!r}")
+    for g in design.groups:
+        cues, via = design.artificial_cues(g, memory)
+        if not via:
+            why.add(
+                g,
+                f"{memory!r} is not formed artificially (by coactivate, or by light on a ChR2 "
+                "ensemble during its formation)",
+            )
+            continue
+        paired_us = {
+            ph.stimulus
+            for ph in design.schedule(g)
+            if design.delivers_us(ph) and getattr(ph, "stimulus", None) in cues
+        }
+        cues -= paired_us
+        if not cues:
+            why.add(g, f"the ensembles lit to form {memory!r} were tagged with no cue free of a US")
+            continue
+        nat = design.natural(g, memory, cues)
+        if not nat.any():
+            why.add(g, f"no light-off Read trial presents the artificial cue(s) of {memory!r}")
+            continue
+        o = _recall_outcome(design, g, memory, nat, f"; cue {', '.join(sorted(cues))}")
+        if o is not None:
+            outcomes.append(o)
+    return _combine(MIMICRY, "mean(recall − baseline)", outcomes, why)
+
+
+for _name, _fn, _def in (
+    ("sufficiency", sufficiency, SUFFICIENCY),
+    ("necessity", necessity, NECESSITY),
+    ("specificity", specificity, SPECIFICITY),
+    ("reactivation", reactivation, REACTIVATION),
+    ("persistence", persistence, PERSISTENCE),
+    ("ecphory", ecphory, ECPHORY),
+    ("content", content, CONTENT),
+    ("dormancy", dormancy, DORMANCY),
+    ("mimicry", mimicry, MIMICRY),
+):
+    register_criterion(_name, _fn, _def)
