@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench install clean
+.PHONY: demo test test-slow test-browser lint bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,17 @@ demo: $(STAMP)
 	$(VENV)/bin/engramlab run protocols/liu2012_reactivation.yaml
 
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q --ignore=tests/browser
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
+
+# Opens `engramlab report` pages in headless Chromium; fails if any image does not load.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+		{ echo "installing chromium"; sudo -n true 2>/dev/null && SUDO=sudo; \
+		  $${SUDO:-} apt-get update -qq && $${SUDO:-} apt-get install -y -qq chromium; }
+	ENGRAMLAB_BROWSER_TESTS=1 $(PY) -m pytest tests/browser -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engramlab tests benchmarks

@@ -191,5 +191,54 @@ def criteria(store: str, rescore: bool) -> None:
     click.echo(format_criteria_table(ds))
 
 
+def _open_store(store: str):
+    from engramlab.errors import StoreError
+    from engramlab.record import open_run
+
+    try:
+        return open_run(store)
+    except StoreError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.option("--kind", "kinds", multiple=True, help="Figure kind (repeatable; default: all).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), required=True, help="Directory for the PNGs."
+)
+def plot(store: str, kinds: tuple[str, ...], out: str) -> None:
+    """Draw the figures of a run STORE as PNGs in --out (those the store has data for)."""
+    from engramlab.plot import FIGURES, save_figures
+
+    unknown = [k for k in kinds if k not in FIGURES]
+    if unknown:
+        click.echo(
+            f"error: unknown figure kind {unknown[0]!r} (known: {', '.join(FIGURES)})", err=True
+        )
+        sys.exit(2)
+    written = save_figures(_open_store(store), out, list(kinds) or None)
+    for kind in kinds:
+        if kind not in written:
+            click.echo(f"{kind}: skipped (the store has no data for it)", err=True)
+    for path in written.values():
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out", type=click.Path(file_okay=False), required=True, help="Directory for the report."
+)
+def report(store: str, out: str) -> None:
+    """Write report.html (self-contained) and report.md with figures for a run STORE."""
+    from engramlab.report import write_report
+
+    paths = write_report(_open_store(store), out)
+    click.echo(str(paths["html"]))
+    click.echo(str(paths["md"]))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,5 +1,11 @@
-"""Analysis of run stores: statistics and result tables."""
+"""Analysis of run stores: statistics, result tables and the ``.engram`` accessor.
 
+Importing this package registers ``.engram`` on ``xarray.DataTree`` and ``xarray.Dataset``
+(``engramlab.open_run`` imports it).
+"""
+
+from engramlab.analysis._accessor import SYNAPSE_CLASSES as SYNAPSE_CLASSES
+from engramlab.analysis._accessor import EngramAccessor as EngramAccessor
 from engramlab.analysis._criteria import CRITERIA_TESTS as CRITERIA_TESTS
 from engramlab.analysis._criteria import CriterionResult as CriterionResult
 from engramlab.analysis._criteria import register_criterion as register_criterion

@@ -1,0 +1,170 @@
+"""Generate the op reference of docs/protocol.md from the protocol schema.
+
+The section between the BEGIN/END markers is rewritten from ``engramlab.protocol.PHASE_MODELS``
+(field names, types, defaults, constraints, the op's class and docstring) and an example for
+every op, validated against its model here so that no example can drift from the schema.
+
+    python docs/_gen_protocol_reference.py          # rewrite the section
+    python docs/_gen_protocol_reference.py --check  # exit 1 if the page is out of date
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engramlab.protocol import OP_CLASS, PHASE_MODELS
+
+PAGE = Path(__file__).with_name("protocol.md")
+BEGIN = "<!-- BEGIN GENERATED: op reference (docs/_gen_protocol_reference.py) -->"
+END = "<!-- END GENERATED: op reference -->"
+
+#: One example per op (YAML flow style), each validated against its phase model.
+EXAMPLES: dict[str, str] = {
+    "expose": "{phase: habituation, op: expose, stimulus: A, trials: 4}",
+    "condition": (
+        "{phase: conditioning, op: condition, stimulus: B, us: shock, trials: 3, memory: fear-B,"
+        " tag: {ensemble: engram-B, site: DG, opsin: ChR2}}"
+    ),
+    "train": "{phase: learn, op: train, data: digits, concepts: all, epochs: 5, memory: digits}",
+    "test": "{phase: probe, op: test, stimulus: A, light: {ensemble: engram-B, epochs: [off, on]}}",
+    "reactivate": (
+        "{phase: light-test, op: reactivate, ensemble: engram-B, stimulus: A,"
+        " epochs: [off, on, off, on], power: 0.8}"
+    ),
+    "silence": "{phase: silencing, op: silence, ensemble: engram-C, stimulus: B}",
+    "coactivate": (
+        "{phase: pairing, op: coactivate, ensembles: [engram-A, engram-B], trials: 5, memory: A-B}"
+    ),
+    "delay": "{phase: wait, op: delay, days: 1}",
+    "consolidate": "{phase: replay, op: consolidate, memory: fear-B, replays: 20}",
+    "drug": "{phase: injection, op: drug, drug: anisomycin, hours: 4}",
+    "allocate": "{phase: creb, op: allocate, ensemble: creb-cells, site: BLA, fraction: 0.1}",
+    "ablate": "{phase: toxin, op: ablate, ensemble: creb-cells}",
+    "forget": "{phase: fade, op: forget, memory: fear-B, mode: decay, hours: 72}",
+    "erase": "{phase: unlearn, op: erase, memory: 'digits:3', alpha: 1.0}",
+    "implant": "{phase: inject, op: implant, memory: fear-B, into: current}",
+    "estimate": "{phase: estimate, op: estimate, estimator: closed-form, memories: [digits]}",
+    "potentiate": "{phase: ltp, op: potentiate, ensemble: engram-B, factor: 0.5}",
+    "shrink": "{phase: shrink-light, op: shrink, synapses: spines-B, factor: 0.8}",
+}
+
+
+def _type(s: dict[str, Any]) -> str:
+    if "const" in s:
+        return f"`{s['const']}`"
+    if "enum" in s:
+        return " \\| ".join(f"`{v}`" for v in s["enum"])
+    if "anyOf" in s:
+        parts = [_type(x) for x in s["anyOf"] if x.get("type") != "null"]
+        return " or ".join(dict.fromkeys(parts))
+    if "$ref" in s:
+        return s["$ref"].rsplit("/", 1)[-1].lower()
+    t = s.get("type")
+    if t == "array":
+        return f"list of {_type(s.get('items', {}))}".replace("list of name", "list of names")
+    if t == "string" and "pattern" in s:
+        return "name"
+    return {"number": "number", "integer": "integer", "string": "string", "boolean": "bool"}.get(
+        t, t or "mapping"
+    )
+
+
+def _limits(s: dict[str, Any]) -> str:
+    for x in s.get("anyOf", []):
+        if x.get("type") != "null" and _limits(x):
+            return _limits(x)
+    out = []
+    for key, sym in (
+        ("minimum", "≥"),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "≤"),
+        ("exclusiveMaximum", "<"),
+        ("minItems", "items ≥"),
+    ):
+        if key in s:
+            out.append(f"{sym} {s[key]:g}")
+    return ", ".join(out)
+
+
+def _default(name: str, field: Any, required: bool) -> str:
+    if required:
+        return "**required**"
+    if field.default_factory is not None:
+        value = field.default_factory()
+        if isinstance(value, list):
+            return f"`[{', '.join(map(str, value))}]`"
+        return f"`{yaml.safe_dump(value, default_flow_style=True).strip()}`"
+    if field.default is None:
+        return "—"
+    return f"`{yaml.safe_dump(field.default, default_flow_style=True).strip().removesuffix('...').strip()}`"
+
+
+def render() -> str:
+    """The generated section (without markers)."""
+    lines = [
+        "",
+        "Generated from the schema by `docs/_gen_protocol_reference.py`; do not edit by hand.",
+        "Every phase also takes `phase` (required, a unique name) and `hours` (optional, ≥ 0).",
+        "",
+        "| op | class | what it does |",
+        "|---|---|---|",
+    ]
+    for op, model in PHASE_MODELS.items():
+        doc = (model.__doc__ or "").strip().splitlines()[0].replace("``", "`")
+        lines.append(f"| [`{op}`](#op-{op}) | {OP_CLASS.get(op) or '—'} | {doc} |")
+    for op, model in PHASE_MODELS.items():
+        if op not in EXAMPLES:
+            raise SystemExit(f"no example for op {op!r}: add one to EXAMPLES")
+        example = yaml.safe_load(EXAMPLES[op])
+        model.model_validate(example)  # an example that no longer validates stops the build
+        schema = model.model_json_schema()
+        required = set(schema.get("required", []))
+        doc = " ".join((model.__doc__ or "").split()).replace("``", "`")
+        lines += [
+            "",
+            f"#### <a id='op-{op}'></a>`{op}` ({OP_CLASS.get(op) or 'outside the life cycle'})",
+            "",
+            doc,
+            "",
+            "| field | type | default | limits |",
+            "|---|---|---|---|",
+        ]
+        for name, field in model.model_fields.items():
+            if name in ("phase", "op", "hours"):
+                continue
+            prop = schema["properties"][name]
+            lines.append(
+                f"| `{name}` | {_type(prop)} | {_default(name, field, name in required)} "
+                f"| {_limits(prop)} |"
+            )
+        lines += ["", "```yaml", f"- {EXAMPLES[op]}", "```"]
+    return "\n".join(lines) + "\n"
+
+
+def update(text: str) -> str:
+    """``text`` with the marked section replaced by :func:`render`."""
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{PAGE}: markers not found ({BEGIN!r} … {END!r})")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{render()}{END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    text = PAGE.read_text(encoding="utf-8")
+    new = update(text)
+    if "--check" in argv:
+        if new != text:
+            print(f"{PAGE} is out of date: run python docs/_gen_protocol_reference.py")
+            return 1
+        return 0
+    PAGE.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,19 @@
+"""Paper-style figures of a run store; matplotlib is imported only when a figure is drawn.
+
+Figure kinds live in a registry (:data:`FIGURES`): adding one is a function that takes the
+store and returns a figure (or ``None`` when the store lacks its data) plus one
+``@register_figure`` line.
+
+>>> import engramlab                                        # doctest: +SKIP
+>>> from engramlab.plot import save_figures                # doctest: +SKIP
+>>> save_figures(engramlab.open_run("run.zarr"), "figs")   # doctest: +SKIP
+"""
+
+from engramlab.plot import _behaviour as _behaviour  # registers its figure kinds
+from engramlab.plot import _circuit as _circuit  # registers its figure kinds
+from engramlab.plot._registry import FIGURES as FIGURES
+from engramlab.plot._registry import FigureKind as FigureKind
+from engramlab.plot._registry import make_figure as make_figure
+from engramlab.plot._registry import register_figure as register_figure
+from engramlab.plot._registry import save_figures as save_figures
+from engramlab.plot._style import OKABE_ITO as OKABE_ITO

@@ -1,0 +1,175 @@
+"""``engramlab report``: a self-contained HTML page and a Markdown page for one run store.
+
+The HTML embeds its figures (PNG data URIs), so the one file can be mailed to a colleague;
+the Markdown page links the same PNGs, written to ``figures/`` next to it.
+
+>>> from engramlab.report import write_report                     # doctest: +SKIP
+>>> write_report("data/runs/my-study.zarr", "report/")            # doctest: +SKIP
+{'html': PosixPath('report/report.html'), 'md': PosixPath('report/report.md'), ...}
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xarray as xr
+
+from engramlab.report._schedule import group_differences, schedule_table
+
+__all__ = ["write_report"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:60rem;
+margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.5rem;margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;
+margin-top:2rem} .ref{color:#555;margin-top:0} table{border-collapse:collapse;margin:.5rem 0;
+font-size:.9rem} th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;
+vertical-align:top} th{background:#f3f3f3} figure{margin:1.2rem 0} figure img{max-width:100%;
+border:1px solid #eee} figcaption{font-size:.88rem;color:#444} code{background:#f5f5f5;
+padding:0 .2rem} .Create{color:#0072B2} .Read{color:#009E73} .Update{color:#E69F00}
+.Delete{color:#D55E00}
+"""
+
+
+def _table(df: pd.DataFrame, fmt: str = "{:.3g}") -> list[list[str]]:
+    rows = [list(map(str, df.columns))]
+    for _, r in df.iterrows():
+        rows.append([fmt.format(v) if isinstance(v, float) else str(v) for v in r.values])
+    return rows
+
+
+def _md_table(rows: list[list[str]]) -> str:
+    esc = [[c.replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
+    out = ["| " + " | ".join(esc[0]) + " |", "|" + "---|" * len(esc[0])]
+    out += ["| " + " | ".join(r) + " |" for r in esc[1:]]
+    return "\n".join(out)
+
+
+def _esc(text: str) -> str:
+    """Escape text content (quotes stay readable: they are safe outside attributes)."""
+    return html.escape(text, quote=False)
+
+
+def _html_table(rows: list[list[str]], classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{_esc(c)}</th>" for c in rows[0])
+    body = []
+    for i, r in enumerate(rows[1:]):
+        cls = f' class="{html.escape(classes[i])}"' if classes and classes[i] else ""
+        cells = [f"<td{cls if j == 3 else ''}>{_esc(c)}</td>" for j, c in enumerate(r)]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, Any]]:
+    """The report as (heading, content) pairs; content: str, table rows or figure list."""
+    from engramlab.plot import FIGURES
+    from engramlab.protocol import load_protocol
+
+    a = tree.attrs
+    proto = load_protocol(a.get("protocol_yaml", ""), file="store").protocol
+    out: list[tuple[str, Any]] = []
+    crit = json.loads(a.get("criteria", "[]") or "[]")
+    groups = json.loads(a.get("groups", "{}") or "{}")
+    diffs = group_differences(proto)
+    intro = (
+        f"Subject: {proto.subject.kind} "
+        f"'{proto.subject.circuit if proto.subject.kind == 'circuit' else proto.subject.kind}'. "
+        f"Engram criteria this study tests: {', '.join(crit) or 'none declared'}."
+    )
+    out.append(("Study", intro))
+    out.append(
+        (
+            "Groups",
+            [["group", "n", "differs by"]]
+            + [[g, str(n), diffs.get(g, "")] for g, n in groups.items()],
+        )
+    )
+    sched = schedule_table(tree, proto)
+    rows = [["start", "end", "phase", "class", "what happens"]]
+    rows += [[r["start"], r["end"], r["phase"], r["class"], r["what"]] for r in sched]
+    out.append(("Schedule", (rows, [r["class"] for r in sched])))
+    if tree.engram.has("behaviour"):
+        le = tree.engram.light_effect()
+        if not le.empty:
+            le = le.assign(p=le["p"].map(lambda p: f"{p:.4f}"))
+            heading = "Light effect (on − off, paired sign-flip permutation test)"
+            out.append((heading, _table(le, "{:.2f}")))
+    figs = [(FIGURES[k].title, path, FIGURES[k].caption) for k, path in figures.items()]
+    out.append(("Figures", figs))
+    if tree.engram.has("criteria"):
+        df = tree.engram.criteria()
+        keep = ("memory", "criterion", "declared", "status", "score", "p", "reason")
+        out.append(("Engram criteria", _table(df[[c for c in keep if c in df.columns]])))
+        if "definition" in df.columns:
+            defs = df.drop_duplicates("criterion")[["criterion", "definition"]]
+            out.append(("What each criterion means", _table(defs)))
+    prov = [
+        ["protocol", str(a.get("protocol_name", ""))],
+        ["protocol sha256", str(a.get("protocol_sha256", ""))],
+        ["seed", str(a.get("seed", ""))],
+        ["engramlab", str(a.get("engramlab_version", ""))],
+        ["torch", str(a.get("torch_version", ""))],
+        ["created", str(a.get("created", ""))],
+        ["status", str(a.get("status", ""))],
+    ]
+    out.append(("Provenance", [["", ""], *prov]))
+    return out
+
+
+def write_report(store: str | Path | xr.DataTree, out: str | Path) -> dict[str, Path]:
+    """Write ``report.html``, ``report.md`` and ``figures/*.png`` into ``out``.
+
+    Returns the paths by kind (``html``, ``md`` and one entry per figure).
+    """
+    import engramlab.analysis  # noqa: F401 - the .engram accessor
+    from engramlab.plot import save_figures
+    from engramlab.record import open_run
+
+    tree = store if isinstance(store, xr.DataTree) else open_run(store)
+    out = Path(out)
+    figures = save_figures(tree, out / "figures")
+    sections = _sections(tree, figures)
+    a = tree.attrs
+    title = str(a.get("title") or a.get("protocol_name", "engramlab run"))
+    ref = str(a.get("reference", ""))
+    md = [f"# {title}", ""]
+    hx = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    if ref:
+        md += [f"*{ref}*", ""]
+        hx.append(f"<p class='ref'>{html.escape(ref)}</p>")
+    for heading, content in sections:
+        md += [f"## {heading}", ""]
+        hx.append(f"<h2>{html.escape(heading)}</h2>")
+        if isinstance(content, str):
+            md += [content, ""]
+            hx.append(f"<p>{_esc(content)}</p>")
+        elif heading == "Schedule":
+            rows, classes = content
+            md += [_md_table(rows), ""]
+            hx.append(_html_table(rows, classes))
+        elif heading == "Figures":
+            for ftitle, path, caption in content:
+                rel = path.relative_to(out).as_posix()
+                md += [f"### {ftitle}", "", f"![{ftitle}]({rel})", "", caption, ""]
+                data = base64.b64encode(path.read_bytes()).decode("ascii")
+                hx.append(
+                    f"<figure><img alt='{html.escape(ftitle)}' "
+                    f"src='data:image/png;base64,{data}'><figcaption><b>{html.escape(ftitle)}."
+                    f"</b> {html.escape(caption)}</figcaption></figure>"
+                )
+        else:
+            md += [_md_table(content), ""]
+            hx.append(_html_table(content))
+    hx.append("</body></html>")
+    (out / "report.md").write_text("\n".join(md), encoding="utf-8")
+    (out / "report.html").write_text("\n".join(hx), encoding="utf-8")
+    return {"html": out / "report.html", "md": out / "report.md", **figures}
