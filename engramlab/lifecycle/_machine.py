@@ -17,7 +17,7 @@ engramlab.errors.TransitionError: no life-cycle transition from state 'absent' b
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -212,6 +212,25 @@ class _Walk:
     pending: list[str] = field(default_factory=list)
     by_stimulus: dict[str, list[str]] = field(default_factory=dict)
     windows: list[tuple[float, float]] = field(default_factory=list)
+    #: ML memory families: ``M`` -> [``M:<concept>``, …] formed by train phases
+    families: dict[str, list[str]] = field(default_factory=dict)
+    concepts: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def expand(self, memory: str) -> list[str]:
+        """``M`` names every ``M:<concept>`` formed so far (unless ``M`` itself is a memory)."""
+        if memory in self.state or memory not in self.families:
+            return [memory]
+        return list(self.families[memory])
+
+    def train_memories(self, ph: Any) -> list[str]:
+        """The memories an ML train phase forms: ``M:<concept>`` per concept trained."""
+        if ph.concepts == "all":
+            names = list(self.concepts.get(ph.data, ()))
+        else:
+            names = [str(c) for c in ph.concepts]
+        if not names:
+            return [ph.memory]
+        return [f"{ph.memory}:{c}" for c in names]
 
     def add(self, i: int, where: tuple[Hashable, ...], message: str) -> None:
         self.issues.append(WalkIssue(i, where, message))
@@ -292,8 +311,14 @@ class _Walk:
         return True
 
 
-def check_schedule(phases: Sequence[Any]) -> tuple[GroupLifecycle, tuple[WalkIssue, ...]]:
+def check_schedule(
+    phases: Sequence[Any], *, concepts: Mapping[str, Sequence[str]] | None = None
+) -> tuple[GroupLifecycle, tuple[WalkIssue, ...]]:
     """Walk a resolved schedule (phase models) through the machine; collect every problem.
+
+    ``concepts`` maps each ML dataset to the concepts ``concepts: all`` trains; an ML ``train``
+    phase with ``memory: M`` forms ``M:<concept>`` for each concept it trains, and ``M`` alone
+    then refers to all of them.
 
     >>> from engramlab.protocol import Condition, Delay
     >>> lc, issues = check_schedule([
@@ -302,7 +327,7 @@ def check_schedule(phases: Sequence[Any]) -> tuple[GroupLifecycle, tuple[WalkIss
     >>> lc.states[-1], issues
     ({'fear': 'consolidated'}, ())
     """
-    w = _Walk()
+    w = _Walk(concepts=dict(concepts or {}))
     t = 0.0
     snapshots: list[dict[str, str]] = []
     touched_all: list[tuple[str, ...]] = []
@@ -356,7 +381,15 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
         light = getattr(ph, "light", None)
         if light is not None:
             _lit(w, i, ph, light.ensemble, ("light", "ensemble"), light.mode)
-        if ph.memory is not None:
+        if ph.memory is not None and op == "train":
+            formed = w.train_memories(ph)
+            for m in formed:
+                if w.step(i, ph, m, ("memory",)):
+                    touched.append(m)
+                    fam = w.families.setdefault(ph.memory, [])
+                    if m != ph.memory and m not in fam:
+                        fam.append(m)
+        elif ph.memory is not None:
             if w.step(i, ph, ph.memory, ("memory",)):
                 touched.append(ph.memory)
             stim = getattr(ph, "stimulus", None)
@@ -380,9 +413,20 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
             touched.append(ph.memory)
         w.form(ph.memory)
     elif op == "implant":
-        for m, where in _fields("memory", ph.memory):
-            if w.step(i, ph, m, where):
-                touched.append(m)
+        for name, where in _fields("memory", ph.memory):
+            for m in w.expand(name):
+                if w.step(i, ph, m, where):
+                    touched.append(m)
+    elif op == "estimate":
+        for name, where in _fields("memories", ph.memories):
+            for m in w.expand(name):
+                if w.state.get(m, "absent") == "absent":
+                    w.add(
+                        i,
+                        where,
+                        f"memory {m!r} is estimated in phase {ph.phase!r} but never formed "
+                        "before it" + did_you_mean(m, w.order + list(w.families)),
+                    )
     elif op in READ_OPS:
         probed: list[str] = []
         if op in ("reactivate", "silence"):
@@ -391,7 +435,7 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
         elif getattr(ph, "light", None) is not None:
             probed = _lit(w, i, ph, ph.light.ensemble, ("light", "ensemble"), ph.light.mode)
         if ph.memory is not None:
-            probed = [ph.memory]
+            probed = w.expand(ph.memory)
         elif not probed and op == "test" and ph.stimulus is not None:
             probed = list(w.by_stimulus.get(ph.stimulus, []))
         for m in dict.fromkeys(probed):
@@ -436,9 +480,10 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
             if m is not None and w.step(i, ph, m, ("synapses",)):
                 touched.append(m)
     elif op in ("forget", "erase"):
-        for m, where in _fields("memory", ph.memory):
-            if w.step(i, ph, m, where):
-                touched.append(m)
+        for name, where in _fields("memory", ph.memory):
+            for m in w.expand(name):
+                if w.step(i, ph, m, where):
+                    touched.append(m)
     return touched
 
 

@@ -61,6 +61,9 @@ def _register_builtins() -> None:
         "shrink": _systems.shrink,
     }.items():
         register_op(name, "circuit", fn)
+    from engramlab.ops._ml_register import register_ml_ops
+
+    register_ml_ops()
 
 
 _register_builtins()

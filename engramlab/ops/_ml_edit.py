@@ -55,7 +55,7 @@ def erase(phase, run: MLRun) -> None:
     eng = compose(run, memories)
     s = scaling_factors(eng, run.weights(), phase.scaling, phase.p)
     _apply(run, eng, {k: -phase.alpha * v for k, v in s.items()})
-    key = "+".join(memories) + ("" if phase.scaling == "plain" else f"[wn,p={phase.p:g}]")
+    key = _key(memories, eng) + ("" if phase.scaling == "plain" else f"[wn,p={phase.p:g}]")
     run.edits[key] = run.edits.get(key, 0.0) - phase.alpha
     if abs(run.edits[key]) < 1e-12:
         del run.edits[key]
@@ -68,13 +68,19 @@ def implant(phase, run: MLRun) -> None:
     eng = compose(run, memories)
     null = phase.into in (None, "null")
     _apply(run, eng, dict.fromkeys(eng.layers, 1.0), null=null)
-    key = "+".join(memories)
+    key = _key(memories, eng)
     if null:
         run.edits.clear()
         run.null = True
     run.edits[key] = run.edits.get(key, 0.0) + 1.0
     if abs(run.edits[key]) < 1e-12:
         del run.edits[key]
+
+
+def _key(memories: list[str], eng: Engram) -> str:
+    """Edit label of a memory set: names joined by ``+``, the estimator in brackets unless it
+    is the closed form (``digits:3+digits:8``, ``ft:3[delta]``)."""
+    return "+".join(memories) + ("" if eng.estimator == "closed-form" else f"[{eng.estimator}]")
 
 
 # ---------------------------------------------------------------------- coactivate (ROME)

@@ -67,6 +67,14 @@ def _get(data: Any, path: DataPath) -> Any:
     return data
 
 
+def _subject_schema(kind: str) -> dict[str, Any]:
+    """JSON schema of a subject kind's spec (for locating its validation errors)."""
+    from engramlab.subjects import CircuitSpec, subject_spec_model
+
+    model = CircuitSpec if kind == "circuit" else subject_spec_model(kind)
+    return model.model_json_schema()
+
+
 def _choices(values: list[str]) -> str:
     return ", ".join(values) if values else "none"
 
@@ -144,9 +152,7 @@ class _Checker:
             self.add(("subject", kind), str(exc), at_key=not isinstance(subj[kind], str))
         except ValidationError as exc:
             self.kind = kind
-            from engramlab.subjects import CircuitSpec
-
-            schema = CircuitSpec.model_json_schema()
+            schema = _subject_schema(kind)
             self.add_found(
                 translate(
                     exc.errors(),
@@ -285,6 +291,7 @@ class _Checker:
                         "tone and name the US in 'us'",
                     )
                 )
+        out += self.ml_data(base, op, ph)
         tag = ph.get("tag")
         if isinstance(tag, dict):
             out += self._named((*base, "tag", "site"), tag.get("site"), "site")
@@ -327,6 +334,61 @@ class _Checker:
                 f"unknown {what} {value!r}{did_you_mean(value, valid)} ({plural}: {_choices(valid)})",
             )
         ]
+
+    # ------------------------------------------------------------------ ML datasets
+    def train_concepts(self) -> dict[str, tuple[str, ...]]:
+        """Per ML dataset of the world, the concepts ``concepts: all`` trains."""
+        from engramlab.world._datasets import dataset_concepts
+
+        out = {}
+        for name, st in self.world.items():
+            if isinstance(st, dict) and st.get("kind") in ("dataset", "facts"):
+                out[name] = tuple(
+                    c for c in dataset_concepts(st) if not (st["kind"] == "facts" and c[0] == "r")
+                )
+        return out
+
+    def ml_data(self, base: DataPath, op: Any, ph: dict[str, Any]) -> list[Found]:
+        """ML checks: ``data`` names a dataset or facts stimulus; its concepts exist."""
+        from engramlab.world._datasets import dataset_concepts
+
+        out: list[Found] = []
+        if op not in ("train", "test"):
+            return out
+        data = ph.get("data")
+        if op == "train" and self.kind == "circuit":
+            return out
+        if not isinstance(data, str) or data not in self.world:
+            return out
+        st = self.world[data]
+        if not isinstance(st, dict) or st.get("kind") not in ("dataset", "facts"):
+            kind = st.get("kind") if isinstance(st, dict) else None
+            ml = [
+                k
+                for k, v in self.world.items()
+                if isinstance(v, dict) and v.get("kind") in ("dataset", "facts")
+            ]
+            out.append(
+                Found(
+                    (*base, "data"),
+                    f"'data' must name a dataset or facts stimulus, but {data!r} is of kind "
+                    f"{kind} (datasets: {_choices(ml)})",
+                )
+            )
+            return out
+        valid = list(dataset_concepts(st))
+        concepts = ph.get("concepts")
+        if isinstance(concepts, list):
+            for j, c in enumerate(concepts):
+                if str(c) not in valid:
+                    out.append(
+                        Found(
+                            (*base, "concepts", j),
+                            f"unknown concept {c!r} of {data!r}{did_you_mean(str(c), valid)} "
+                            f"(concepts: {_choices(valid)})",
+                        )
+                    )
+        return out
 
     # ------------------------------------------------------------------ groups
     def resolve(self, protocol: Protocol | None) -> dict[str, tuple[Phase, ...]]:
@@ -379,7 +441,7 @@ class _Checker:
         lifecycles: dict[str, GroupLifecycle] = {}
         by_issue: dict[tuple[int, int, str], list[str]] = {}
         for g, phases in schedules.items():
-            lc, issues = check_schedule(phases)
+            lc, issues = check_schedule(phases, concepts=self.train_concepts())
             lifecycles[g] = lc
             override = self.groups[g].get("override") or {}
             for wi in issues:

@@ -1,4 +1,5 @@
-"""Subjects: the circuit (and, later, ML models) behind one sites-and-hooks interface."""
+"""Subjects: the circuit and the ML models (mlp, transformer, hf) behind one sites-and-hooks
+interface."""
 
 from engramlab.subjects._spec import CircuitSpec as CircuitSpec
 from engramlab.subjects._spec import ProjectionSpec as ProjectionSpec
@@ -8,3 +9,4 @@ from engramlab.subjects._spec import SubjectInfo as SubjectInfo
 from engramlab.subjects._spec import bundled_circuits as bundled_circuits
 from engramlab.subjects._spec import describe_subject as describe_subject
 from engramlab.subjects._spec import load_circuit as load_circuit
+from engramlab.subjects._spec import subject_spec_model as subject_spec_model

@@ -31,6 +31,7 @@ __all__ = [
     "bundled_circuits",
     "describe_subject",
     "load_circuit",
+    "subject_spec_model",
 ]
 
 RegionName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
@@ -203,17 +204,68 @@ class SubjectInfo:
     inputs: dict[str, str]
 
 
+def subject_spec_model(kind: str) -> type[BaseModel]:
+    """The pydantic model of an ML subject's spec (``mlp``, ``transformer``, ``hf``).
+
+    >>> subject_spec_model("mlp").__name__
+    'MLPSpec'
+    """
+    if kind == "mlp":
+        from engramlab.subjects._mlp import MLPSpec
+
+        return MLPSpec
+    if kind == "transformer":
+        from engramlab.subjects._transformer import TransformerSpec
+
+        return TransformerSpec
+    if kind == "hf":
+        from engramlab.subjects._hf import HFSpec
+
+        return HFSpec
+    raise unknown_name("ML subject kind", kind, ["mlp", "transformer", "hf"])
+
+
 def describe_subject(kind: str, spec: Any) -> SubjectInfo:
     """Sites and projections of a subject, for validation.
 
-    Raises ``UnknownNameError`` for an unknown bundled circuit and ``pydantic.ValidationError``
-    for a malformed inline circuit.
+    Raises ``UnknownNameError`` for an unknown bundled circuit (or an unreadable ``hf``
+    checkpoint) and ``pydantic.ValidationError`` for a malformed inline circuit or ML spec.
+
+    >>> describe_subject("mlp", {"layers": [64, 32, 10]}).projections
+    ('layers.0', 'layers.1')
     """
+    if kind == "mlp":
+        from engramlab.subjects._mlp import MLPSpec
+
+        m = MLPSpec.model_validate(spec or {})
+        n = len(m.layers) - 1
+        return SubjectInfo(
+            kind="mlp",
+            sites=("input", *(f"layers.{i}" for i in range(n))),
+            projections=tuple(f"layers.{i}" for i in range(n)),
+            inputs={},
+        )
+    if kind == "transformer":
+        from engramlab.subjects._transformer import TransformerSpec, transformer_names
+
+        sites, projs = transformer_names(TransformerSpec.model_validate(spec or {}))
+        return SubjectInfo(kind="transformer", sites=sites, projections=projs, inputs={})
+    if kind == "hf":
+        from engramlab.subjects._hf import hf_names
+
+        try:
+            sites, projs = hf_names(spec)
+        except (OSError, ImportError, RuntimeError) as err:
+            from engramlab.errors import UnknownNameError
+
+            raise UnknownNameError(f"subject hf: {err}") from err
+        return SubjectInfo(kind="hf", sites=sites, projections=projs, inputs={})
     if kind != "circuit":
         from engramlab.errors import UnknownNameError
 
         raise UnknownNameError(
-            f"subject kind {kind!r} is not available in this version; available: circuit"
+            f"subject kind {kind!r} is not available in this version; "
+            "available: circuit, mlp, transformer, hf"
         )
     c = load_circuit(spec)
     return SubjectInfo(

@@ -415,7 +415,7 @@ CASES = [
         "{circuit: mouse-fear}",
         "{mlp: {layers: [4]}}",
         [
-            (5, 11, "subject kind 'mlp' is not available in this version; available: circuit"),
+            (5, 25, "'layers' must have at least 2 items"),
         ],
     ),
     (

@@ -1,0 +1,200 @@
+"""The built-in estimators: closed-form, delta (task vector), synaptic-tag, graft, rank-one.
+
+Each takes the run state of one ML subject (:class:`engramlab.ops._ml.MLRun`), the memory
+names (``family:concept``) and options, and returns an :class:`Engram` per memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engramlab.engrams._closed_form import FLOAT32_EPS, closed_form_engram, residuals
+from engramlab.engrams._graft import graft_engram
+from engramlab.engrams._rank_one import rank_one_update
+from engramlab.engrams._registry import Engram, register_estimator
+
+__all__ = ["closed_form", "delta", "graft", "rank_one", "synaptic_tag"]
+
+
+def _rel(e: np.ndarray, w: np.ndarray) -> float:
+    return float(np.linalg.norm(e) / max(np.linalg.norm(w), 1e-300))
+
+
+def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
+    """E_l = W̃_l Σ+_l pinv(Σ_l) at every layer, from one forward pass of the current model
+    over the training split of the data that formed each memory (reference: all of it)."""
+    weights = run.weights()
+    eig_k = options.get("eig_k")
+    out = {}
+    for m in memories:
+        f = run.formation(m)
+        stats = run.stats(f.data)
+        layers, diag = {}, {}
+        for name, w in weights.items():
+            s = stats[name]
+            plus = s.sigma([f.concept])
+            total = s.sigma()
+            e = closed_form_engram(w, plus, total, eig_k=eig_k)
+            react, spec = residuals(e, w, plus, total - plus)
+            layers[name] = e
+            diag[name] = {
+                "rel_norm": _rel(e, w),
+                "reactivation_residual": react,
+                "specificity_residual": spec,
+                "n_plus": float(s.count([f.concept])),
+                "n_total": float(s.count()),
+                "rtol": s.dim * FLOAT32_EPS,
+            }
+        out[m] = Engram(
+            m,
+            "closed-form",
+            layers,
+            run.bias(),
+            options={
+                "formula": "E = W Sigma+ pinv(Sigma)",
+                "statistics": "uncentred float64 sums over the training split, per concept",
+                "reference": "all concepts of the dataset",
+                "rtol": "D * 1.19e-7",
+                "bias": "absorbed as [x; 1]",
+                "eig_k": "none" if eig_k is None else int(eig_k),
+                "data": f.data,
+            },
+            diagnostics=diag,
+        )
+    return out
+
+
+def _window(run, m: str) -> tuple[dict[str, np.ndarray], Any]:
+    f = run.formation(m)
+    return {k: f.end[k] - f.start[k] for k in f.end}, f
+
+
+def delta(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
+    """The task vector τ = μ_end − μ_start of the train phase that formed each memory."""
+    out = {}
+    for m in memories:
+        tau, f = _window(run, m)
+        out[m] = Engram(
+            m,
+            "delta",
+            tau,
+            run.bias(),
+            options={"window": f.phase, "formula": "tau = mu_end - mu_start"},
+            diagnostics={k: {"rel_norm": _rel(v, f.end[k])} for k, v in tau.items()},
+        )
+    return out
+
+
+def synaptic_tag(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
+    """τ restricted to its synaptic tags: the tag attached to the forming phase when there is
+    one (its projection only), else the top ``fraction`` (default 1%) of |τ| over all layers."""
+    out = {}
+    for m in memories:
+        tau, f = _window(run, m)
+        tags = [t for t in run.synaptic_tags.values() if t[1] == f.phase]
+        if tags:
+            masks = {k: np.zeros(v.shape, dtype=bool) for k, v in tau.items()}
+            for proj, _ph, mask in tags:
+                masks[proj] = masks[proj] | mask
+            how = "synaptic tags of the forming phase"
+        else:
+            frac = float(options.get("fraction", 0.01))
+            flat = np.concatenate([np.abs(v).ravel() for v in tau.values()])
+            k = max(1, int(round(frac * flat.size)))
+            cut = np.sort(flat)[-k]
+            masks = {k2: np.abs(v) >= cut for k2, v in tau.items()}
+            how = f"top {frac:g} of |tau| over all layers"
+        layers = {k: np.where(masks[k], v, 0.0) for k, v in tau.items()}
+        out[m] = Engram(
+            m,
+            "synaptic-tag",
+            layers,
+            run.bias(),
+            options={"window": f.phase, "mask": how},
+            diagnostics={k: {"rel_norm": _rel(v, f.end[k])} for k, v in layers.items()},
+            info={"fraction": float(sum(v.sum() for v in masks.values()) / flat_size(tau))},
+        )
+    return out
+
+
+def flat_size(layers: dict[str, np.ndarray]) -> int:
+    return int(sum(v.size for v in layers.values()))
+
+
+def graft(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
+    """A sparse mask γ over τ (sigmoid relaxation under a sparsity budget); the engram is
+    γ⊙τ at the smallest fraction of parameters that keeps ≥95% of the fine-tuned gain."""
+    out: dict[str, Engram] = {}
+    done: dict[str, Engram] = {}
+    for m in memories:
+        tau, f = _window(run, m)
+        if f.phase not in done:
+            layers, info = graft_engram(run, f, tau, **options)
+            done[f.phase] = Engram(
+                m,
+                "graft",
+                layers,
+                run.bias(),
+                options={
+                    "window": f.phase,
+                    "relaxation": "sigmoid",
+                    "target_gain": 0.95,
+                    "budget": info["budget"],
+                    "steps": info["steps"],
+                },
+                diagnostics={k: {"rel_norm": _rel(v, f.end[k])} for k, v in layers.items()},
+                info={k: v for k, v in info.items() if k not in ("budget", "steps")},
+            )
+        e = done[f.phase]
+        out[m] = Engram(m, e.estimator, e.layers, e.bias, e.options, e.diagnostics, e.info)
+    return out
+
+
+def rank_one(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
+    """Per layer, the rank-one part of W̃ that maps the concept's mean key k to W̃k:
+    E = (W̃k)(C⁺k)ᵀ/(kᵀC⁺k) with C the key covariance (ROME's form with v* = 0 removed)."""
+    weights = run.weights()
+    out = {}
+    for m in memories:
+        f = run.formation(m)
+        stats = run.stats(f.data)
+        layers, diag = {}, {}
+        for name, w in weights.items():
+            s = stats[name]
+            n_plus = s.count([f.concept])
+            plus = s.sigma([f.concept])
+            # the mean key: the bias column of Σ+ holds Σ x (x̃ ends with 1); otherwise use the
+            # top eigenvector of Σ+ scaled to the RMS key
+            if s.bias:
+                k = plus[:, -1] / max(n_plus, 1)
+            else:
+                lam, vec = np.linalg.eigh(plus / max(n_plus, 1))
+                k = vec[:, -1] * np.sqrt(max(lam[-1], 0.0))
+                k = k if k.sum() >= 0 else -k
+            cov = s.sigma() / max(s.count(), 1)
+            e = -rank_one_update(w, k, np.zeros(w.shape[0]), cov)
+            layers[name] = e
+            react, spec = residuals(e, w, plus, s.sigma() - plus)
+            diag[name] = {
+                "rel_norm": _rel(e, w),
+                "reactivation_residual": react,
+                "specificity_residual": spec,
+            }
+        out[m] = Engram(
+            m,
+            "rank-one",
+            layers,
+            run.bias(),
+            options={"formula": "E = (W k)(C+ k)^T / (k^T C+ k)", "key": "mean input of concept"},
+            diagnostics=diag,
+        )
+    return out
+
+
+register_estimator("closed-form", closed_form)
+register_estimator("delta", delta)
+register_estimator("synaptic-tag", synaptic_tag)
+register_estimator("graft", graft)
+register_estimator("rank-one", rank_one)

@@ -1,0 +1,442 @@
+"""Assemble the logs of an ML run into the DataTree of DESIGN §6.
+
+Nodes: ``/behaviour`` (accuracy and output norm per concept tested), ``/tags/<site>``,
+``/synaptic_tags/<layer>``, ``/weights/<layer>`` (Δμ per checkpoint) and ``/weights``
+(``delta_norm``), ``/engrams/<memory>/<layer>`` and ``/engrams/<memory>``, ``/statistics/<data>
+/<layer>`` (packed second moments and counts), ``/world/<data>``, ``/criteria`` and
+``/lifecycle``. Every variable and coordinate carries ``units`` and ``long_name``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+
+import numpy as np
+import torch
+import xarray as xr
+
+import engramlab
+from engramlab.engrams._criteria import CRITERION_DEFINITIONS, score_criteria
+from engramlab.record._tree import _align, _attrs, _coord
+
+__all__ = ["build_ml_tree"]
+
+
+class _TrialsOf:
+    """Adapter so that the circuit tree's alignment helpers see one list per group."""
+
+    def __init__(self, items):
+        self.items = items
+
+
+def _subject_coords(logs) -> dict:
+    group_of = np.array([lg.group for lg in logs for _ in lg.seeds], dtype=object)
+    return {
+        "subject": ("subject", np.arange(len(group_of)), _attrs("1", "virtual subject")),
+        "group": ("subject", group_of, _attrs("1", "experimental group")),
+        "subject_seed": (
+            "subject",
+            np.array([s for lg in logs for s in lg.seeds], dtype=np.uint64),
+            _attrs("1", "seed of the subject's weights"),
+        ),
+    }
+
+
+def _per_subject(logs, items_of, key_of, loaded):
+    """Align per-subject item lists (same schedule within a group) into one axis."""
+    seqs = [_TrialsOf(items_of(r, i)) for lg in logs for i, r in enumerate(lg.runs)]
+    keys, maps = _align(loaded, seqs, lambda s: s.items, key_of)
+    return seqs, keys, maps
+
+
+def _behaviour(loaded, logs, sc) -> xr.Dataset:
+    seqs, keys, maps = _per_subject(logs, lambda r, i: r.trials, lambda t: (t.phase, 0), loaded)
+    n, nt = len(seqs), len(keys)
+    acc = np.full((n, nt), np.nan, dtype=np.float32)
+    resp = np.full((n, nt), np.nan, dtype=np.float32)
+    for row, (s, idx) in enumerate(zip(seqs, maps, strict=True)):
+        for t, j in zip(s.items, idx, strict=True):
+            acc[row, j], resp[row, j] = t.accuracy, t.response
+    coords = dict(sc)
+    coords["trial"] = ("trial", np.arange(nt), _attrs("1", "trial index"))
+    ones = [1] * n
+    specs = {
+        "phase": (lambda t: t.phase, "", object, _attrs("1", "protocol phase")),
+        "concept": (lambda t: t.concept, "", object, _attrs("1", "concept tested")),
+        "epoch": (lambda t: t.epoch, "", object, _attrs("1", "light epoch (off/on; empty: none)")),
+        "light": (lambda t: t.light, False, bool, _attrs("1", "light delivered")),
+        "stimulus": (lambda t: t.stimulus, "", object, _attrs("1", "dataset presented")),
+        "edit": (
+            lambda t: t.edit,
+            "",
+            object,
+            _attrs("1", "edits in force (-m: erased, +m: implanted, null: from the null state)"),
+        ),
+        "time": (lambda t: t.time, np.nan, np.float64, _attrs("h", "time since the start")),
+    }
+    for name, (get, fill, dtype, at) in specs.items():
+        dims, arr = _coord(
+            [[get(t) for t in s.items] for s in seqs], maps, ones, nt, fill, dtype, "trial"
+        )
+        coords[name] = (dims, arr, at)
+    return xr.Dataset(
+        {
+            "accuracy": (
+                ("subject", "trial"),
+                acc,
+                _attrs("1", "fraction of the concept's test examples answered correctly"),
+            ),
+            "response": (
+                ("subject", "trial"),
+                resp,
+                _attrs("1", "mean L2 norm of the output logits on the concept's test examples"),
+            ),
+        },
+        coords=coords,
+    )
+
+
+def _weights(loaded, logs, sc, nodes) -> None:
+    seqs, keys, maps = _per_subject(
+        logs, lambda r, i: _checkpoints_of(logs, r, i), lambda c: (c[0], 0), loaded
+    )
+    n, nc = len(seqs), len(keys)
+    init = [w for lg in logs for w in lg.initial]
+    layers = list(init[0])
+    bias = logs[0].runs[0].bias()
+    coords = dict(sc)
+    coords["checkpoint"] = ("checkpoint", np.arange(nc), _attrs("1", "weight checkpoint"))
+    ones = [1] * n
+    for name, get, fill, dtype, at in (
+        ("phase", lambda c: c[0], "", object, _attrs("1", "phase at the checkpoint")),
+        ("time", lambda c: c[1], np.nan, np.float64, _attrs("h", "time since the start")),
+    ):
+        dims, arr = _coord(
+            [[get(c) for c in s.items] for s in seqs], maps, ones, nc, fill, dtype, "checkpoint"
+        )
+        coords[name] = (dims, arr, at)
+    wanted = loaded.protocol.record.weights.projections
+    wanted = layers if wanted == "all" else list(wanted)
+    norms = np.full((n, nc, len(layers)), np.nan, dtype=np.float32)
+    for li, key in enumerate(layers):
+        full = np.stack([w[key] for w in init])
+        delta = np.full((n, nc, *full.shape[1:]), np.nan, dtype=np.float32)
+        for row, (s, idx) in enumerate(zip(seqs, maps, strict=True)):
+            for c, j in zip(s.items, idx, strict=True):
+                delta[row, j] = c[2][key] - init[row][key]
+        norms[:, :, li] = np.sqrt(np.sum(delta.astype(np.float64) ** 2, axis=(2, 3)))
+        if key not in wanted:
+            continue
+        post, pre = full.shape[1], full.shape[2] - (1 if bias[key] else 0)
+        c = dict(coords)
+        c["post"] = ("post", np.arange(post), _attrs("1", "output unit"))
+        c["pre"] = ("pre", np.arange(pre), _attrs("1", "input unit"))
+        data = {
+            "delta_mu": (
+                ("subject", "checkpoint", "post", "pre"),
+                delta[..., :pre],
+                _attrs("1", f"weight change of {key} since the naive subject"),
+            ),
+            "mu_initial": (
+                ("subject", "post", "pre"),
+                full[..., :pre].astype(np.float32),
+                _attrs("1", f"naive weights of {key}"),
+            ),
+        }
+        if bias[key]:
+            data["delta_bias"] = (
+                ("subject", "checkpoint", "post"),
+                delta[..., pre],
+                _attrs("1", f"bias change of {key} since the naive subject"),
+            )
+            data["bias_initial"] = (
+                ("subject", "post"),
+                full[..., pre].astype(np.float32),
+                _attrs("1", f"naive bias of {key}"),
+            )
+        nodes[f"weights/{key}"] = xr.Dataset(data, coords=c)
+    wc = dict(coords)
+    wc["projection"] = ("projection", np.array(layers, dtype=object), _attrs("1", "weight layer"))
+    nodes["weights"] = xr.Dataset(
+        {
+            "delta_norm": (
+                ("subject", "checkpoint", "projection"),
+                norms,
+                _attrs("1", "Frobenius norm of the change of [W | b] since the naive subject"),
+            )
+        },
+        coords=wc,
+    )
+
+
+def _checkpoints_of(logs, run, i):
+    for lg in logs:
+        if run in lg.runs:
+            return lg.checkpoints[lg.runs.index(run)]
+    return []
+
+
+def _engrams(logs, sc, nodes) -> None:
+    runs = [r for lg in logs for r in lg.runs]
+    names = list(dict.fromkeys(m for r in runs for m in r.engrams))
+    for m in names:
+        present = [r.engrams.get(m) for r in runs]
+        first = next(e for e in present if e is not None)
+        layers = list(first.layers)
+        rel = np.full((len(runs), len(layers)), np.nan)
+        diag_names = sorted({k for d in first.diagnostics.values() for k in d} - {"rel_norm"})
+        diags = {k: np.full((len(runs), len(layers)), np.nan) for k in diag_names}
+        for li, layer in enumerate(layers):
+            shape = first.layers[layer].shape
+            arr = np.full((len(runs), *shape), np.nan, dtype=np.float32)
+            for row, e in enumerate(present):
+                if e is None or layer not in e.layers:
+                    continue
+                arr[row] = e.layers[layer]
+                d = e.diagnostics.get(layer, {})
+                rel[row, li] = d.get("rel_norm", np.nan)
+                for k in diag_names:
+                    diags[k][row, li] = d.get(k, np.nan)
+            c = dict(sc)
+            c["post"] = ("post", np.arange(shape[0]), _attrs("1", "output unit"))
+            c["pre"] = (
+                "pre",
+                np.arange(shape[1]),
+                _attrs("1", "input unit (last: bias if absorbed)"),
+            )
+            nodes[f"engrams/{m}/{layer}"] = xr.Dataset(
+                {
+                    "engram": (
+                        ("subject", "post", "pre"),
+                        arr,
+                        _attrs("1", f"engram of {m} in {layer}"),
+                    )
+                },
+                coords=c,
+                attrs={"bias_absorbed": int(bool(first.bias.get(layer, False)))},
+            )
+        c = dict(sc)
+        c["layer"] = ("layer", np.array(layers, dtype=object), _attrs("1", "weight layer"))
+        data = {
+            "rel_norm": (
+                ("subject", "layer"),
+                rel,
+                _attrs("1", "relative norm ||E_l|| / ||W_l|| (Frobenius, bias absorbed)"),
+            )
+        }
+        for k, v in diags.items():
+            data[k] = (("subject", "layer"), v, _attrs("1", k.replace("_", " ")))
+        for k in first.info:
+            vals = np.array([e.info.get(k, np.nan) if e else np.nan for e in present])
+            data[k] = (("subject",), vals, _attrs("1", f"{first.estimator}: {k}"))
+        nodes[f"engrams/{m}"] = xr.Dataset(
+            data,
+            coords=c,
+            attrs={"estimator": first.estimator, "options": json.dumps(first.options, default=str)},
+        )
+
+
+def _statistics(logs, sc, nodes) -> None:
+    runs = [r for lg in logs for r in lg.runs]
+    datas = list(dict.fromkeys(d for r in runs for d in r.statistics))
+    for d in datas:
+        first = next(r.statistics[d] for r in runs if d in r.statistics)
+        for layer, s in first.items():
+            packed = np.full((len(runs), *s.packed.shape), np.nan)
+            counts = np.zeros((len(runs), len(s.concepts)), dtype=np.int64)
+            for row, r in enumerate(runs):
+                if d in r.statistics:
+                    packed[row] = r.statistics[d][layer].packed
+                    counts[row] = r.statistics[d][layer].counts
+            c = dict(sc)
+            c["concept"] = ("concept", np.array(s.concepts, dtype=object), _attrs("1", "concept"))
+            c["entry"] = ("entry", np.arange(s.packed.shape[1]), _attrs("1", "packed index"))
+            nodes[f"statistics/{d}/{layer}"] = xr.Dataset(
+                {
+                    "sigma_packed": (
+                        ("subject", "concept", "entry"),
+                        packed,
+                        _attrs("1", "upper triangle (row-major) of sum x x^T per concept"),
+                    ),
+                    "count": (("subject", "concept"), counts, _attrs("1", "examples per concept")),
+                },
+                coords=c,
+                attrs={"dim": int(s.dim), "bias_absorbed": int(s.bias), "dtype": "float64"},
+            )
+
+
+def _world(datasets, nodes) -> None:
+    for name, ds in datasets.items():
+        nodes[f"world/{name}"] = xr.Dataset(
+            {
+                "x_train": (("train", "feature"), ds.x_train, _attrs("1", "training inputs")),
+                "y_train": (("train",), ds.y_train, _attrs("1", "training targets")),
+                "x_test": (("test", "feature"), ds.x_test, _attrs("1", "test inputs")),
+                "y_test": (("test",), ds.y_test, _attrs("1", "test targets")),
+            },
+            coords={
+                "concept": (
+                    "concept",
+                    np.array(ds.concepts, dtype=object),
+                    _attrs("1", "concept names"),
+                )
+            },
+            attrs={"preprocessing": ds.preprocessing, "kind": ds.kind},
+        )
+
+
+def _tags(logs, sc, nodes) -> None:
+    runs = [r for lg in logs for r in lg.runs]
+    sites: dict[str, list[str]] = {}
+    for r in runs:
+        for e in r.ensembles.values():
+            if e.name not in sites.setdefault(e.site, []):
+                sites[e.site].append(e.name)
+    for site, names in sites.items():
+        size = next(r.ensembles[n].members.size for r in runs for n in names if n in r.ensembles)
+        member = np.zeros((len(runs), len(names), size), dtype=bool)
+        for row, r in enumerate(runs):
+            for k, n in enumerate(names):
+                if n in r.ensembles:
+                    member[row, k] = r.ensembles[n].members
+        c = dict(sc)
+        c["ensemble"] = ("ensemble", np.array(names, dtype=object), _attrs("1", "ensemble name"))
+        c["unit"] = ("unit", np.arange(size), _attrs("1", "unit index"))
+        nodes[f"tags/{site}"] = xr.Dataset(
+            {"member": (("subject", "ensemble", "unit"), member, _attrs("1", "tagged member"))},
+            coords=c,
+        )
+    syn: dict[str, list[str]] = {}
+    for r in runs:
+        for n, (proj, _ph, _m) in r.synaptic_tags.items():
+            if n not in syn.setdefault(proj, []):
+                syn[proj].append(n)
+    for proj, names in syn.items():
+        shape = next(
+            r.synaptic_tags[n][2].shape for r in runs for n in names if n in r.synaptic_tags
+        )
+        member = np.zeros((len(runs), len(names), *shape), dtype=bool)
+        for row, r in enumerate(runs):
+            for k, n in enumerate(names):
+                if n in r.synaptic_tags:
+                    member[row, k] = r.synaptic_tags[n][2]
+        c = dict(sc)
+        c["synapses"] = ("synapses", np.array(names, dtype=object), _attrs("1", "synaptic tag"))
+        nodes[f"synaptic_tags/{proj}"] = xr.Dataset(
+            {
+                "member": (
+                    ("subject", "synapses", "post", "pre"),
+                    member,
+                    _attrs("1", "weight is tagged (last pre column: bias, if any)"),
+                )
+            },
+            coords=c,
+        )
+
+
+def _criteria(loaded, logs, nodes) -> None:
+    runs = [r for lg in logs for r in lg.runs]
+    results = score_criteria(runs, list(loaded.protocol.criteria))
+    mems = list(dict.fromkeys(r.memory for r in results))
+    crits = list(dict.fromkeys(r.criterion for r in results))
+    score = np.full((len(mems), len(crits)), np.nan)
+    passed = np.zeros((len(mems), len(crits)), dtype=bool)
+    status = np.full((len(mems), len(crits)), "not tested", dtype=object)
+    reason = np.full(
+        (len(mems), len(crits)), "not tested: not measured for this memory", dtype=object
+    )
+    nsub = np.zeros((len(mems), len(crits)), dtype=np.int64)
+    for r in results:
+        i, j = mems.index(r.memory), crits.index(r.criterion)
+        if r.scores:
+            score[i, j], passed[i, j] = r.score, r.passed
+            status[i, j] = "passed" if r.passed else "failed"
+            nsub[i, j] = len(r.scores)
+        reason[i, j] = r.reason
+    attrs = {f"definition_{k}": v for k, v in CRITERION_DEFINITIONS.items()}
+    nodes["criteria"] = xr.Dataset(
+        {
+            "score": (
+                ("memory", "criterion"),
+                score,
+                _attrs("1", "criterion score (mean over subjects)"),
+            ),
+            "passed": (("memory", "criterion"), passed, _attrs("1", "score meets the threshold")),
+            "status": (
+                ("memory", "criterion"),
+                status,
+                _attrs("1", "passed / failed / not tested"),
+            ),
+            "reason": (
+                ("memory", "criterion"),
+                reason,
+                _attrs("1", "the numbers behind the status"),
+            ),
+            "n_subjects": (("memory", "criterion"), nsub, _attrs("1", "subjects scored")),
+        },
+        coords={
+            "memory": ("memory", np.array(mems, dtype=object), _attrs("1", "memory or memory set")),
+            "criterion": ("criterion", np.array(crits, dtype=object), _attrs("1", "criterion")),
+        },
+        attrs=attrs,
+    )
+
+
+def _lifecycle(loaded, logs, sc, nodes) -> None:
+    phases = [ph.phase for ph in loaded.protocol.schedule]
+    memories = list(dict.fromkeys(m for lg in logs for m in loaded.lifecycle[lg.group].memories))
+    n = sum(len(lg.seeds) for lg in logs)
+    state = np.full((n, len(phases), len(memories)), "absent", dtype=object)
+    row = 0
+    for lg in logs:
+        lc = loaded.lifecycle[lg.group]
+        for pi, st in enumerate(lc.states[: len(phases)]):
+            for mi, m in enumerate(memories):
+                state[row : row + len(lg.seeds), pi, mi] = st.get(m, "absent")
+        row += len(lg.seeds)
+    c = dict(sc)
+    c["phase"] = ("phase", np.array(phases, dtype=object), _attrs("1", "protocol phase"))
+    c["memory"] = ("memory", np.array(memories, dtype=object), _attrs("1", "named memory"))
+    nodes["lifecycle"] = xr.Dataset(
+        {
+            "state": (
+                ("subject", "phase", "memory"),
+                state,
+                _attrs("1", "declared life-cycle state"),
+            )
+        },
+        coords=c,
+    )
+
+
+def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
+    """The run store's DataTree from the group logs of :func:`engramlab._ml_runner.simulate_ml`."""
+    proto = loaded.protocol
+    sc = _subject_coords(logs)
+    nodes: dict[str, xr.Dataset] = {"behaviour": _behaviour(loaded, logs, sc)}
+    _tags(logs, sc, nodes)
+    _weights(loaded, logs, sc, nodes)
+    _engrams(logs, sc, nodes)
+    _statistics(logs, sc, nodes)
+    _world(logs[0].runs[0].datasets if logs and logs[0].runs else {}, nodes)
+    _criteria(loaded, logs, nodes)
+    _lifecycle(loaded, logs, sc, nodes)
+    root = xr.Dataset(
+        attrs={
+            "protocol_yaml": loaded.text,
+            "protocol_sha256": loaded.sha256,
+            "protocol_name": proto.name,
+            "title": proto.title,
+            "reference": proto.reference,
+            "criteria": json.dumps(list(proto.criteria)),
+            "groups": json.dumps({lg.group: len(lg.seeds) for lg in logs}),
+            "subject_kind": proto.subject.kind,
+            "engramlab_version": engramlab.__version__,
+            "torch_version": torch.__version__,
+            "seed": int(seed),
+            "status": status,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
+    return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})

@@ -1,0 +1,110 @@
+"""The optional ``hf`` subject: a local Hugging Face causal LM checkpoint, loaded by path.
+
+Needs the ``hf`` extra (``pip install engramlab[hf]``); ``transformers`` is imported lazily and
+nothing is ever downloaded (``local_files_only=True``). Sites are the model's transformer
+blocks, projections its linear (or GPT-2 ``Conv1D``) modules, both named by module path.
+
+>>> HFSpec(path="models/tiny-gpt2").path
+'models/tiny-gpt2'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from engramlab.errors import RunError
+from engramlab.subjects._hooks import HookedModule
+
+__all__ = ["HFSpec", "HFSubject", "hf_names", "load_hf_subject"]
+
+
+class HFSpec(BaseModel):
+    """``subject: {hf: {path: DIR}}``: a local checkpoint directory (never downloaded)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+
+
+def _transformers():
+    try:
+        import transformers
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise RunError(
+            "subject kind 'hf' needs the optional extra: pip install 'engramlab[hf]'"
+        ) from err
+    return transformers
+
+
+def _is_weight_layer(mod: nn.Module) -> bool:
+    return isinstance(mod, nn.Linear) or type(mod).__name__ == "Conv1D"
+
+
+class HFSubject(HookedModule):
+    """A wrapped causal LM: ``forward(tokens)`` returns logits; block outputs are sites."""
+
+    kind = "hf"
+
+    def __init__(self, lm: nn.Module):
+        blocks = _blocks(lm)
+        super().__init__(tuple(name for name, _ in blocks))
+        self.lm = lm
+        self._projections = tuple(
+            name for name, mod in lm.named_modules() if _is_weight_layer(mod) and name
+        )
+        self._handles = []
+        for name, mod in blocks:
+            mod.register_forward_hook(self._site_hook(name))
+        self.edit_layer = next((p for p in self._projections if p.endswith("mlp.c_proj")), "")
+        self.key_position = -1
+
+    def _site_hook(self, name: str):
+        def hook(_mod, _args, out):
+            if isinstance(out, tuple):
+                return (self.run_hooks(name, out[0]), *out[1:])
+            return self.run_hooks(name, out)
+
+        return hook
+
+    @property
+    def projections(self) -> tuple[str, ...]:
+        return self._projections
+
+    def linear(self, name: str) -> nn.Module:
+        return self.lm.get_submodule(name)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.lm(input_ids=tokens).logits
+
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self(tokens)[:, -1]
+
+
+def _blocks(lm: nn.Module) -> list[tuple[str, nn.Module]]:
+    for name, mod in lm.named_modules():
+        if isinstance(mod, nn.ModuleList) and len(mod) > 0:
+            return [(f"{name}.{i}", m) for i, m in enumerate(mod)]
+    return []
+
+
+def hf_names(spec: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(sites, projections)`` of a local checkpoint, read from its config (no weights)."""
+    s = HFSpec.model_validate(spec)
+    tr = _transformers()
+    config = tr.AutoConfig.from_pretrained(s.path, local_files_only=True)
+    lm = tr.AutoModelForCausalLM.from_config(config)
+    sub = HFSubject(lm)
+    return sub.sites, sub.projections
+
+
+def load_hf_subject(spec: Any, seed: int) -> HFSubject:
+    """Load the checkpoint at ``spec['path']`` (its own weights: the seed is unused)."""
+    s = HFSpec.model_validate(spec)
+    tr = _transformers()
+    lm = tr.AutoModelForCausalLM.from_pretrained(s.path, local_files_only=True)
+    lm.eval()
+    return HFSubject(lm)
