@@ -86,6 +86,8 @@ def freezing(tree: xr.DataTree) -> Any:
     """Bar chart of behaviour per group and epoch with subjects as dots (paper style)."""
     beh = tree.engram.node("behaviour")
     var = behaviour_variable(beh)
+    if "concept" in beh.coords:  # per-concept accuracy: the "accuracy" heatmap shows it
+        return None
     info = phase_info(tree)
     phases = _ordered(beh["phase"].values)
     shown = [p for p in phases if info.get(p, {}).get("op") in _READ_OPS] or phases
@@ -260,11 +262,12 @@ def lifecycle(tree: xr.DataTree) -> Any:
         same = per.nunique(axis=0).max() <= 1
         rows += [(m, None)] if same else [(m, g) for g in groups]
     colours = group_colours(groups)
+    crowded = len(phases) > 12  # state names in a legend instead of in every cell
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(
         2,
         1,
-        figsize=(max(5.0, 1.05 * len(phases) + 2), 1.2 + 0.35 * len(rows) + 2.6),
+        figsize=(min(16.0, max(5.0, 1.05 * len(phases) + 2)), 1.2 + 0.35 * len(rows) + 2.6),
         sharex=True,
         gridspec_kw={"height_ratios": [max(len(rows), 1) * 0.35 + 0.3, 2.6]},
     )
@@ -282,7 +285,8 @@ def lifecycle(tree: xr.DataTree) -> Any:
                     lw=0.5,
                 )
             )
-            top.text(x, r, st, ha="center", va="center", fontsize=7)
+            if not crowded:
+                top.text(x, r, st, ha="center", va="center", fontsize=7)
     top.set_yticks(range(len(rows)), [m if g is None else f"{m} · {g}" for m, g in rows])
     top.set_ylim(len(rows) - 0.5, -0.5)
     top.set_title("declared state", loc="left", fontsize=9)
@@ -301,7 +305,14 @@ def lifecycle(tree: xr.DataTree) -> Any:
     bottom.set_ylabel(_label(behaviour_variable(beh)) if beh is not None else "behaviour")
     bottom.set_ylim(-3, 105)
     ticks = [f"{p}\n({o})" for p, o in zip(phases, tl["op"][: len(phases)], strict=True)]
-    bottom.set_xticks(range(len(phases)), ticks, rotation=0, fontsize=7)
+    bottom.set_xticks(range(len(phases)), ticks, rotation=90 if crowded else 0, fontsize=7)
+    if crowded:
+        seen = dict.fromkeys(str(v) for c in tl.columns if c.startswith("state:") for v in tl[c])
+        handles = [
+            plt.Rectangle((0, 0), 1, 1, color=STATE_COLOURS.get(k, "#DDDDDD"), ec="0.5")
+            for k in seen
+        ]
+        top.legend(handles, list(seen), loc="upper left", bbox_to_anchor=(1.0, 1.0))
     bottom.set_xlim(-0.6, len(phases) - 0.4)
     bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     bottom.set_title("measured behaviour (group mean)", loc="left", fontsize=9)
