@@ -30,6 +30,7 @@ import xarray as xr
 
 from engramlab.analysis._design import RunDesign, paired
 from engramlab.analysis._stats import cohens_dz, permutation_test, sign_flip_test
+from engramlab.lifecycle import FORM_OPS
 
 __all__ = [
     "ALPHA",
@@ -188,6 +189,8 @@ def _light_tests(design: RunDesign, memory: str, mode: str) -> list[tuple[str, i
     opsin = "ChR2" if mode == "activate" else "ArchT"
     out = []
     for g in design.groups:
+        if design.unreadable(g, memory):
+            continue
         ens = design.ensembles(g, memory)
         cues = design.cues(g, memory)
         for lp in design.lit_phases(g):
@@ -232,6 +235,8 @@ def _ablation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcome], 
     outcomes: list[_Outcome] = []
     between: list[tuple] = []  # (group, phase name) where the ablated group was compared
     for g in design.groups:
+        if design.unreadable(g, memory):
+            continue
         for ai in _ablations(design, g, memory):
             nat = design.natural(g, memory)
             idx = design.phase_index_grid(g)
@@ -446,7 +451,7 @@ PERSISTENCE = (
     "minus baseline (the same subjects' behaviour before the memory formed; else the first trial "
     "of a formation without US; else to a cue of no memory), paired sign-flip test; passes when "
     ">= MIN_EFFECT with p < ALPHA in at least one group. The fraction of the total Δμ norm "
-    "retained from formation to recall is reported."
+    "retained from formation to recall is reported when nothing else was learned in between."
 )
 
 
@@ -466,6 +471,9 @@ def persistence(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
     for g in design.groups:
         forms = design.formations(g, memory)
         nat = design.natural(g, memory)
+        if forms and design.unreadable(g, memory):
+            why.add(g, design.unreadable(g, memory) or "")
+            continue
         if not forms or not nat.any():
             why.add(g, f"no light-off Read trial presents the cue of {memory!r} after it formed")
             continue
@@ -478,8 +486,14 @@ def persistence(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
             )
             continue
         first = design.phase[late][0]
-        prev = design.schedule(g)[design.index_of(g, first) - 1].phase
-        kept = design.delta_norm_retained(g, last, prev)
+        sched = design.schedule(g)
+        i_last, i_first = design.index_of(g, last), design.index_of(g, first)
+        learned = any(ph.op in FORM_OPS for ph in sched[i_last + 1 : i_first])
+        kept = (
+            float("nan")
+            if learned
+            else design.delta_norm_retained(g, last, sched[i_first - 1].phase)
+        )
         extra = f"; Δμ norm retained {kept:.0%}" if np.isfinite(kept) else ""
         o = _recall_outcome(design, g, memory, late, extra)
         if o is None:
@@ -507,6 +521,9 @@ def ecphory(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
         if not mine:
             continue
         ro = min(mine, key=lambda o: np.nan_to_num(o.p, nan=2.0))
+        if design.unreadable(g, memory):
+            why.add(g, design.unreadable(g, memory) or "")
+            continue
         rec = _recall_outcome(design, g, memory, design.natural(g, memory))
         if rec is None:
             why.add(g, f"no baseline for {memory!r} (no trial before it formed, no novel cue)")
@@ -532,6 +549,9 @@ def content(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
     why = _Why(f"no group forms {memory!r}")
     for g in design.groups:
         nat, other = design.natural(g, memory), design.unrelated(g, memory)
+        if design.formations(g, memory) and design.unreadable(g, memory):
+            why.add(g, design.unreadable(g, memory) or "")
+            continue
         if not nat.any():
             why.add(g, f"no light-off Read trial presents the cue of {memory!r} after it formed")
             continue
@@ -566,7 +586,9 @@ def dormancy(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
     outcomes: list[_Outcome] = []
     for g in design.groups:
         lo = light.get(g)
-        rec = _recall_outcome(design, g, memory, design.natural(g, memory))
+        rec = None
+        if not design.unreadable(g, memory):
+            rec = _recall_outcome(design, g, memory, design.natural(g, memory))
         if lo is not None and rec is not None:
             silent = lo.passed and not rec.passed
             note = f"light recall {lo.note}; natural recall {rec.note}"
@@ -621,6 +643,9 @@ def mimicry(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
     why = _Why(f"no group forms {memory!r}")
     for g in design.groups:
         cues, via = design.artificial_cues(g, memory)
+        if via and design.unreadable(g, memory):
+            why.add(g, design.unreadable(g, memory) or "")
+            continue
         if not via:
             why.add(
                 g,

@@ -174,7 +174,35 @@ class RunDesign:
         return memory in self.loaded.lifecycle[g].phase_memories[index]
 
     def delivers_us(self, ph: Any) -> bool:
-        return ph.op == "condition" and ph.us is not None
+        """The phase presents an unconditioned stimulus (a ``condition`` US, or a US exposed)."""
+        if ph.op == "condition" and ph.us is not None:
+            return True
+        return getattr(ph, "stimulus", None) in self.us
+
+    def unreadable(self, g: str, memory: str) -> str | None:
+        """Why behaviour cannot read ``memory`` out in ``g``, or None when it can.
+
+        Freezing indexes an aversive memory: one whose formation presented a US, directly or
+        through an ensemble it co-activated or lit that was tagged while a US was presented.
+        A memory formed without one (a context explored, a no-shock control) has no freezing
+        readout. Other behaviours (accuracy) read every memory.
+        """
+        if self.variable != "freezing":
+            return None
+        lc = self.loaded.lifecycle[g]
+        sched = {ph.phase: ph for ph in self.schedule(g)}
+        for _, ph in self.formations(g, memory):
+            if self.delivers_us(ph):
+                return None
+            names = _names(getattr(ph, "ensembles", None))
+            light = getattr(ph, "light", None)
+            if light is not None and light.mode == "activate":
+                names += _names(light.ensemble)
+            for n in names:
+                e = lc.ensembles.get(n)
+                if e is not None and e.phase in sched and self.delivers_us(sched[e.phase]):
+                    return None
+        return f"{memory!r} formed without a US, so freezing does not read it out"
 
     # ------------------------------------------------------------------ trial masks
     def rows(self, g: str) -> np.ndarray:

@@ -213,6 +213,16 @@ class TestSufficiencyAndSpecificity:
         s = result(tree, loaded, "specificity", "fear")
         assert s.status == "passed" and "vs elsewhere" in s.reason
 
+    def test_memory_formed_without_us_has_no_freezing_readout(self):
+        text = OPTO.replace(
+            "  EYFP: {n: 8, opsin: none}\n",
+            "  EYFP: {n: 8, opsin: none}\n  no-shock: {n: 8, override: {cond: {us: null}}}\n",
+        )
+        tree, loaded = build(text, opto_freeze(0.5))
+        assert "no-shock" not in result(tree, loaded, "sufficiency", "fear").reason
+        s = result(tree, loaded, "specificity", "fear")
+        assert s.status == "passed" and "vs no-shock (cond.us: shock→None)" in s.reason
+
     def test_specificity_single_group(self):
         text = OPTO.replace("  EYFP: {n: 8, opsin: none}\n", "")
         tree, loaded = build(text, opto_freeze(0.5))
