@@ -92,6 +92,9 @@ def simulate(
     projections = [p.key for p in spec.projections]
     every = proto.record.weights.every
     logs: list[GroupLog] = []
+    # Circuit tensors are small: one thread is faster than two, and the same on every machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         for gi, (gname, group) in enumerate(proto.groups.items()):
             seeds = subject_seeds(seed, gi, group.n)
@@ -149,6 +152,8 @@ def simulate(
     except KeyboardInterrupt as exc:
         exc.engramlab_logs = [lg for lg in logs if lg.complete]  # type: ignore[attr-defined]
         raise
+    finally:
+        torch.set_num_threads(threads)
     return logs
 
 

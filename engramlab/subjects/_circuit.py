@@ -30,8 +30,9 @@ __all__ = ["Circuit"]
 _EPS = 1e-8
 
 
-def _kwta(current: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """k-winners-take-all, graded: winners' rate rises from 0 at the (k+1)-th current to 1."""
+def _kwta(current: torch.Tensor, sparsity: float, gain: float | None = None) -> torch.Tensor:
+    """k-winners-take-all, graded: winners' rate rises from 0 at the (k+1)-th current, either
+    normalised to 1 for the top unit (``gain=None``) or as ``tanh(gain · excess)``."""
     size = current.shape[-1]
     k = max(1, min(size - 1, round(sparsity * size))) if size > 1 else 1
     if size == 1:
@@ -39,6 +40,8 @@ def _kwta(current: torch.Tensor, sparsity: float) -> torch.Tensor:
     top = torch.topk(current, k + 1, dim=-1).values
     thr = top[..., k : k + 1]
     rate = (current - thr).clamp_min(0.0)
+    if gain is not None:
+        return torch.tanh(gain * rate)
     return rate / rate.amax(dim=-1, keepdim=True).clamp_min(_EPS)
 
 
@@ -138,6 +141,7 @@ class Circuit(HookedModule):
         s = self.n_subjects
         rates: dict[str, torch.Tensor] = {}
         currents: dict[str, torch.Tensor] = {}
+        weights: dict[str, torch.Tensor] = {}
         for r in self.order:
             rs = self.spec.regions[r]
             if rs.input:
@@ -145,7 +149,8 @@ class Circuit(HookedModule):
             else:
                 cur = torch.full((s, rs.size), rs.bias) + self.excitability(r) + self.trace(r)
                 for p in self._into[r]:
-                    c = torch.einsum("spq,sq->sp", self.weight(p.key), rates[p.pre])
+                    weights[p.key] = self.weight(p.key)
+                    c = torch.einsum("spq,sq->sp", weights[p.key], rates[p.pre])
                     currents[p.key] = c
                     cur = cur + c
                 if rs.noise > 0:
@@ -155,14 +160,14 @@ class Circuit(HookedModule):
             rate = rate.masked_fill(self.ablated(r), 0.0)
             rates[r] = self.run_hooks(r, rate)
         if plastic:
-            self._learn(rates, currents)
+            self._learn(rates, currents, weights)
             self._leave_traces(rates)
         return rates
 
     def _activate(self, region: str, cur: torch.Tensor) -> torch.Tensor:
         rs = self.spec.regions[region]
         if rs.activation == "kwta":
-            return _kwta(cur, rs.sparsity)
+            return _kwta(cur, rs.sparsity, rs.rate_gain)
         if rs.activation == "relu":
             return cur.clamp_min(0.0)
         if rs.activation == "sigmoid":
@@ -176,7 +181,10 @@ class Circuit(HookedModule):
                 self.trace(r).copy_(torch.maximum(self.trace(r), gain * rates[r]))
 
     def _learn(
-        self, rates: Mapping[str, torch.Tensor], currents: Mapping[str, torch.Tensor]
+        self,
+        rates: Mapping[str, torch.Tensor],
+        currents: Mapping[str, torch.Tensor],
+        weights: Mapping[str, torch.Tensor],
     ) -> None:
         for key, p in self.projections.items():
             gate = self.plasticity_gate[p.post]
@@ -185,7 +193,7 @@ class Circuit(HookedModule):
             pre, post = rates[p.pre], rates[p.post]
             early = self.component("early", key)
             mask = self.component("mask", key)
-            w = self.weight(key)
+            w = weights[key]  # the weights this trial ran with
             if p.plasticity == "hebbian":
                 dw = post[:, :, None] * pre[:, None, :]
                 if p.w_max is not None:

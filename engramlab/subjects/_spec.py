@@ -58,6 +58,10 @@ class RegionSpec(_Model):
     input: bool = False
     #: fraction of units a context/tone pattern activates (input regions only)
     pattern_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    #: kWTA rate code: ``None`` normalises the winners' rates to a maximum of 1 (pattern
+    #: only); a number ``g`` gives ``tanh(g · (current − threshold))``, so a region driven
+    #: harder (e.g. by light) fires faster and passes that intensity downstream
+    rate_gain: Annotated[float, Field(gt=0.0)] | None = None
     #: light current per unit of ``power`` injected into opsin-expressing units
     light_gain: Annotated[float, Field(ge=0.0)] = 4.0
     #: excitability trace: after each learning trial a unit's excitability rises by
