@@ -14,7 +14,7 @@ run store's DataTree (DESIGN §6), built by :func:`engramlab.record._ml_tree.bui
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,12 +132,19 @@ def simulate_ml(loaded, *, seed: int, progress: Progress | None = None) -> list[
 
 @contextmanager
 def one_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread (restored afterwards): the ML subjects are small, and
-    on a busy 2-core machine thread hand-offs cost far more than the arithmetic."""
+    """Run torch and numpy's BLAS on one thread (restored afterwards): the ML subjects are
+    small, and on a busy 2-core machine thread hand-offs cost far more than the arithmetic."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        from threadpoolctl import threadpool_limits  # numpy's BLAS (ships with scikit-learn)
+    except ImportError:  # pragma: no cover
+        limits = nullcontext()
+    else:
+        limits = threadpool_limits(1)
+    try:
+        with limits:
+            yield
     finally:
         torch.set_num_threads(before)
 

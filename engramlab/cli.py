@@ -136,7 +136,12 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
     groups = ", ".join(f"{g} (n={grp.n})" for g, grp in proto.groups.items())
     click.echo(f"  groups: {groups}")
     click.echo("")
-    click.echo(format_light_table(light_effect(result.tree)))
+    if result.tree.attrs.get("subject_kind", "circuit") == "circuit":
+        click.echo(format_light_table(light_effect(result.tree)))
+    else:  # ML subjects: accuracy per concept, the erasure summary, the criteria
+        from engramlab.engrams import format_ml_summary
+
+        click.echo(format_ml_summary(result.tree))
     click.echo("")
     click.echo(f"store: {result.path}  ({result.seconds:.1f} s)")
 

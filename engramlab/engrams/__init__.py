@@ -22,3 +22,5 @@ from engramlab.engrams._stats import SecondMoments as SecondMoments
 from engramlab.engrams._stats import collect_second_moments as collect_second_moments
 from engramlab.engrams._stats import pack as pack
 from engramlab.engrams._stats import unpack as unpack
+from engramlab.engrams._summary import erasure_matrix as erasure_matrix
+from engramlab.engrams._summary import format_ml_summary as format_ml_summary

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 __all__ = ["FLOAT32_EPS", "closed_form_engram", "pinv_sym", "residuals"]
 
@@ -36,9 +37,9 @@ def pinv_sym(
     """
     d = sigma.shape[0]
     rtol = d * FLOAT32_EPS if rtol is None else rtol
-    lam, vec = np.linalg.eigh(sigma)
-    order = np.argsort(lam)[::-1]
-    lam, vec = lam[order], vec[:, order]
+    # torch's eigh (float64) follows torch's thread setting; numpy's LAPACK may oversubscribe
+    lam_t, vec_t = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(sigma, np.float64)))
+    lam, vec = lam_t.numpy()[::-1], vec_t.numpy()[:, ::-1]
     if eig_k is not None:
         lam, vec = lam[:eig_k], vec[:, :eig_k]
     top = lam[0] if lam.size and lam[0] > 0 else 0.0
@@ -56,10 +57,15 @@ def closed_form_engram(
     *,
     rtol: float | None = None,
     eig_k: int | None = None,
+    sigma_pinv: np.ndarray | None = None,
 ) -> np.ndarray:
-    """E = W Σ+ pinv(Σ) for one layer (float64); ``weight`` is ``[out, in]`` (bias absorbed)."""
+    """E = W Σ+ pinv(Σ) for one layer (float64); ``weight`` is ``[out, in]`` (bias absorbed).
+
+    ``sigma_pinv`` reuses a pseudo-inverse already computed for this Σ (one per layer serves
+    every memory of the same reference set)."""
     w = np.asarray(weight, dtype=np.float64)
-    return w @ np.asarray(sigma_plus, dtype=np.float64) @ pinv_sym(sigma, rtol=rtol, eig_k=eig_k)
+    p = pinv_sym(sigma, rtol=rtol, eig_k=eig_k) if sigma_pinv is None else sigma_pinv
+    return w @ np.asarray(sigma_plus, dtype=np.float64) @ p
 
 
 def residuals(
@@ -77,7 +83,7 @@ def residuals(
     d = engram - w
 
     def sq(a: np.ndarray, s: np.ndarray) -> float:
-        return float(max(np.einsum("ij,jk,ik->", a, s, a), 0.0))
+        return float(max(np.sum((a @ s) * a), 0.0))
 
     wp, wm = sq(w, sigma_plus), sq(w, sigma_minus)
     react = np.sqrt(sq(d, sigma_plus) / wp) if wp > 0 else float("nan")

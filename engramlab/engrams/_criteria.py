@@ -24,7 +24,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CRITERION_DEFINITIONS", "CriterionResult", "score_criteria"]
+__all__ = ["CRITERION_DEFINITIONS", "CRITERION_THRESHOLDS", "CriterionResult", "score_criteria"]
+
+#: the thresholds of the definitions below
+CRITERION_THRESHOLDS: dict[str, float] = {
+    "reactivation_max_residual": 0.5,
+    "specificity_residual_max": 0.5,
+    "necessity_max_accuracy": 0.2,
+    "specificity_max_mean_loss": 0.03,
+    "specificity_max_loss": 0.15,
+    "sufficiency_min_ratio": 0.9,
+    "sufficiency_max_output_norm_elsewhere": 0.25,
+}
 
 CRITERION_DEFINITIONS: dict[str, str] = {
     "reactivation": "max over layers of ||E X+ - W X+|| / ||W X+|| (closed-form statistics); "
@@ -55,7 +66,7 @@ class CriterionResult:
 
 
 def _concepts_of(run, key: str) -> list[str]:
-    names = key.split("[")[0].split("+")
+    names = run.expand(key.split("[")[0].split("+"))
     return [run.formations[m].concept for m in names if m in run.formations]
 
 

@@ -10,7 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from engramlab.engrams._closed_form import FLOAT32_EPS, closed_form_engram, residuals
+from engramlab.engrams._closed_form import (
+    FLOAT32_EPS,
+    closed_form_engram,
+    pinv_sym,
+    residuals,
+)
 from engramlab.engrams._graft import graft_engram
 from engramlab.engrams._rank_one import rank_one_update
 from engramlab.engrams._registry import Engram, register_estimator
@@ -28,6 +33,7 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
     weights = run.weights()
     eig_k = options.get("eig_k")
     out = {}
+    pinvs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for m in memories:
         f = run.formation(m)
         stats = run.stats(f.data)
@@ -35,8 +41,11 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
         for name, w in weights.items():
             s = stats[name]
             plus = s.sigma([f.concept])
-            total = s.sigma()
-            e = closed_form_engram(w, plus, total, eig_k=eig_k)
+            if (f.data, name) not in pinvs:  # one pseudo-inverse per layer and reference set
+                total = s.sigma()
+                pinvs[(f.data, name)] = (total, pinv_sym(total, eig_k=eig_k))
+            total, p = pinvs[(f.data, name)]
+            e = closed_form_engram(w, plus, total, sigma_pinv=p)
             react, spec = residuals(e, w, plus, total - plus)
             layers[name] = e
             diag[name] = {

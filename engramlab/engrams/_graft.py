@@ -43,12 +43,17 @@ def graft_engram(
     budget: float = 0.01,
     l1: float = 1.0,
     target: float = 0.95,
+    concepts: list[str] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Optimise a graft mask for ``tau``; returns the grafted engram γ⊙τ and its numbers
-    (``fraction``: parameters kept, ``gain``: fraction of the fine-tuned gain it keeps)."""
+    (``fraction``: parameters kept, ``gain``: fraction of the fine-tuned gain it keeps).
+
+    The mask is fitted and judged on the window's concepts, or on ``concepts`` when given
+    (one mask per concept: the graft engram of that concept's memory)."""
     ds = run.dataset(formation.data)
-    x, y = ds.tensors(ds.select(list(formation.concepts)))
-    xt, yt = ds.tensors(ds.select(list(formation.concepts), "test"), "test")
+    use = list(formation.concepts) if concepts is None else list(concepts)
+    x, y = ds.tensors(ds.select(use))
+    xt, yt = ds.tensors(ds.select(use, "test"), "test")
     start = {k: torch.from_numpy(v).float() for k, v in formation.start.items()}
     taus = {k: torch.from_numpy(v).float() for k, v in tau.items()}
     flat = torch.cat([t.abs().ravel() for t in taus.values()])

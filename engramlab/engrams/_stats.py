@@ -60,10 +60,12 @@ class SecondMoments:
         self.packed = np.zeros((len(self.concepts), self.dim * (self.dim + 1) // 2))
         self.counts = np.zeros(len(self.concepts), dtype=np.int64)
         self._full = None
+        self._cache: dict[tuple[int, ...], np.ndarray] = {}
 
     def update(self, x: torch.Tensor, concept: torch.Tensor) -> None:
         """Add the rows of ``x`` (already bias-augmented when ``bias``) by concept index."""
         x = x.detach().to(torch.float64)
+        self._cache.clear()
         if self._full is None:
             self._full = torch.zeros(len(self.concepts), self.dim, self.dim, dtype=torch.float64)
         for c in torch.unique(concept).tolist():
@@ -81,12 +83,14 @@ class SecondMoments:
     def sigma(self, concepts: Iterable[str] | None = None) -> np.ndarray:
         """Σ over ``concepts`` (all when None), a full ``(dim, dim)`` float64 matrix."""
         self.finalize()
-        idx = (
+        idx = tuple(
             range(len(self.concepts))
             if concepts is None
             else [self.concepts.index(c) for c in concepts]
         )
-        return unpack(self.packed[list(idx)].sum(axis=0), self.dim)
+        if idx not in self._cache:  # unpacked sums, kept until the next update
+            self._cache[idx] = unpack(self.packed[list(idx)].sum(axis=0), self.dim)
+        return self._cache[idx]
 
     def count(self, concepts: Iterable[str] | None = None) -> int:
         """Number of examples over ``concepts`` (all when None)."""

@@ -32,8 +32,18 @@ def estimate(phase, run: MLRun) -> None:
 
 
 def compose(run: MLRun, memories: list[str]) -> Engram:
-    """The engram of a set of memories: the sum of theirs."""
-    engs = [run.engram(m) for m in memories]
+    """The engram of a set of memories: the sum of theirs. Window estimators (delta,
+    synaptic-tag, graft) give every memory formed by one train phase the same change; a
+    window counts once, however many of its memories are named."""
+    engs, windows = [], set()
+    for m in memories:
+        e = run.engram(m)
+        window = (e.estimator, e.options.get("window")) if "window" in e.options else None
+        if window is not None and window in windows:
+            continue
+        if window is not None:
+            windows.add(window)
+        engs.append(e)
     total = engs[0]
     for e in engs[1:]:
         total = total + e
@@ -55,7 +65,7 @@ def erase(phase, run: MLRun) -> None:
     eng = compose(run, memories)
     s = scaling_factors(eng, run.weights(), phase.scaling, phase.p)
     _apply(run, eng, {k: -phase.alpha * v for k, v in s.items()})
-    key = _key(memories, eng) + ("" if phase.scaling == "plain" else f"[wn,p={phase.p:g}]")
+    key = _key(run, memories, eng) + ("" if phase.scaling == "plain" else f"[wn,p={phase.p:g}]")
     run.edits[key] = run.edits.get(key, 0.0) - phase.alpha
     if abs(run.edits[key]) < 1e-12:
         del run.edits[key]
@@ -68,7 +78,7 @@ def implant(phase, run: MLRun) -> None:
     eng = compose(run, memories)
     null = phase.into in (None, "null")
     _apply(run, eng, dict.fromkeys(eng.layers, 1.0), null=null)
-    key = _key(memories, eng)
+    key = _key(run, memories, eng)
     if null:
         run.edits.clear()
         run.null = True
@@ -77,10 +87,14 @@ def implant(phase, run: MLRun) -> None:
         del run.edits[key]
 
 
-def _key(memories: list[str], eng: Engram) -> str:
-    """Edit label of a memory set: names joined by ``+``, the estimator in brackets unless it
-    is the closed form (``digits:3+digits:8``, ``ft:3[delta]``)."""
-    return "+".join(memories) + ("" if eng.estimator == "closed-form" else f"[{eng.estimator}]")
+def _key(run: MLRun, memories: list[str], eng: Engram) -> str:
+    """Edit label of a memory set: names joined by ``+`` (a whole family by its name), the
+    estimator in brackets unless it is the closed form (``digits:3+digits:8``, ``ft[delta]``)."""
+    names = list(memories)
+    for fam, members in run.families.items():
+        if len(members) > 1 and set(members) <= set(names):
+            names = [fam if m == members[0] else m for m in names if m not in members[1:]]
+    return "+".join(names) + ("" if eng.estimator == "closed-form" else f"[{eng.estimator}]")
 
 
 # ---------------------------------------------------------------------- coactivate (ROME)
@@ -101,9 +115,40 @@ def _layer_inputs(run: MLRun, layer: str, x: torch.Tensor, pos) -> torch.Tensor:
     return k[:, pos] if k.dim() == 3 else k
 
 
+#: more distinct keys than this (e.g. one per image) are written as their mean key
+MAX_KEYS = 32
+
+
+def _value(run: MLRun, layer: str, x, target, v0: torch.Tensor, pos: int, steps: int):
+    """ROME's v*: the layer output at ``pos`` that makes the model answer ``target`` on ``x``
+    (Adam on v0 + δ for ``steps`` steps, with a small L2 price on δ)."""
+    delta = torch.zeros_like(v0, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=0.1)
+
+    def replace(_m, _a, out):
+        if out.dim() == 3:
+            out = out.clone()
+            out[:, pos] = v0 + delta
+            return out
+        return (v0 + delta).expand_as(out)
+
+    h = run.model.linear(layer).register_forward_hook(replace)
+    try:
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(run.model.logits(x), target)
+            (loss + 1e-3 * (delta**2).sum()).backward()
+            opt.step()
+    finally:
+        h.remove()
+    return (v0 + delta).detach().double().numpy()
+
+
 def coactivate(phase, run: MLRun) -> None:
-    """Rank-one write: key of ``ensembles[0]``'s inputs → value giving ``ensembles[1]``'s
-    answers (ROME: v* optimised for ``trials`` steps, ΔW = (v*−Wk)(C⁺k)ᵀ/(kᵀC⁺k))."""
+    """Rank-one associative writes (ROME): the keys of ``ensembles[0]``'s inputs at the edited
+    layer are mapped to values v* that give ``ensembles[1]``'s answers (v* optimised for
+    ``trials`` steps); ΔW = (v*−Wk)(C⁺k)ᵀ/(kᵀC⁺k) with C the key covariance over the data.
+    One write per distinct key (a fact), or one for the mean key when there are many."""
     names = _as_list(phase.ensembles)
     a, b = run.ensembles[names[0]], run.ensembles[names[1]]
     ds = run.dataset(a.data)
@@ -121,43 +166,57 @@ def coactivate(phase, run: MLRun) -> None:
     keys = _layer_inputs(run, layer, xa, pos).to(torch.float64)
     if run.bias()[layer]:
         keys = torch.cat([keys, torch.ones(keys.shape[0], 1, dtype=keys.dtype)], 1)
-    k = keys.mean(0).numpy()
-    stats = run.stats(a.data)[layer] if getattr(run.model, "key_position", -1) == -1 else None
-    cov = stats.sigma() / stats.count() if stats is not None else _key_cov(run, ds, layer, pos)
-    w = run.weights()[layer]
-    v0 = torch.from_numpy(w @ k).float()
-    delta = torch.zeros_like(v0, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=0.1)
-    mod = run.model.linear(layer)
-
-    def replace(_m, _a, out):
-        if out.dim() == 3:
-            out = out.clone()
-            out[:, pos] = v0 + delta
-            return out
-        return (v0 + delta).expand_as(out)
-
-    h = mod.register_forward_hook(replace)
-    try:
-        for _ in range(phase.trials):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(run.model.logits(xa), target)
-            loss = loss + 1e-3 * (delta**2).sum()
-            loss.backward()
-            opt.step()
-    finally:
-        h.remove()
-    v = (v0 + delta).detach().double().numpy()
-    dw = rank_one_update(w, k, v, cov)
+    uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    if len(uniq) > MAX_KEYS:
+        groups = [(torch.ones(len(keys), dtype=torch.bool), keys.mean(0))]
+    else:
+        groups = [(inverse == g, uniq[g]) for g in range(len(uniq))]
+    if pos == -1:
+        stats = run.stats(a.data)[layer]
+        cov = stats.sigma() / stats.count()
+    else:
+        cov = _key_cov(run, ds, layer, pos)
+    w0 = run.weights()[layer]
+    w = w0.copy()
+    for sel, key in groups:
+        k = key.numpy()
+        v = _value(
+            run, layer, xa[sel], target[sel], torch.from_numpy(w @ k).float(), pos, phase.trials
+        )
+        w = w + rank_one_update(w, k, v, cov)
+    dw = w - w0
+    w = w0
     run.model.zero_grad(set_to_none=True)
+    x_all, _ = ds.tensors(ds.select(None))
+    with torch.no_grad():
+        before = run.model.logits(x_all).argmax(1)
     run.set_weights({layer: w + dw})
+    with torch.no_grad():
+        after = run.model.logits(x_all).argmax(1)
+        hit = run.model.logits(xa).argmax(1) == target
+    others = np.ones(len(x_all), dtype=bool)
+    others[rows_a] = False
+    info = {
+        "edit_success": float(hit.float().mean()),
+        "retained": float((after == before)[torch.from_numpy(others)].float().mean()),
+        "edited_facts": float(len(rows_a)),
+    }
     mem = phase.memory or f"{a.name}->{b.name}"
     run.engrams[mem] = Engram(
         mem,
         "rank-one",
         {layer: dw},
         {layer: run.bias()[layer]},
-        options={"layer": layer, "steps": phase.trials, "key": a.name, "value": b.name},
+        options={
+            "layer": layer,
+            "steps": phase.trials,
+            "key": f"input of {layer} for {a.name}'s concepts {list(a.concepts)}",
+            "writes": len(groups),
+            "value": f"optimised so that the key gives {b.name}'s answers {list(b.concepts)}",
+            "formula": "dW = (v* - W k)(C+ k)^T / (k^T C+ k)",
+        },
+        diagnostics={layer: {"rel_norm": float(np.linalg.norm(dw) / np.linalg.norm(w))}},
+        info=info,
     )
     run.log.setdefault("coactivate", []).append(
         (phase.phase, mem, layer, [int(i) for i in rows_a], [int(t) for t in target])

@@ -17,7 +17,11 @@ import torch
 import xarray as xr
 
 import engramlab
-from engramlab.engrams._criteria import CRITERION_DEFINITIONS, score_criteria
+from engramlab.engrams._criteria import (
+    CRITERION_DEFINITIONS,
+    CRITERION_THRESHOLDS,
+    score_criteria,
+)
 from engramlab.record._tree import _align, _attrs, _coord
 
 __all__ = ["build_ml_tree"]
@@ -355,6 +359,10 @@ def _criteria(loaded, logs, nodes) -> None:
             nsub[i, j] = len(r.scores)
         reason[i, j] = r.reason
     attrs = {f"definition_{k}": v for k, v in CRITERION_DEFINITIONS.items()}
+    attrs["declared"] = json.dumps(list(loaded.protocol.criteria))
+    attrs["thresholds"] = json.dumps(CRITERION_THRESHOLDS)
+    statistic = np.full((len(mems), len(crits)), "", dtype=object)
+    statistic[nsub > 0] = "mean over subjects"
     nodes["criteria"] = xr.Dataset(
         {
             "score": (
@@ -362,18 +370,24 @@ def _criteria(loaded, logs, nodes) -> None:
                 score,
                 _attrs("1", "criterion score (mean over subjects)"),
             ),
+            "p": (
+                ("memory", "criterion"),
+                np.full(score.shape, np.nan),
+                _attrs("1", "p-value (none: ML criteria are thresholds on measured scores)"),
+            ),
             "passed": (("memory", "criterion"), passed, _attrs("1", "score meets the threshold")),
+            "n": (("memory", "criterion"), nsub, _attrs("1", "subjects scored")),
             "status": (
                 ("memory", "criterion"),
                 status,
                 _attrs("1", "passed / failed / not tested"),
             ),
+            "statistic": (("memory", "criterion"), statistic, _attrs("1", "how score is formed")),
             "reason": (
                 ("memory", "criterion"),
                 reason,
                 _attrs("1", "the numbers behind the status"),
             ),
-            "n_subjects": (("memory", "criterion"), nsub, _attrs("1", "subjects scored")),
         },
         coords={
             "memory": ("memory", np.array(mems, dtype=object), _attrs("1", "memory or memory set")),

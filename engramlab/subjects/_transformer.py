@@ -12,7 +12,7 @@ layers): ``blocks.<i>.attn.qkv``, ``blocks.<i>.attn.out``, ``blocks.<i>.mlp.fc_i
 >>> m(torch.tensor([[1, 5]])).shape, m.logits(torch.tensor([[1, 5]])).shape
 (torch.Size([1, 2, 10]), torch.Size([1, 10]))
 >>> m.edit_layer, m.key_position
-('blocks.0.mlp.fc_out', 0)
+('blocks.0.mlp.fc_out', -1)
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ __all__ = ["FactsTransformer", "TransformerSpec", "transformer_names"]
 class TransformerSpec(BaseModel):
     """``subject: {transformer: {layers: 2, d_model: 64, heads: 4}}``.
 
-    ``d_mlp`` defaults to 4 × ``d_model``; ``edit_layer`` is the block whose MLP output
-    projection a rank-one write (``coactivate``) edits, keyed at the subject token.
+    ``d_mlp`` defaults to 4 × ``d_model``; ``edit_layer`` (default: the last block) is the block
+    whose MLP output projection a rank-one write (``coactivate``) edits, keyed at the answer
+    token (the last position), where each fact has its own key.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,13 +44,13 @@ class TransformerSpec(BaseModel):
     heads: Annotated[int, Field(ge=1, le=64)] = 4
     d_mlp: Annotated[int, Field(ge=1, le=16384)] | None = None
     bias: bool = True
-    edit_layer: Annotated[int, Field(ge=0)] = 0
+    edit_layer: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TransformerSpec:
         if self.d_model % self.heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
-        if self.edit_layer >= self.layers:
+        if self.edit_layer is not None and self.edit_layer >= self.layers:
             raise ValueError(f"edit_layer {self.edit_layer} must be < layers {self.layers}")
         return self
 
@@ -124,8 +125,9 @@ class FactsTransformer(HookedModule):
         finally:
             torch.random.set_rng_state(torch_state)
         self._projections = projs
-        self.edit_layer = f"blocks.{spec.edit_layer}.mlp.fc_out"
-        self.key_position = 0
+        last = spec.layers - 1 if spec.edit_layer is None else spec.edit_layer
+        self.edit_layer = f"blocks.{last}.mlp.fc_out"
+        self.key_position = -1
 
     @property
     def projections(self) -> tuple[str, ...]:

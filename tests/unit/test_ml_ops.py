@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from engramlab._ml_runner import one_thread
 from engramlab.engrams import memit_update, pinv_sym
 from engramlab.ops._ml import MLRun, train
 from engramlab.ops._ml import test as run_test
@@ -23,8 +24,13 @@ def digits():
     return load_dataset("digits", {"kind": "dataset", "name": "digits"})
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    with one_thread():  # restores the thread settings afterwards
+        yield
+
+
 def make_run(digits, bias: bool, tag=None) -> MLRun:
-    torch.set_num_threads(1)
     model = MLP(MLPSpec(layers=[64, 32, 10], bias=bias), seed=1)
     run = MLRun(
         group="g",

@@ -1,0 +1,47 @@
+"""Engram composition: two classes erased at once by summing engrams; one class implanted
+into the null state (sufficiency by injection)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tree():
+    from engramlab import run_protocol
+
+    return run_protocol(ROOT / "protocols" / "engram_composition.yaml", write=False).tree
+
+
+def phase_acc(tree, phase: str) -> np.ndarray:
+    b = tree["behaviour"].to_dataset()
+    return b["accuracy"].where(b["phase"] == phase, drop=True).values  # (subject, concept)
+
+
+def test_summed_engrams_erase_both_classes_and_spare_the_rest(tree):
+    base, after = phase_acc(tree, "base"), phase_acc(tree, "test-erased-3-and-8")
+    erased = after[:, [3, 8]]
+    assert erased.mean() <= 0.15 and erased.max() <= 0.3
+    others = [c for c in range(10) if c not in (3, 8)]
+    assert (base[:, others] - after[:, others]).mean() <= 0.03
+    np.testing.assert_allclose(phase_acc(tree, "test-restored"), base, atol=1e-6)
+
+
+def test_null_plus_engram_recalls_only_its_class(tree):
+    base, null = phase_acc(tree, "base"), phase_acc(tree, "test-null-plus-7")
+    assert (null[:, 7] >= 0.9 * base[:, 7]).all()
+    others = [c for c in range(10) if c != 7]
+    assert null[:, others].mean() <= 0.2
+    b = tree["behaviour"].to_dataset()
+    resp = b["response"]
+    r_null = resp.where(b["phase"] == "test-null-plus-7", drop=True).values
+    r_base = resp.where(b["phase"] == "base", drop=True).values
+    assert r_null[:, others].mean() <= 0.25 * r_base[:, others].mean()  # silent elsewhere
+    crit = tree["criteria"]
+    assert crit["status"].sel(memory="digits:7", criterion="sufficiency") == "passed"
+    assert crit["status"].sel(memory="digits:3+digits:8", criterion="necessity") == "passed"

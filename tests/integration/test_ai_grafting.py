@@ -1,0 +1,42 @@
+"""Grafting: a sparse mask over a fine-tuning's change keeps ≥95% of its gain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tree():
+    from engramlab import run_protocol
+
+    return run_protocol(ROOT / "protocols" / "grafting_digits.yaml", write=False).tree
+
+
+def acc(tree, phase: str) -> np.ndarray:
+    b = tree["behaviour"].to_dataset()
+    return b["accuracy"].where(b["phase"] == phase, drop=True).values
+
+
+def test_graft_keeps_the_gain_with_a_fraction_of_the_weights(tree):
+    e = tree["engrams/second:5"]
+    assert e.attrs["estimator"] == "graft"
+    frac, gain = e["fraction"].values, e["gain"].values
+    assert (gain >= 0.95).all()
+    assert (frac < 0.5).all()  # far fewer weights than the whole change
+    new = slice(5, 10)
+    pre, ft, grafted = acc(tree, "test-pre"), acc(tree, "test-finetuned"), acc(tree, "test-grafted")
+    gain_b = (grafted[:, new].mean(1) - pre[:, new].mean(1)) / (
+        ft[:, new].mean(1) - pre[:, new].mean(1)
+    )
+    assert (gain_b >= 0.9).all()  # the behaviour of the grafted network shows it too
+
+
+def test_undo_restores_the_pretrained_network(tree):
+    np.testing.assert_allclose(acc(tree, "test-undone"), acc(tree, "test-pre"), atol=1e-6)
+    b = tree["behaviour"]
+    assert "second[graft]" in str(b["edit"].values[-1])
