@@ -78,6 +78,8 @@ class GroupRun:
     synapse_tags: dict[str, SynapseTag] = field(default_factory=dict)
     #: memory -> the stimuli it was formed with (replayed by ``consolidate``)
     memory_stimuli: dict[str, list[str]] = field(default_factory=dict)
+    #: memory -> mean rate of each replay site while it formed (what replay reinstates)
+    memory_traces: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     drugs: list[DrugWindow] = field(default_factory=list)
     trials: list[TrialRecord] = field(default_factory=list)
     on_trial: Callable[[], None] | None = None

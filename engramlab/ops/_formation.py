@@ -65,6 +65,8 @@ def _create(run: GroupRun, phase, stimuli: list[str | None], *, hooks: dict | No
     if isinstance(tag, SynapseTagSpec):
         before = run.subject.weight(tag.projection).clone()
     acc = None
+    replay_sites = run.subject.spec.consolidation.replay_sites if phase.memory else []
+    trace = {site: 0.0 for site in replay_sites}
     per_trial = None if phase.hours is None else phase.hours / phase.trials
     lit = bool(hooks)
     for i in range(phase.trials):
@@ -74,6 +76,8 @@ def _create(run: GroupRun, phase, stimuli: list[str | None], *, hooks: dict | No
         if isinstance(tag, CellTag):
             r = rates[tag.site]
             acc = r.clone() if acc is None else acc + r
+        for site in replay_sites:
+            trace[site] = trace[site] + rates[site] / phase.trials
     if isinstance(tag, CellTag):
         members = tag_members(acc / phase.trials, tag, run.generator)
         run.ensembles[tag.ensemble] = Ensemble(
@@ -95,6 +99,7 @@ def _create(run: GroupRun, phase, stimuli: list[str | None], *, hooks: dict | No
         )
     if phase.memory is not None:
         run.memory_stimuli[phase.memory] = [s for s in stimuli if s is not None]
+        run.memory_traces[phase.memory] = trace
 
 
 def expose(phase, run: GroupRun) -> None:

@@ -2,8 +2,10 @@
 and ``shrink``.
 
 - ``consolidate`` replays a memory offline ``replays`` times: the experience it was formed with
-  is reinstated at ``replay_intensity`` while its tagged ensembles are driven by an endogenous
-  current (``replay_drive``), with plasticity on and no US. Slow projections (a cortical
+  is reinstated at ``replay_intensity`` while the activity pattern the memory left in the
+  ``replay_sites`` (the hippocampus) is driven by an endogenous current (``replay_drive`` ×
+  its rate at encoding), with plasticity on and no US. Replay never depends on experimenters'
+  tags. Slow projections (a cortical
   pathway) learn from what the hippocampal engram reinstates (complementary learning systems).
 - ``forget`` with ``mode: decay`` lets ``hours`` pass while every learned change relaxes toward
   the naive weights (``forget_tau_hours``); ``mode: interference`` presents new random
@@ -32,11 +34,9 @@ def consolidate(phase, run: GroupRun) -> None:
     """Offline replay of ``memory`` (systems consolidation)."""
     cs = run.subject.spec.consolidation
     hooks: dict[str, list] = {}
-    for ens in run.ensembles.values():
-        if ens.memory == phase.memory:
-            hooks.setdefault(f"{ens.site}.input", []).append(
-                _drive(ens.members.float() * cs.replay_drive)
-            )
+    for site, pattern in run.memory_traces.get(phase.memory, {}).items():
+        if isinstance(pattern, torch.Tensor):
+            hooks.setdefault(f"{site}.input", []).append(_drive(pattern * cs.replay_drive))
     stimuli = run.memory_stimuli.get(phase.memory, [])
     context = [s for s in stimuli if getattr(run.world.stimuli[s], "kind", "") != "us"]
     per = None if phase.hours is None else phase.hours / phase.replays

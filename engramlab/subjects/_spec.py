@@ -126,6 +126,9 @@ class ConsolidationSpec(_Model):
     #: current that drives the memory's tagged ensembles
     replay_intensity: Annotated[float, Field(ge=0.0)] = 0.5
     replay_drive: Annotated[float, Field(ge=0.0)] = 2.0
+    #: regions whose activity pattern at encoding is reinstated during replay (the fast,
+    #: hippocampal store); empty: replay reinstates only the experience's input
+    replay_sites: list[str] = Field(default_factory=list)
     #: ``forget`` in ``decay`` mode: learned changes relax toward the naive weights with this
     #: time constant; ``interference`` mode presents this many random experiences per hour
     forget_tau_hours: Annotated[float, Field(gt=0.0)] = 96.0
@@ -159,6 +162,9 @@ class CircuitSpec(_Model):
         for kind, site in self.inputs.items():
             if site not in names:
                 raise ValueError(f"input {kind!r} names region {site!r}, which is not defined")
+        for site in self.consolidation.replay_sites:
+            if site not in names:
+                raise ValueError(f"replay site {site!r} is not a region")
         if self.readout.site not in names:
             raise ValueError(f"readout site {self.readout.site!r} is not a region")
         if not nx.is_directed_acyclic_graph(self.graph()):
