@@ -210,7 +210,10 @@ class Circuit(HookedModule):
             early += gate * p.lr * dw * mask
             if p.structural_lr > 0:
                 struct = self.component("struct", key)
-                ds = post[:, :, None] * pre[:, None, :] * (p.structural_max - struct).clamp_min(0.0)
+                co = post[:, :, None] * pre[:, None, :]
+                if p.structural_threshold > 0:
+                    co = co * (co >= p.structural_threshold)
+                ds = co * (p.structural_max - struct).clamp_min(0.0)
                 struct += gate * p.structural_lr * ds * mask
             if p.norm == "row":
                 self._scale_rows(key)

@@ -95,6 +95,8 @@ class ProjectionSpec(_Model):
     #: units at learning: Δs = structural_lr · post ⊗ pre · (structural_max − s)
     structural_lr: Annotated[float, Field(ge=0.0)] = 0.0
     structural_max: Annotated[float, Field(gt=0.0)] = 1.0
+    #: structural connections form only where post · pre reaches this co-activity
+    structural_threshold: Annotated[float, Field(ge=0.0)] = 0.0
     #: slow turnover of consolidated weights (systems-level forgetting), in days; none if unset
     late_tau_days: Annotated[float, Field(gt=0.0)] | None = None
 
