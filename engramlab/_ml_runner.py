@@ -1,8 +1,9 @@
 """The run engine of ML subjects (mlp, transformer, hf): a loop over groups and seeded subjects.
 
 Each subject is built from its own seed, walks the group's schedule through the registered ML
-ops, and records its weights (W̃ of every layer) after every phase — or every N optimiser steps
-and at the end of every ``train`` phase when ``record.weights.every`` is N. The result is the
+ops, and records its weights (W̃ of every layer) after every phase — or, when
+``record.weights.every`` is N, every N optimiser steps and at the end of every phase that
+changed the weights (train, erase, implant, coactivate). The result is the
 run store's DataTree (DESIGN §6), built by :func:`engramlab.record._ml_tree.build_ml_tree`.
 
 >>> from engramlab import run_protocol                                    # doctest: +SKIP
@@ -122,8 +123,9 @@ def simulate_ml(loaded, *, seed: int, progress: Progress | None = None) -> list[
                     raise RunError(f"op {phase.op!r} is not available for {kind} subjects")
                 run.phase_index = pi
                 current["phase"] = phase.phase
+                version = run.version
                 impl(phase, run)
-                if every == "phase" or phase.op == "train":
+                if every == "phase" or run.version != version:  # any phase that changed μ
                     snap()
             log.runs.append(run)
             log.checkpoints.append(cps)

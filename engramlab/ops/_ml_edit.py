@@ -218,6 +218,8 @@ def coactivate(phase, run: MLRun) -> None:
         diagnostics={layer: {"rel_norm": float(np.linalg.norm(dw) / np.linalg.norm(w))}},
         info=info,
     )
+    key = f"{mem}[rank-one]"
+    run.edits[key] = run.edits.get(key, 0.0) + 1.0
     run.log.setdefault("coactivate", []).append(
         (phase.phase, mem, layer, [int(i) for i in rows_a], [int(t) for t in target])
     )

@@ -53,8 +53,13 @@ class HFSubject(HookedModule):
         blocks = _blocks(lm)
         super().__init__(tuple(name for name, _ in blocks))
         self.lm = lm
+        out_emb = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
+        tied = bool(getattr(getattr(lm, "config", None), "tie_word_embeddings", False))
+        # a tied output layer shares its weight with the token embedding: not an edit target
         self._projections = tuple(
-            name for name, mod in lm.named_modules() if _is_weight_layer(mod) and name
+            name
+            for name, mod in lm.named_modules()
+            if _is_weight_layer(mod) and name and not (tied and mod is out_emb)
         )
         self._handles = []
         for name, mod in blocks:
