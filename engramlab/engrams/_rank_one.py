@@ -37,7 +37,7 @@ def memit_update(
     inverse is the pseudo-inverse with the usual cut-off (rtol = D · 1.19e-7).
 
     >>> W = np.eye(2); K = np.array([[1.0], [0.0]])
-    >>> memit_update(W, K, np.zeros((2, 1)), np.zeros((2, 2)) + 1e-12, lam=1.0).round(6).tolist()
+    >>> (memit_update(W, K, np.zeros((2, 1)), np.zeros((2, 2)) + 1e-12).round(6) + 0.0).tolist()
     [[-1.0, 0.0], [0.0, 0.0]]
     """
     w = np.asarray(weight, dtype=np.float64)

@@ -158,3 +158,19 @@ schedule:
     assert base.mean() >= 0.9
     assert after[3] <= 0.5 and np.delete(after, 3).mean() >= 0.8
     assert "transformer.h.0.mlp.c_fc" in tree["engrams/f:s3"].children
+
+
+def test_cli_run_prints_the_ml_summary(tmp_path):
+    from click.testing import CliRunner
+
+    from engramlab.cli import main
+
+    proto = tmp_path / "tiny.yaml"
+    proto.write_text(BASE)
+    res = CliRunner().invoke(main, ["run", str(proto), "--out", str(tmp_path / "t.zarr")])
+    assert res.exit_code == 0, res.output
+    assert "accuracy per concept (mean over subjects):" in res.output
+    assert "-d:2" in res.output and "erasure (alpha = 1" in res.output
+    assert "d:2: necessity" in res.output
+    crit = CliRunner().invoke(main, ["criteria", str(tmp_path / "t.zarr")])
+    assert crit.exit_code == 0 and "memory d:2" in crit.output
