@@ -58,15 +58,12 @@ _EDGES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("consolidated", "retrieved", "retrieve", READ_OPS),
     ("retrieved", "consolidated", "reconsolidate", UPDATE_OPS),
     ("silent", "consolidated", "rescue", RESCUE_OPS),
-    ("labile", "labile", "stay", RESCUE_OPS),
-    ("retrieved", "retrieved", "stay", RESCUE_OPS),
-    ("consolidated", "consolidated", "stay", RESCUE_OPS),
     ("consolidated", "labile", "form", FORM_OPS),
     ("retrieved", "labile", "form", FORM_OPS),
     ("forgotten", "labile", "form", FORM_OPS),
-    ("labile", "labile", "stay", FORM_OPS | READ_OPS),
-    ("retrieved", "retrieved", "stay", READ_OPS),
-    ("consolidated", "consolidated", "stay", UPDATE_OPS),
+    ("labile", "labile", "stay", FORM_OPS | READ_OPS | RESCUE_OPS),
+    ("retrieved", "retrieved", "stay", READ_OPS | RESCUE_OPS),
+    ("consolidated", "consolidated", "stay", UPDATE_OPS | RESCUE_OPS),
     ("silent", "silent", "stay", READ_OPS | frozenset({"delay"})),
     ("forgotten", "forgotten", "stay", READ_OPS | DELETE_OPS | frozenset({"delay"})),
     *(
@@ -81,6 +78,8 @@ def _graph() -> nx.DiGraph:
     g = nx.DiGraph()
     g.add_nodes_from(STATES)
     for a, b, event, ops in _EDGES:
+        if g.has_edge(a, b):  # a DiGraph holds one edge per pair: never overwrite silently
+            raise AssertionError(f"duplicate life-cycle edge {a} -> {b}")
         g.add_edge(a, b, event=event, ops=ops)
     return g
 
