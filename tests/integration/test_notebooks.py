@@ -21,7 +21,7 @@ NEEDS = {
         "ramirez2013_false_memory",
     ],
     "02_ai_engrams.ipynb": ["ai_engram_digits_erasure"],
-    "03_life_cycle.ipynb": ["ryan2015_retrograde_amnesia", "kitamura2017_systems_consolidation"],
+    "03_life_cycle.ipynb": ["roy2017_silent_engram", "kitamura2017_systems_consolidation"],
 }
 
 
