@@ -19,8 +19,18 @@ from engramlab.engrams._closed_form import (
 from engramlab.engrams._graft import graft_engram
 from engramlab.engrams._rank_one import rank_one_update
 from engramlab.engrams._registry import Engram, register_estimator
+from engramlab.errors import RunError
 
 __all__ = ["closed_form", "delta", "graft", "rank_one", "synaptic_tag"]
+
+
+def _check_concept(s, f) -> None:
+    if s.count([f.concept]) == 0:
+        raise RunError(
+            f"memory {f.memory!r}: no training example is labelled with concept "
+            f"{f.concept!r}; closed-form statistics are kept per class (digits) or per subject "
+            "(facts) — relation concepts (r<j>) cannot be estimated in this version"
+        )
 
 
 def _rel(e: np.ndarray, w: np.ndarray) -> float:
@@ -40,6 +50,7 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
         layers, diag = {}, {}
         for name, w in weights.items():
             s = stats[name]
+            _check_concept(s, f)
             plus = s.sigma([f.concept])
             if (f.data, name) not in pinvs:  # one pseudo-inverse per layer and reference set
                 total = s.sigma()
@@ -172,6 +183,7 @@ def rank_one(run, memories: list[str], options: dict[str, Any]) -> dict[str, Eng
         layers, diag = {}, {}
         for name, w in weights.items():
             s = stats[name]
+            _check_concept(s, f)
             n_plus = s.count([f.concept])
             plus = s.sigma([f.concept])
             # the mean key: the bias column of Σ+ holds Σ x (x̃ ends with 1); otherwise use the

@@ -70,6 +70,9 @@ def erase(phase, run: MLRun) -> None:
     if abs(run.edits[key]) < 1e-12:
         del run.edits[key]
     run.log.setdefault("scaling", {})[phase.phase] = s
+    run.log.setdefault("edits", []).append(
+        (phase.phase, key, {k: -phase.alpha * v for k, v in s.items()}, False)
+    )
 
 
 def implant(phase, run: MLRun) -> None:
@@ -85,6 +88,7 @@ def implant(phase, run: MLRun) -> None:
     run.edits[key] = run.edits.get(key, 0.0) + 1.0
     if abs(run.edits[key]) < 1e-12:
         del run.edits[key]
+    run.log.setdefault("edits", []).append((phase.phase, key, dict.fromkeys(eng.layers, 1.0), null))
 
 
 def _key(run: MLRun, memories: list[str], eng: Engram) -> str:

@@ -397,6 +397,39 @@ def _criteria(loaded, logs, nodes) -> None:
     )
 
 
+def _edits(logs, sc, nodes) -> None:
+    """Every erase / implant: the coefficient applied to each layer's engram (−α s_l, or +1)."""
+    runs = [r for lg in logs for r in lg.runs]
+    phases = list(dict.fromkeys(e[0] for r in runs for e in r.log.get("edits", [])))
+    if not phases:
+        return
+    layers = list(runs[0].projections)
+    coef = np.zeros((len(runs), len(phases), len(layers)))
+    label = np.full((len(runs), len(phases)), "", dtype=object)
+    null = np.zeros((len(runs), len(phases)), dtype=bool)
+    for row, r in enumerate(runs):
+        for ph, key, c, into_null in r.log.get("edits", []):
+            j = phases.index(ph)
+            label[row, j], null[row, j] = key, into_null
+            for k, v in c.items():
+                coef[row, j, layers.index(k)] = v
+    c = dict(sc)
+    c["edit_phase"] = ("edit_phase", np.array(phases, dtype=object), _attrs("1", "phase"))
+    c["layer"] = ("layer", np.array(layers, dtype=object), _attrs("1", "weight layer"))
+    nodes["edits"] = xr.Dataset(
+        {
+            "coefficient": (
+                ("subject", "edit_phase", "layer"),
+                coef,
+                _attrs("1", "factor applied to the layer's engram (erase: -alpha s_l)"),
+            ),
+            "memory": (("subject", "edit_phase"), label, _attrs("1", "memory set edited")),
+            "into_null": (("subject", "edit_phase"), null, _attrs("1", "implanted into null")),
+        },
+        coords=c,
+    )
+
+
 def _lifecycle(loaded, logs, sc, nodes) -> None:
     phases = [ph.phase for ph in loaded.protocol.schedule]
     memories = list(dict.fromkeys(m for lg in logs for m in loaded.lifecycle[lg.group].memories))
@@ -434,6 +467,7 @@ def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     _engrams(logs, sc, nodes)
     _statistics(logs, sc, nodes)
     _world(logs[0].runs[0].datasets if logs and logs[0].runs else {}, nodes)
+    _edits(logs, sc, nodes)
     _criteria(loaded, logs, nodes)
     _lifecycle(loaded, logs, sc, nodes)
     root = xr.Dataset(

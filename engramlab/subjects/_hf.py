@@ -101,7 +101,8 @@ def hf_names(spec: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     s = HFSpec.model_validate(spec)
     tr = _transformers()
     config = tr.AutoConfig.from_pretrained(s.path, local_files_only=True)
-    lm = tr.AutoModelForCausalLM.from_config(config)
+    with torch.device("meta"):  # module names only: no weights are allocated
+        lm = tr.AutoModelForCausalLM.from_config(config)
     sub = HFSubject(lm)
     return sub.sites, sub.projections
 

@@ -151,3 +151,38 @@ def test_activity_tag_and_silencing_light(digits):
     off = np.mean([t.accuracy for t in run.trials if t.epoch == "off"])
     on = np.mean([t.accuracy for t in run.trials if t.epoch == "on"])
     assert on < off - 0.1
+
+
+def test_reactivating_a_class_ensemble_pulls_answers_toward_that_class(digits):
+    from engramlab.ops._ml import reactivate
+    from engramlab.protocol import CellTag, Reactivate
+
+    run = make_run(digits, bias=False)
+    for name, opsin in (("three", "ChR2"), ("sham", "none")):
+        tag = CellTag(ensemble=name, site="layers.0", opsin=opsin, fraction=0.2)
+        # re-exposure to class 3 with the tag window open (no learning to speak of)
+        train(
+            Train(phase=f"tag-{name}", op="train", data="digits", concepts=[3], lr=1e-9, tag=tag),
+            run,
+        )
+    for name in ("three", "sham"):
+        reactivate(
+            Reactivate(phase=f"light-{name}", op="reactivate", ensemble=name, power=1.0), run
+        )
+
+    def acc(phase: str, epoch: str, which) -> float:
+        return float(
+            np.mean(
+                [
+                    t.accuracy
+                    for t in run.trials
+                    if t.phase == phase and t.epoch == epoch and which(t)
+                ]
+            )
+        )
+
+    others = lambda t: t.concept != "3"  # noqa: E731
+    three = lambda t: t.concept == "3"  # noqa: E731
+    assert acc("light-three", "on", others) < acc("light-three", "off", others) - 0.05
+    assert acc("light-three", "on", three) >= acc("light-three", "off", three) - 0.02
+    assert acc("light-sham", "on", others) == acc("light-sham", "off", others)  # no opsin

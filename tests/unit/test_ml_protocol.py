@@ -93,6 +93,9 @@ def test_ml_run_is_deterministic_and_records_every_n_steps():
     # steps and one at the end of the train phase; then one after the erasure
     assert phases == ["learn"] * (28 // 5 + 1) + ["forget-2"]
     assert a["weights/layers.0"]["delta_bias"].dims == ("subject", "checkpoint", "post")
+    ed = a["edits"]
+    assert ed["memory"].values.tolist() == [["d:2"], ["d:2"]]
+    np.testing.assert_array_equal(ed["coefficient"].values, -1.0)
     acc = a["behaviour"]["accuracy"]
     assert acc.sizes["trial"] == 20  # a test without concepts tests all ten classes
     assert a["behaviour"]["concept"].values.tolist() == [str(c) for c in range(10)] * 2
