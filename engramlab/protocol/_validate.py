@@ -353,10 +353,14 @@ class _Checker:
         from engramlab.world._datasets import dataset_concepts
 
         out: list[Found] = []
-        if op not in ("train", "test"):
+        ml_kind = self.info is not None and self.info.kind in ("mlp", "transformer", "hf")
+        if op not in ("train", "test", "reactivate", "silence"):
             return out
+        key = "data"
         data = ph.get("data")
-        if op == "train" and self.kind == "circuit":
+        if ml_kind and data is None and isinstance(ph.get("stimulus"), str):
+            key, data = "stimulus", ph.get("stimulus")  # an ML subject sees only datasets
+        if not ml_kind and (op != "test" or key != "data"):
             return out
         if not isinstance(data, str) or data not in self.world:
             return out
@@ -370,8 +374,8 @@ class _Checker:
             ]
             out.append(
                 Found(
-                    (*base, "data"),
-                    f"'data' must name a dataset or facts stimulus, but {data!r} is of kind "
+                    (*base, key),
+                    f"{key!r} must name a dataset or facts stimulus, but {data!r} is of kind "
                     f"{kind} (datasets: {_choices(ml)})",
                 )
             )

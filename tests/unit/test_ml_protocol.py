@@ -67,6 +67,11 @@ def test_valid_ml_protocol_and_memory_families():
             "bias",
         ),
         ("op: erase", "op: expose", "op 'expose' is not available for mlp subjects"),
+        (
+            "{phase: after, op: test, data: digits}",
+            "{phase: after, op: test, stimulus: box}",
+            "'stimulus' must name a dataset or facts stimulus, but 'box' is of kind context",
+        ),
     ],
 )
 def test_ml_validation_errors(old, new, message):
