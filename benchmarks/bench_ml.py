@@ -54,7 +54,7 @@ def main() -> None:
     with one_thread():
         # ---- 2. Δμ recording during training (interleaved repeats, best of each)
         plain, recorded, n_snaps = [], [], 0
-        for _rep in range(3):
+        for _rep in range(5):
             run = _run(digits)
             plain.append(_timed(lambda run=run: train(learn, run)))
             run = _run(digits)
@@ -64,7 +64,7 @@ def main() -> None:
             def on_step(run=run, snaps=snaps, count=count) -> None:
                 count["n"] += 1
                 if count["n"] % EVERY == 0:
-                    snaps.append({k: v.astype("float32") for k, v in run.weights().items()})
+                    snaps.append(run.snapshot())  # what the runner records
 
             run.on_step = on_step
             recorded.append(_timed(lambda run=run: train(learn, run)))

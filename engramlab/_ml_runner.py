@@ -97,13 +97,7 @@ def simulate_ml(loaded, *, seed: int, progress: Progress | None = None) -> list[
             current = {"phase": ""}
 
             def snap(run=run, cps=cps, current=current) -> None:
-                cps.append(
-                    (
-                        current["phase"],
-                        run.time,
-                        {k: v.astype(np.float32) for k, v in run.weights().items()},
-                    )
-                )
+                cps.append((current["phase"], run.time, run.snapshot()))
 
             if isinstance(every, int):
                 counter = {"n": 0}
@@ -114,7 +108,7 @@ def simulate_ml(loaded, *, seed: int, progress: Progress | None = None) -> list[
                         snap()
 
                 run.on_step = on_step
-            log.initial.append({k: v.astype(np.float32) for k, v in run.weights().items()})
+            log.initial.append(run.snapshot())
             for pi, phase in enumerate(loaded.schedules[gname]):
                 if progress is not None and si == 0:
                     progress(gname, phase.phase)

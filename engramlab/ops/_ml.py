@@ -111,6 +111,18 @@ class MLRun:
         """W̃ = [W | b] of every weight layer, float64."""
         return {k: weight_matrix(self.model, k) for k in self.projections}
 
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """W̃ of every layer as float32 copies (the cheap form used for Δμ checkpoints)."""
+        out = {}
+        with torch.no_grad():
+            for k in self.projections:
+                mod = self.model.linear(k)
+                w = mod.weight.T if _is_conv1d(mod) else mod.weight
+                if mod.bias is not None:
+                    w = torch.cat([w, mod.bias[:, None]], dim=1)
+                out[k] = w.detach().to(torch.float32, copy=True).numpy()
+        return out
+
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         for k, w in weights.items():
             set_weight_matrix(self.model, k, w)
