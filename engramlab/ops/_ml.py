@@ -166,7 +166,7 @@ class MLRun:
             rows = ds.select(None)
             x, _ = ds.tensors(rows)
             c = torch.from_numpy(ds.c_train[rows])
-            batches = [(x[i : i + 512], c[i : i + 512]) for i in range(0, len(rows), 512)]
+            batches = [(x[i : i + 4096], c[i : i + 4096]) for i in range(0, len(rows), 4096)]
             mods = {k: self.model.linear(k) for k in self.projections}
             self.statistics[data] = collect_second_moments(
                 self.model, mods, batches, ds.concepts, bias=self.bias()
