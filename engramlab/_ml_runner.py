@@ -77,6 +77,9 @@ def simulate_ml(loaded, *, seed: int, progress: Progress | None = None) -> list[
         if st.kind in ("dataset", "facts")
     }
     every = proto.record.weights.every
+    sites = (
+        proto.record.activity if proto.record.activity == "all" else tuple(proto.record.activity)
+    )
     logs = []
     for gi, (gname, group) in enumerate(proto.groups.items()):
         seeds = subject_seeds(seed, gi, group.n)
@@ -91,6 +94,7 @@ def simulate_ml(loaded, *, seed: int, progress: Progress | None = None) -> list[
                 datasets=datasets,
                 generator=torch.Generator().manual_seed(s ^ 0x5EED),
                 lifecycle=loaded.lifecycle[gname],
+                record_sites=sites if sites != "all" else tuple(model.sites),
             )
             model.eval()
             cps: list[tuple[str, float, dict[str, np.ndarray]]] = []

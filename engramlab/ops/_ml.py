@@ -43,6 +43,8 @@ class MLTrial:
     edit: str = ""
     null: bool = False
     terms: tuple[tuple[str, float], ...] = ()
+    #: mean activity per recorded site over the concept's test examples
+    activity: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class MLRun:
     null: bool = False
     version: int = 0
     on_step: Callable[[], None] | None = None
+    record_sites: tuple[str, ...] = ()
     log: dict[str, Any] = field(default_factory=dict)
     _stats_version: dict[str, int] = field(default_factory=dict)
 
@@ -321,11 +324,20 @@ def _tag(phase, run: MLRun, ds: MLDataset, concepts, x, start, end) -> None:
         run.synaptic_tags[tag.synapses] = (tag.projection, phase.phase, mask)
 
 
-def evaluate(run: MLRun, ds: MLDataset, concept: str, hooks=None) -> tuple[float, float]:
-    """(accuracy, mean output norm) of the current model on ``concept``'s test split."""
+def evaluate(
+    run: MLRun, ds: MLDataset, concept: str, hooks=None, seen: dict | None = None
+) -> tuple[float, float]:
+    """(accuracy, mean output norm) of the current model on ``concept``'s test split; with
+    ``seen``, also the mean activity of every recorded site (after any light)."""
     rows = np.flatnonzero(ds.concept_mask(concept, "test"))
     x, y = ds.tensors(rows, "test")
-    with torch.no_grad(), run.model.hooks(hooks or {}):
+
+    def grab(t: torch.Tensor, *, site: str) -> None:
+        a = t.detach()
+        seen[site] = (a[:, -1] if a.dim() == 3 else a).mean(0).numpy().copy()
+
+    capture = {s: grab for s in run.record_sites} if seen is not None else {}
+    with torch.no_grad(), run.model.hooks(hooks or {}), run.model.hooks(capture):
         logits = run.model.logits(x)
     top2 = torch.topk(logits, 2, dim=1).values
     answered = (top2[:, 0] - top2[:, 1]) > 1e-6 * (1.0 + top2[:, 0].abs())
@@ -335,7 +347,8 @@ def evaluate(run: MLRun, ds: MLDataset, concept: str, hooks=None) -> tuple[float
 
 def _record(run, phase, ds, concepts, hooks=None, epoch="", light=False) -> None:
     for c in concepts:
-        acc, resp = evaluate(run, ds, c, hooks)
+        seen: dict[str, np.ndarray] = {}
+        acc, resp = evaluate(run, ds, c, hooks, seen if run.record_sites else None)
         run.trials.append(
             MLTrial(
                 phase.phase,
@@ -349,6 +362,7 @@ def _record(run, phase, ds, concepts, hooks=None, epoch="", light=False) -> None
                 run.edit_label(),
                 run.null,
                 tuple(run.edits.items()),
+                seen,
             )
         )
 

@@ -54,7 +54,7 @@ def _per_subject(logs, items_of, key_of, loaded):
     return seqs, keys, maps
 
 
-def _behaviour(loaded, logs, sc) -> xr.Dataset:
+def _behaviour(loaded, logs, sc, activity: dict[str, xr.Dataset]) -> xr.Dataset:
     seqs, keys, maps = _per_subject(logs, lambda r, i: r.trials, lambda t: (t.phase, 0), loaded)
     n, nt = len(seqs), len(keys)
     acc = np.full((n, nt), np.nan, dtype=np.float32)
@@ -84,6 +84,26 @@ def _behaviour(loaded, logs, sc) -> xr.Dataset:
             [[get(t) for t in s.items] for s in seqs], maps, ones, nt, fill, dtype, "trial"
         )
         coords[name] = (dims, arr, at)
+    sites = list(dict.fromkeys(k for sq in seqs for t in sq.items for k in t.activity))
+    for site in sites:
+        size = next(t.activity[site].size for sq in seqs for t in sq.items if site in t.activity)
+        rate = np.full((n, nt, size), np.nan, dtype=np.float32)
+        for row, (sq, idx) in enumerate(zip(seqs, maps, strict=True)):
+            for t, j in zip(sq.items, idx, strict=True):
+                if site in t.activity:
+                    rate[row, j] = t.activity[site]
+        c = dict(coords)
+        c["unit"] = ("unit", np.arange(size), _attrs("1", "unit index"))
+        activity[site] = xr.Dataset(
+            {
+                "rate": (
+                    ("subject", "trial", "unit"),
+                    rate,
+                    _attrs("1", f"mean activity at {site} over the concept's test examples"),
+                )
+            },
+            coords=c,
+        )
     return xr.Dataset(
         {
             "accuracy": (
@@ -461,7 +481,9 @@ def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     """The run store's DataTree from the group logs of :func:`engramlab._ml_runner.simulate_ml`."""
     proto = loaded.protocol
     sc = _subject_coords(logs)
-    nodes: dict[str, xr.Dataset] = {"behaviour": _behaviour(loaded, logs, sc)}
+    activity: dict[str, xr.Dataset] = {}
+    nodes: dict[str, xr.Dataset] = {"behaviour": _behaviour(loaded, logs, sc, activity)}
+    nodes.update({f"activity/{site}": ds for site, ds in activity.items()})
     _tags(logs, sc, nodes)
     _weights(loaded, logs, sc, nodes)
     _engrams(logs, sc, nodes)

@@ -26,6 +26,7 @@ schedule:
   - {phase: forget-2, op: erase, memory: "d:2"}
   - {phase: after, op: test, data: digits}
 record:
+  activity: [layers.0]
   weights: {projections: all, every: 5}
 """
 
@@ -98,6 +99,9 @@ def test_ml_run_is_deterministic_and_records_every_n_steps():
     # steps and one at the end of the train phase; then one after the erasure
     assert phases == ["learn"] * (28 // 5 + 1) + ["forget-2"]
     assert a["weights/layers.0"]["delta_bias"].dims == ("subject", "checkpoint", "post")
+    rate = a["activity/layers.0"]["rate"]
+    assert rate.dims == ("subject", "trial", "unit") and rate.shape == (2, 20, 16)
+    assert np.isfinite(rate.values).all() and (rate.values >= 0).all()  # ReLU units
     ed = a["edits"]
     assert ed["memory"].values.tolist() == [["d:2"], ["d:2"]]
     np.testing.assert_array_equal(ed["coefficient"].values, -1.0)
