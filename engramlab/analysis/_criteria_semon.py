@@ -1,0 +1,316 @@
+"""The engram criteria of Semon and Josselyn & Tonegawa — reactivation, persistence, ecphory,
+content, dormancy — and mimicry, scored from a circuit run's store.
+
+They share the machinery of :mod:`engramlab.analysis._criteria` (the run's design, outcomes,
+thresholds) and register themselves in its :data:`CRITERIA_TESTS` after the three
+experimental-logic criteria (sufficiency, necessity, specificity).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from engramlab.analysis._criteria import (
+    MIN_DELAY_HOURS,
+    MIN_EFFECT,
+    MIN_OVERLAP_EXCESS,
+    CriterionResult,
+    _combine,
+    _light_outcomes,
+    _light_tests,
+    _Outcome,
+    _paired_outcome,
+    _Why,
+    design_of,
+    register_criterion,
+)
+from engramlab.analysis._design import RunDesign, paired
+from engramlab.lifecycle import FORM_OPS
+
+REACTIVATION = (
+    "Units tagged at encoding are active again at natural recall more than chance. At every "
+    "recorded site holding the memory's ensemble, on light-off Read trials after its formation "
+    "that present its cue: per subject, overlap = |tagged ∩ active| / |tagged| minus chance = "
+    "fraction of the site's units active (active: rate > 0), averaged over trials; passes when "
+    "the mean excess >= MIN_OVERLAP_EXCESS with paired sign-flip p < ALPHA in at least one group."
+)
+
+
+def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcome], _Why]:
+    outcomes: list[_Outcome] = []
+    why = _Why(f"no group forms {memory!r}")
+    for g in design.groups:
+        ens = design.ensembles(g, memory)
+        nat = design.natural(g, memory)
+        if not ens:
+            why.add(g, f"no ensemble was tagged at the formation of {memory!r}")
+            continue
+        if not nat.any():
+            cues = ", ".join(sorted(design.cues(g, memory))) or "none"
+            why.add(
+                g,
+                f"no light-off Read trial presents the cue of {memory!r} ({cues}) after it formed",
+            )
+            continue
+        for site in dict.fromkeys(e.site for e in ens.values()):
+            exc = design.overlap_excess(site, list(ens))
+            if exc is None:
+                why.add(
+                    g,
+                    f"activity at {site} (where the ensemble of {memory!r} is tagged) is not recorded",
+                )
+                continue
+            outcomes.append(
+                _paired_outcome(
+                    f"{g} @ {site}", design.per_subject(g, nat, exc), MIN_OVERLAP_EXCESS
+                )
+            )
+    return outcomes, why
+
+
+def reactivation(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """Observational: tagged units are re-active at natural recall above chance."""
+    design = design_of(tree, loaded)
+    outcomes, why = _reactivation_outcomes(design, memory)
+    return _combine(REACTIVATION, "mean(overlap − chance)", outcomes, why)
+
+
+PERSISTENCE = (
+    "Learning leaves a change that outlasts the experience. On light-off Read trials presenting "
+    "the memory's cue at least MIN_DELAY_HOURS after its formation ended: per subject, recall "
+    "minus baseline (the same subjects' behaviour before the memory formed; else the first trial "
+    "of a formation without US; else to a cue of no memory), paired sign-flip test; passes when "
+    ">= MIN_EFFECT with p < ALPHA in at least one group. The fraction of the total Δμ norm "
+    "retained from formation to recall is reported when nothing else was learned in between."
+)
+
+
+def _recall_outcome(design, g, memory, mask, label_extra="") -> _Outcome | None:
+    base_mask, base_txt = design.baseline(g, memory)
+    if not mask.any() or not base_mask.any():
+        return None
+    r, b = paired(design.per_subject(g, mask), design.per_subject(g, base_mask))
+    return _paired_outcome(g, r - b, MIN_EFFECT, f"baseline {base_txt}{label_extra}")
+
+
+def persistence(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """Natural recall ≥ 1 h after formation exceeds the pre-learning baseline."""
+    design = design_of(tree, loaded)
+    outcomes: list[_Outcome] = []
+    why = _Why(f"no group forms {memory!r}")
+    for g in design.groups:
+        forms = design.formations(g, memory)
+        nat = design.natural(g, memory)
+        if forms and design.unreadable(g, memory):
+            why.add(g, design.unreadable(g, memory) or "")
+            continue
+        if not forms or not nat.any():
+            why.add(g, f"no light-off Read trial presents the cue of {memory!r} after it formed")
+            continue
+        last = forms[-1][1].phase
+        t_end = np.nanmax(np.where(design.phase == last, design.time, np.nan))
+        late = nat & (design.time - t_end >= MIN_DELAY_HOURS)
+        if not late.any():
+            why.add(
+                g, f"no natural recall of {memory!r} {MIN_DELAY_HOURS:g} h or more after it formed"
+            )
+            continue
+        first = design.phase[late][0]
+        sched = design.schedule(g)
+        i_last, i_first = design.index_of(g, last), design.index_of(g, first)
+        learned = any(ph.op in FORM_OPS for ph in sched[i_last + 1 : i_first])
+        kept = (
+            float("nan")
+            if learned
+            else design.delta_norm_retained(g, last, sched[i_first - 1].phase)
+        )
+        extra = f"; Δμ norm retained {kept:.0%}" if np.isfinite(kept) else ""
+        o = _recall_outcome(design, g, memory, late, extra)
+        if o is None:
+            why.add(g, f"no baseline for {memory!r} (no trial before it formed, no novel cue)")
+        else:
+            outcomes.append(o)
+    return _combine(PERSISTENCE, "mean(recall − baseline)", outcomes, why)
+
+
+ECPHORY = (
+    "A natural retrieval cue awakens the engram into recall. In the same group, on light-off "
+    "Read trials presenting the memory's cue after its formation: the reactivation test passes "
+    "(tagged units above chance) and recall exceeds baseline (as in persistence, without the "
+    "delay) by >= MIN_EFFECT, both with paired sign-flip p < ALPHA; p is the larger of the two."
+)
+
+
+def ecphory(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """The natural cue both reactivates the ensemble and produces recall."""
+    design = design_of(tree, loaded)
+    react, why = _reactivation_outcomes(design, memory)
+    outcomes: list[_Outcome] = []
+    for g in design.groups:
+        mine = [o for o in react if o.label.startswith(f"{g} @ ")]
+        if not mine:
+            continue
+        ro = min(mine, key=lambda o: np.nan_to_num(o.p, nan=2.0))
+        if design.unreadable(g, memory):
+            why.add(g, design.unreadable(g, memory) or "")
+            continue
+        rec = _recall_outcome(design, g, memory, design.natural(g, memory))
+        if rec is None:
+            why.add(g, f"no baseline for {memory!r} (no trial before it formed, no novel cue)")
+            continue
+        note = f"recall {rec.note}; reactivation {ro.note}"
+        p = max(np.nan_to_num(rec.p, nan=1.0), np.nan_to_num(ro.p, nan=1.0))
+        outcomes.append(_Outcome(g, rec.score, p, min(rec.n, ro.n), rec.passed and ro.passed, note))
+    return _combine(ECPHORY, "mean(recall − baseline)", outcomes, why)
+
+
+CONTENT = (
+    "The engram holds what happened at encoding. After the memory formed, on light-off Read "
+    "trials: per subject, behaviour to the memory's cue minus behaviour to a stimulus that cues "
+    "no memory of the group (no US); paired sign-flip test; passes when >= MIN_EFFECT with "
+    "p < ALPHA in at least one group."
+)
+
+
+def content(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """Recall is specific to the memory's own cue (cue vs a different stimulus, paired)."""
+    design = design_of(tree, loaded)
+    outcomes: list[_Outcome] = []
+    why = _Why(f"no group forms {memory!r}")
+    for g in design.groups:
+        nat, other = design.natural(g, memory), design.unrelated(g, memory)
+        if design.formations(g, memory) and design.unreadable(g, memory):
+            why.add(g, design.unreadable(g, memory) or "")
+            continue
+        if not nat.any():
+            why.add(g, f"no light-off Read trial presents the cue of {memory!r} after it formed")
+            continue
+        if not other.any():
+            why.add(
+                g,
+                f"no light-off Read trial presents a stimulus that cues no memory after {memory!r} formed",
+            )
+            continue
+        stims = ", ".join(sorted(set(design.stim[other].tolist())))
+        a, b = paired(design.per_subject(g, nat), design.per_subject(g, other))
+        outcomes.append(_paired_outcome(g, a - b, MIN_EFFECT, f"cue vs {stims}"))
+    return _combine(CONTENT, "mean(cue − other stimulus)", outcomes, why)
+
+
+DORMANCY = (
+    "Between encoding and retrieval the engram is latent. (a) Silent engram: in a group where "
+    "light on the memory's ChR2 ensemble produces recall (sufficiency passes), natural recall "
+    "(light-off trials with its cue) does not exceed baseline (difference < MIN_EFFECT or "
+    "p >= ALPHA). (b) Latent engram: in a group where the engram is retrievable (reactivation or "
+    "sufficiency passes), on light-off trials after its formation and before its last retrieval "
+    "with a stimulus that cues no memory, the tagged units' mean overlap − chance is below "
+    "MIN_OVERLAP_EXCESS. Passes when (a) or (b) holds in at least one group."
+)
+
+
+def dormancy(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """The engram exists but is latent: silent to natural cues, or inactive between uses."""
+    design = design_of(tree, loaded)
+    light = {o.label.split(" @ ")[0]: o for o in _light_outcomes(design, memory, "activate")}
+    react = {o.label.split(" @ ")[0]: o for o in _reactivation_outcomes(design, memory)[0]}
+    outcomes: list[_Outcome] = []
+    for g in design.groups:
+        lo = light.get(g)
+        rec = None
+        if not design.unreadable(g, memory):
+            rec = _recall_outcome(design, g, memory, design.natural(g, memory))
+        if lo is not None and rec is not None:
+            silent = lo.passed and not rec.passed
+            note = f"light recall {lo.note}; natural recall {rec.note}"
+            outcomes.append(_Outcome(f"{g} (silent)", lo.score, lo.p, lo.n, silent, note))
+        retrievable = [o for o in (lo, react.get(g)) if o is not None and o.passed]
+        if not retrievable:
+            continue
+        idx = design.phase_index_grid(g)
+        lit = [i for h, i, _ in _light_tests(design, memory, "activate") if h == g]
+        last = max([*lit, *idx[design.natural(g, memory)].tolist()], default=-1)
+        between = design.unrelated(g, memory) & (idx <= last)
+        for e_site in dict.fromkeys(e.site for e in design.ensembles(g, memory).values()):
+            exc = design.overlap_excess(e_site, list(design.ensembles(g, memory)))
+            if exc is None or not between.any():
+                continue
+            v = design.per_subject(g, between, exc)
+            v = v[~np.isnan(v)]
+            if v.size < 2:
+                continue
+            stims = ", ".join(sorted(set(design.stim[between].tolist())))
+            ok = float(v.mean()) < MIN_OVERLAP_EXCESS
+            note = (
+                f"overlap − chance {v.mean():+.3f} in {stims} (n={v.size}); "
+                f"retrievable: {retrievable[0].label} p={retrievable[0].p:.4f}"
+            )
+            outcomes.append(
+                _Outcome(
+                    f"{g} @ {e_site} (latent)", float(v.mean()), retrievable[0].p, v.size, ok, note
+                )
+            )
+    why = (
+        f"no group both retrieves {memory!r} artificially and tests its natural recall (silent "
+        "engram), nor records its ensemble on unrelated trials while it is retrievable (latent)"
+    )
+    return _combine(DORMANCY, "light effect (a) or overlap − chance (b)", outcomes, why)
+
+
+MIMICRY = (
+    "Making an engram artificially makes a memory. The memory is formed by co-activating tagged "
+    "ChR2 ensembles (coactivate) or by light activating a ChR2 ensemble during its formation; its "
+    "artificial cue is a stimulus during which those ensembles were tagged, never presented "
+    "with a US. On light-off Read trials with that cue after the formation: per subject, recall "
+    "minus baseline (as in persistence); paired sign-flip test; passes when >= MIN_EFFECT with "
+    "p < ALPHA in at least one group."
+)
+
+
+def mimicry(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+    """An artificially formed memory is recalled by a cue never paired with the US."""
+    design = design_of(tree, loaded)
+    outcomes: list[_Outcome] = []
+    why = _Why(f"no group forms {memory!r}")
+    for g in design.groups:
+        cues, via = design.artificial_cues(g, memory)
+        if via and design.unreadable(g, memory):
+            why.add(g, design.unreadable(g, memory) or "")
+            continue
+        if not via:
+            why.add(
+                g,
+                f"{memory!r} is not formed artificially (by coactivate, or by light on a ChR2 "
+                "ensemble during its formation)",
+            )
+            continue
+        paired_us = {
+            ph.stimulus
+            for ph in design.schedule(g)
+            if design.delivers_us(ph) and getattr(ph, "stimulus", None) in cues
+        }
+        cues -= paired_us
+        if not cues:
+            why.add(g, f"the ensembles lit to form {memory!r} were tagged with no cue free of a US")
+            continue
+        nat = design.natural(g, memory, cues)
+        if not nat.any():
+            why.add(g, f"no light-off Read trial presents the artificial cue(s) of {memory!r}")
+            continue
+        o = _recall_outcome(design, g, memory, nat, f"; cue {', '.join(sorted(cues))}")
+        if o is not None:
+            outcomes.append(o)
+    return _combine(MIMICRY, "mean(recall − baseline)", outcomes, why)
+
+
+for _name, _fn, _def in (
+    ("reactivation", reactivation, REACTIVATION),
+    ("persistence", persistence, PERSISTENCE),
+    ("ecphory", ecphory, ECPHORY),
+    ("content", content, CONTENT),
+    ("dormancy", dormancy, DORMANCY),
+    ("mimicry", mimicry, MIMICRY),
+):
+    register_criterion(_name, _fn, _def)
