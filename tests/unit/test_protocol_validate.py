@@ -751,3 +751,21 @@ def test_bundled_protocols_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for path, name, _title in bundled_protocols():
         assert validate_file(path) == [], name
+
+
+def test_every_bundled_study_declares_its_reference_criteria_and_has_a_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.undo()
+    from pathlib import Path
+
+    from engramlab.protocol import bundled_protocols, load_protocol
+
+    tests = Path(__file__).resolve().parents[1] / "integration"
+    test_text = "\n".join(p.read_text() for p in tests.glob("test_*.py"))
+    for path, name, _title in bundled_protocols():
+        proto = load_protocol(path).protocol
+        assert proto.title, name
+        if proto.subject.kind == "circuit":
+            assert proto.reference and proto.criteria, name
+        assert path.name in test_text, f"{path.name} has no integration test"
