@@ -219,11 +219,23 @@ def _light_outcomes(design: RunDesign, memory: str, mode: str) -> list[_Outcome]
 
 def _ablations(design: RunDesign, g: str, memory: str) -> list[int]:
     ens = design.ensembles(g, memory)
+    sched = design.schedule(g)
+    # synaptic tags taken while the memory formed: shrinking them removes its synapses
+    synapses = {
+        ph.tag.synapses
+        for ph in sched
+        if getattr(ph, "memory", None) == memory and hasattr(getattr(ph, "tag", None), "synapses")
+    }
     return [
         i
-        for i, ph in enumerate(design.schedule(g))
-        if ph.op == "ablate"
-        and any(n in ens for n in ([ph.ensemble] if isinstance(ph.ensemble, str) else ph.ensemble))
+        for i, ph in enumerate(sched)
+        if (
+            ph.op == "ablate"
+            and any(
+                n in ens for n in ([ph.ensemble] if isinstance(ph.ensemble, str) else ph.ensemble)
+            )
+        )
+        or (ph.op == "shrink" and ph.synapses in synapses)
     ]
 
 
@@ -317,7 +329,7 @@ NECESSITY = (
     "Removing the memory's ensemble impairs its recall. (a) For each Read phase that presents the "
     "memory's cue (or declares it) with light epochs on its ensemble expressing ArchT: per "
     "subject, light-off minus light-on behaviour, paired sign-flip test. (b) For each ablate of "
-    "its ensemble: natural recall (light off, its cue) before minus after the ablation in the "
+    "its ensemble (or shrink of a synaptic tag taken while it formed): natural recall (light off, its cue) before minus after the ablation in the "
     "same subjects (sign-flip), or, without a test before it, every other group that ran the "
     "same Read phase minus the ablated group (permutation test, each comparison). Passes when "
     "the impairment >= MIN_EFFECT with p < ALPHA in at least one group."
