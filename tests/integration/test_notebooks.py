@@ -38,7 +38,7 @@ def test_notebooks_are_stored_without_outputs():
     "name",
     [
         "01_engram_criteria.ipynb",
-        pytest.param("02_ai_engrams.ipynb", marks=pytest.mark.slow),  # trains 3 MLPs
+        "02_ai_engrams.ipynb",  # trains 3 MLPs: about 25 s on 2 idle cores
         "03_life_cycle.ipynb",
     ],
 )
