@@ -9,20 +9,17 @@ Nodes: ``/behaviour`` (accuracy and output norm per concept tested), ``/tags/<si
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 
 import numpy as np
-import torch
 import xarray as xr
 
-import engramlab
 from engramlab.engrams._criteria import (
     CRITERION_DEFINITIONS,
     CRITERION_THRESHOLDS,
     score_criteria,
 )
-from engramlab.record._tree import _align, _attrs, _coord
+from engramlab.record._tree import _align, _attrs, _coord, lifecycle_node, root_attrs
 
 __all__ = ["build_ml_tree"]
 
@@ -450,36 +447,8 @@ def _edits(logs, sc, nodes) -> None:
     )
 
 
-def _lifecycle(loaded, logs, sc, nodes) -> None:
-    phases = [ph.phase for ph in loaded.protocol.schedule]
-    memories = list(dict.fromkeys(m for lg in logs for m in loaded.lifecycle[lg.group].memories))
-    n = sum(len(lg.seeds) for lg in logs)
-    state = np.full((n, len(phases), len(memories)), "absent", dtype=object)
-    row = 0
-    for lg in logs:
-        lc = loaded.lifecycle[lg.group]
-        for pi, st in enumerate(lc.states[: len(phases)]):
-            for mi, m in enumerate(memories):
-                state[row : row + len(lg.seeds), pi, mi] = st.get(m, "absent")
-        row += len(lg.seeds)
-    c = dict(sc)
-    c["phase"] = ("phase", np.array(phases, dtype=object), _attrs("1", "protocol phase"))
-    c["memory"] = ("memory", np.array(memories, dtype=object), _attrs("1", "named memory"))
-    nodes["lifecycle"] = xr.Dataset(
-        {
-            "state": (
-                ("subject", "phase", "memory"),
-                state,
-                _attrs("1", "declared life-cycle state"),
-            )
-        },
-        coords=c,
-    )
-
-
 def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     """The run store's DataTree from the group logs of :func:`engramlab._ml_runner.simulate_ml`."""
-    proto = loaded.protocol
     sc = _subject_coords(logs)
     activity: dict[str, xr.Dataset] = {}
     nodes: dict[str, xr.Dataset] = {"behaviour": _behaviour(loaded, logs, sc, activity)}
@@ -491,22 +460,6 @@ def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     _world(logs[0].runs[0].datasets if logs and logs[0].runs else {}, nodes)
     _edits(logs, sc, nodes)
     _criteria(loaded, logs, nodes)
-    _lifecycle(loaded, logs, sc, nodes)
-    root = xr.Dataset(
-        attrs={
-            "protocol_yaml": loaded.text,
-            "protocol_sha256": loaded.sha256,
-            "protocol_name": proto.name,
-            "title": proto.title,
-            "reference": proto.reference,
-            "criteria": json.dumps(list(proto.criteria)),
-            "groups": json.dumps({lg.group: len(lg.seeds) for lg in logs}),
-            "subject_kind": proto.subject.kind,
-            "engramlab_version": engramlab.__version__,
-            "torch_version": torch.__version__,
-            "seed": int(seed),
-            "status": status,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-    )
+    nodes["lifecycle"] = lifecycle_node(loaded, logs, sc)
+    root = xr.Dataset(attrs=root_attrs(loaded, seed, logs, status))
     return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})

@@ -292,25 +292,28 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         coords=wc,
     )
 
-    # ---------------------------------------------------------------- lifecycle
-    phases = [ph.phase for ph in proto.schedule]
-    memories: list[str] = []
-    for lg in logs:
-        for m in loaded.lifecycle[lg.group].memories:
-            if m not in memories:
-                memories.append(m)
+    nodes["lifecycle"] = lifecycle_node(loaded, logs, subj_coords)
+    root = xr.Dataset(attrs=root_attrs(loaded, seed, logs, status))
+    return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})
+
+
+def lifecycle_node(loaded, logs, subject_coords: dict) -> xr.Dataset:
+    """``/lifecycle``: each memory's declared state after every phase, per subject."""
+    phases = [ph.phase for ph in loaded.protocol.schedule]
+    memories = list(dict.fromkeys(m for lg in logs for m in loaded.lifecycle[lg.group].memories))
+    n_sub = sum(len(lg.seeds) for lg in logs)
     state = np.full((n_sub, len(phases), len(memories)), "absent", dtype=object)
     row = 0
-    for lg, n in zip(logs, sizes, strict=False):
-        lc = loaded.lifecycle[lg.group]
-        for pi, st in enumerate(lc.states[: len(phases)]):
+    for lg in logs:
+        n = len(lg.seeds)
+        for pi, st in enumerate(loaded.lifecycle[lg.group].states[: len(phases)]):
             for mi, m in enumerate(memories):
                 state[row : row + n, pi, mi] = st.get(m, "absent")
         row += n
-    lcoords = dict(subj_coords)
-    lcoords["phase"] = ("phase", np.array(phases, dtype=object), _attrs("1", "protocol phase"))
-    lcoords["memory"] = ("memory", np.array(memories, dtype=object), _attrs("1", "named memory"))
-    nodes["lifecycle"] = xr.Dataset(
+    coords = dict(subject_coords)
+    coords["phase"] = ("phase", np.array(phases, dtype=object), _attrs("1", "protocol phase"))
+    coords["memory"] = ("memory", np.array(memories, dtype=object), _attrs("1", "named memory"))
+    return xr.Dataset(
         {
             "state": (
                 ("subject", "phase", "memory"),
@@ -318,28 +321,28 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
                 _attrs("1", "declared life-cycle state after the phase"),
             )
         },
-        coords=lcoords,
+        coords=coords,
     )
 
-    root = xr.Dataset(
-        attrs={
-            "protocol_yaml": loaded.text,
-            "protocol_sha256": loaded.sha256,
-            "protocol_name": proto.name,
-            "title": proto.title,
-            "reference": proto.reference,
-            "criteria": json.dumps(list(proto.criteria)),
-            "groups": json.dumps(
-                {g: len(lg.seeds) for g, lg in zip([lg.group for lg in logs], logs, strict=False)}
-            ),
-            "engramlab_version": engramlab.__version__,
-            "torch_version": torch.__version__,
-            "seed": int(seed),
-            "status": status,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-    )
-    return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})
+
+def root_attrs(loaded, seed: int, logs, status: str) -> dict:
+    """Provenance attributes of a run store's root (DESIGN §6)."""
+    proto = loaded.protocol
+    return {
+        "protocol_yaml": loaded.text,
+        "protocol_sha256": loaded.sha256,
+        "protocol_name": proto.name,
+        "title": proto.title,
+        "reference": proto.reference,
+        "criteria": json.dumps(list(proto.criteria)),
+        "groups": json.dumps({lg.group: len(lg.seeds) for lg in logs}),
+        "subject_kind": proto.subject.kind,
+        "engramlab_version": engramlab.__version__,
+        "torch_version": torch.__version__,
+        "seed": int(seed),
+        "status": status,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def _regions(loaded) -> dict[str, int]:
