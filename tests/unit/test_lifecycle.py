@@ -133,7 +133,11 @@ def test_legal_transitions(state: str, op: str, psi: bool, expected: str) -> Non
         ("absent", "erase", "coactivate, condition, expose, implant, train"),
         ("absent", "test", "coactivate, condition, expose, implant, train"),
         ("absent", "delay", "coactivate, condition, expose, implant, train"),
-        ("silent", "condition", "ablate, delay, erase, forget, potentiate, reactivate, shrink, silence, test"),
+        (
+            "silent",
+            "condition",
+            "ablate, delay, erase, forget, potentiate, reactivate, shrink, silence, test",
+        ),
     ],
 )
 def test_illegal_transitions_name_state_op_and_allowed(state: str, op: str, allowed: str) -> None:
