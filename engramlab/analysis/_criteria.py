@@ -349,6 +349,27 @@ def necessity(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
     )
 
 
+def _versus_controls(label: str, mine: np.ndarray, controls, describe) -> _Outcome | None:
+    """The experimental effect ``mine`` against each control's: ``controls`` yields
+    ``(group, effect array)``; passes when it exceeds every control by >= MIN_EFFECT with
+    permutation p < ALPHA. ``describe(group)`` says how that control differs."""
+    parts, worst, ps, n, ok = [], np.inf, [], mine.size, True
+    for h, other in controls:
+        other = other[~np.isnan(other)]
+        if other.size == 0:
+            continue
+        diff, p = float(mine.mean() - other.mean()), permutation_test(mine, other)
+        worst, n = min(worst, diff), n + other.size
+        ps.append(p)
+        ok &= bool(p < ALPHA and diff >= MIN_EFFECT)
+        parts.append(f"vs {h} ({describe(h)}): {other.mean():+.2f}, Δ {diff:+.2f}, p={p:.4f}")
+    if not parts:
+        return None
+    return _Outcome(
+        f"{label} ({mine.mean():+.2f})", float(worst), float(max(ps)), int(n), ok, "; ".join(parts)
+    )
+
+
 SPECIFICITY = (
     "The effect belongs to this engram and this manipulation. Take the groups in which the "
     "sufficiency or necessity test of the memory passed in a Read phase (the experimental "
@@ -374,28 +395,14 @@ def specificity(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
         for ph, exp in by_phase.items():
             found_effect = True
             mine = np.concatenate([sign * design.light_effect(g, ph) for g in exp])
-            mine = mine[~np.isnan(mine)]
-            parts, worst, ps, n, ok = [], np.inf, [], mine.size, True
-            for h in design.groups:
-                if h in exp:
-                    continue
-                other = sign * design.light_effect(h, ph)
-                other = other[~np.isnan(other)]
-                if other.size == 0:
-                    continue
-                diff, p = float(mine.mean() - other.mean()), permutation_test(mine, other)
-                worst, n = min(worst, diff), n + other.size
-                ps.append(p)
-                ok &= bool(p < ALPHA and diff >= MIN_EFFECT)
-                parts.append(
-                    f"vs {h} ({design.difference(h, exp[0])}): {other.mean():+.2f}, "
-                    f"Δ {diff:+.2f}, p={p:.4f}"
-                )
-            if parts:
-                label = f"{'+'.join(exp)} @ {ph} ({mine.mean():+.2f})"
-                outcomes.append(
-                    _Outcome(label, float(worst), float(max(ps)), int(n), ok, "; ".join(parts))
-                )
+            o = _versus_controls(
+                f"{'+'.join(exp)} @ {ph}",
+                mine[~np.isnan(mine)],
+                ((h, sign * design.light_effect(h, ph)) for h in design.groups if h not in exp),
+                lambda h, exp=exp: design.difference(h, exp[0]),
+            )
+            if o is not None:
+                outcomes.append(o)
     abl, between = _ablation_outcomes(design, memory)
     for o in abl:
         if o.passed:
@@ -431,26 +438,19 @@ def _paired_ablation_specificity(
         if a_name not in sched:
             continue
         mine = _recall_around(design, g, memory, sched.index(a_name))
-        mine = mine[~np.isnan(mine)]
-        parts, worst, ps, n, ok = [], np.inf, [], mine.size, True
+        controls = []
         for h in design.groups:
             names = [ph.phase for ph in design.schedule(h)]
-            if h == g or a_name not in names or design.unreadable(h, memory):
-                continue
-            other = _recall_around(design, h, memory, names.index(a_name))
-            other = other[~np.isnan(other)]
-            if other.size < 2:
-                continue
-            diff, p = float(mine.mean() - other.mean()), permutation_test(mine, other)
-            worst, n = min(worst, diff), n + other.size
-            ps.append(p)
-            ok &= bool(p < ALPHA and diff >= MIN_EFFECT)
-            parts.append(
-                f"vs {h} ({design.difference(h, g)}): {other.mean():+.2f}, Δ {diff:+.2f}, p={p:.4f}"
-            )
-        if parts:
-            label = f"{g} @ {a_name} ({mine.mean():+.2f})"
-            out.append(_Outcome(label, float(worst), float(max(ps)), int(n), ok, "; ".join(parts)))
+            if h != g and a_name in names and not design.unreadable(h, memory):
+                controls.append((h, _recall_around(design, h, memory, names.index(a_name))))
+        o = _versus_controls(
+            f"{g} @ {a_name}",
+            mine[~np.isnan(mine)],
+            controls,
+            lambda h, g=g: design.difference(h, g),
+        )
+        if o is not None:
+            out.append(o)
     return out
 
 

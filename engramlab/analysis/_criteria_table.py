@@ -41,7 +41,7 @@ def score_criteria(tree: xr.DataTree, loaded: Any = None) -> xr.Dataset:
     ``loaded`` is the run's :class:`~engramlab.protocol.LoadedProtocol`; by default it is
     parsed back from the store's ``protocol_yaml`` attribute.
 
-    >>> ds = score_criteria(engramlab.open_run("denny.zarr"))   # doctest: +SKIP
+    >>> ds = score_criteria(engramlab.open_run("my-study.zarr"))   # doctest: +SKIP
     >>> ds["status"].sel(criterion="necessity").values           # doctest: +SKIP
     array(['passed'], dtype=object)
     """
