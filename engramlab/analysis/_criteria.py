@@ -247,12 +247,12 @@ def _recall_around(design: RunDesign, g: str, memory: str, ai: int) -> np.ndarra
     return b - a
 
 
-def _ablation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcome], list[tuple]]:
+def _ablation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcome], list[_Outcome]]:
     """Necessity by ablation: paired (natural recall before vs after the ablation, same
     subjects) or, without a test before it, between groups (recall after it vs every group
     that ran the same Read phase without ablating the memory's ensemble)."""
     outcomes: list[_Outcome] = []
-    between: list[tuple] = []  # (group, phase name) where the ablated group was compared
+    between: list[_Outcome] = []  # the ablated group compared with every other group
     for g in design.groups:
         if design.unreadable(g, memory):
             continue
@@ -274,34 +274,25 @@ def _ablation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcome], 
             ph = design.phase[after_mask][0]
             res = _between(design, memory, g, ph, lambda h, m: -design.per_subject(h, m))
             if res is not None:
-                outcomes.append(res[0])
-                between.append((g, ph))
+                outcomes.append(res)
+                between.append(res)
     return outcomes, between
 
 
-def _between(design, memory, g, ph, effect) -> tuple[_Outcome, list[str]] | None:
+def _between(design, memory, g, ph, effect) -> _Outcome | None:
     """Group ``g``'s per-subject ``effect`` in phase ``ph`` against every other group that ran
     ``ph`` (their natural-recall or light trials); passes when it exceeds each by MIN_EFFECT
     with permutation p < ALPHA."""
     mine = effect(g, design.natural(g, memory) & (design.phase == ph))
     mine = mine[~np.isnan(mine)]
-    parts, worst, ps, n, ok = [], np.inf, [], mine.size, True
-    for h in design.groups:
-        if h == g:
-            continue
-        other = effect(h, design.rows(h)[:, None] & (design.phase == ph) & ~design.light)
-        other = other[~np.isnan(other)]
-        if other.size == 0:
-            continue
-        diff, p = float(mine.mean() - other.mean()), permutation_test(mine, other)
-        worst, n = min(worst, diff), n + other.size
-        ps.append(p)
-        ok &= bool(p < ALPHA and diff >= MIN_EFFECT)
-        parts.append(f"vs {h} ({design.difference(h, g)}): {diff:+.2f}, p={p:.4f}")
-    if not parts or mine.size < 2:
+    if mine.size < 2:
         return None
-    note = "; ".join(parts)
-    return _Outcome(f"{g} @ {ph}", float(worst), float(max(ps)), int(n), ok, note), parts
+    controls = (
+        (h, effect(h, design.rows(h)[:, None] & (design.phase == ph) & ~design.light))
+        for h in design.groups
+        if h != g
+    )
+    return _versus_controls(f"{g} @ {ph}", mine, controls, lambda h: design.difference(h, g))
 
 
 # ---------------------------------------------------------------------------- criteria
@@ -408,10 +399,7 @@ def specificity(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
         if o.passed:
             found_effect = True
     outcomes += _paired_ablation_specificity(design, memory, abl)
-    for g, ph in between:
-        res = _between(design, memory, g, ph, lambda h, m: -design.per_subject(h, m))
-        if res is not None:
-            outcomes.append(res[0])
+    outcomes += between  # between-group ablation comparisons are specificity tests already
     if len(design.groups) < 2:
         missing = "the run has a single group; specificity needs control groups in the same phase"
     elif not found_effect:
