@@ -49,9 +49,7 @@ class GroupLog:
     checkpoints: list[Checkpoint]
     initial: dict[str, np.ndarray]
     complete: bool = True
-    phases_done: int = 0
     synapse_tags: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -145,7 +143,6 @@ def simulate(
                 if impl is None:
                     raise RunError(f"op {phase.op!r} is not available for circuit subjects")
                 impl(phase, run)
-                log.phases_done += 1
                 if every == "phase":
                     snap()
             log.complete = True

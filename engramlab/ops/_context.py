@@ -151,6 +151,14 @@ class GroupRun:
                 0.0 if any(d.drug.blocks_consolidation for d in hit) else 1.0
             )
 
+    def light(self, ensembles: str | Sequence[str], power: float) -> dict:
+        """Hooks delivering light of ``power`` to the named ensembles (see :func:`light_hooks`)."""
+        names = [ensembles] if isinstance(ensembles, str) else list(ensembles)
+        regions = self.subject.spec.regions
+        return light_hooks(
+            [self.ensemble(n) for n in names], power, lambda site: regions[site].light_gain
+        )
+
     def ensemble(self, name: str) -> Ensemble:
         from engramlab.errors import unknown_name
 

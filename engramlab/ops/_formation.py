@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from engramlab.ops._context import Ensemble, GroupRun, SynapseTag, light_hooks
+from engramlab.ops._context import Ensemble, GroupRun, SynapseTag
 from engramlab.protocol._schema import CellTag
 from engramlab.protocol._schema import SynapseTag as SynapseTagSpec
 
@@ -49,13 +49,7 @@ def synapse_members(growth: torch.Tensor, mask: torch.Tensor, tag: SynapseTagSpe
 
 
 def _light(run: GroupRun, light) -> dict:
-    if light is None:
-        return {}
-    names = [light.ensemble] if isinstance(light.ensemble, str) else list(light.ensemble)
-    regions = run.subject.spec.regions
-    return light_hooks(
-        [run.ensemble(n) for n in names], light.power, lambda site: regions[site].light_gain
-    )
+    return {} if light is None else run.light(light.ensemble, light.power)
 
 
 def _create(run: GroupRun, phase, stimuli: list[str | None], *, hooks: dict | None = None) -> None:
@@ -114,9 +108,7 @@ def condition(phase, run: GroupRun) -> None:
 
 def coactivate(phase, run: GroupRun) -> None:
     """Drive two or more tagged ensembles together by light, plasticity on, no stimulus."""
-    regions = run.subject.spec.regions
-    ens = [run.ensemble(n) for n in phase.ensembles]
-    hooks = light_hooks(ens, phase.power, lambda site: regions[site].light_gain)
+    hooks = run.light(phase.ensembles, phase.power)
     per_trial = None if phase.hours is None else phase.hours / phase.trials
     for i in range(phase.trials):
         run.run_trial(

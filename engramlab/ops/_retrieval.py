@@ -6,7 +6,7 @@ members of the named ensembles (see :func:`engramlab.ops._context.light_hooks`).
 
 from __future__ import annotations
 
-from engramlab.ops._context import GroupRun, light_hooks
+from engramlab.ops._context import GroupRun
 
 __all__ = ["reactivate", "silence", "test"]
 
@@ -25,12 +25,10 @@ def _read(
         for i in range(n_trials):
             run.run_trial(phase.phase, i, stimuli, plastic=False, duration=per)
         return
-    ens = [run.ensemble(e) for e in ensembles]
-    regions = run.subject.spec.regions
-    hooks_on = light_hooks(ens, power, lambda site: regions[site].light_gain)
+    hooks_on = run.light(ensembles, power)
     per = None if phase.hours is None else phase.hours / len(epochs)
     for i, ep in enumerate(epochs):
-        on = ep == "on" and bool(ens)
+        on = ep == "on" and bool(ensembles)
         run.run_trial(
             phase.phase,
             i,

@@ -248,11 +248,11 @@ class Circuit(HookedModule):
             self.trace(r).mul_(math.exp(-hours / self.spec.regions[r].trace_tau_hours))
 
     @torch.no_grad()
-    def relax(self, hours: float, keys: Sequence[str] | None = None) -> None:
-        """Passive forgetting: every learned change (early, late, structural) of the given
-        projections relaxes toward the naive weights with ``forget_tau_hours``."""
+    def relax(self, hours: float) -> None:
+        """Passive forgetting: every learned change (early, late, structural) relaxes toward
+        the naive weights with ``forget_tau_hours``."""
         keep = math.exp(-hours / self.spec.consolidation.forget_tau_hours)
-        for key in keys or list(self.projections):
+        for key in self.projections:
             init = self.component("initial", key)
             late = self.component("late", key)
             late.copy_(init + (late - init) * keep)
