@@ -46,6 +46,8 @@ def _projection_rows(spec) -> list[str]:
                 parts.append(f"`norm: {p.norm}`")
             if p.w_max is not None:
                 parts.append(f"`w_max` {p.w_max}")
+            if p.structural_fraction:
+                parts.append(f"structural share {p.structural_fraction}")
             if p.structural_lr:
                 parts.append(f"structural lr {p.structural_lr}, max {p.structural_max}")
             if p.late_tau_days is not None:

@@ -207,7 +207,11 @@ class Circuit(HookedModule):
                 )
                 err = teacher - currents[key]
                 dw = err[:, :, None] * pre[:, None, :]
-            early += gate * p.lr * dw * mask
+            change = gate * p.lr * dw * mask
+            if p.structural_fraction > 0:
+                self.component("struct", key).add_(p.structural_fraction * change)
+                change = (1.0 - p.structural_fraction) * change
+            early += change
             if p.structural_lr > 0:
                 struct = self.component("struct", key)
                 co = post[:, :, None] * pre[:, None, :]

@@ -97,6 +97,9 @@ class ProjectionSpec(_Model):
     structural_max: Annotated[float, Field(gt=0.0)] = 1.0
     #: structural connections form only where post · pre reaches this co-activity
     structural_threshold: Annotated[float, Field(ge=0.0)] = 0.0
+    #: share of every plastic change that is structural (protein-synthesis-independent, kept
+    #: under anisomycin) rather than early (labile, lost unless consolidated)
+    structural_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     #: slow turnover of consolidated weights (systems-level forgetting), in days; none if unset
     late_tau_days: Annotated[float, Field(gt=0.0)] | None = None
 

@@ -27,18 +27,38 @@ def test_hebbian_learning_goes_to_early_weights_and_consolidates():
     late0 = c.component("late", "CA1-BLA").clone()
     c.step(x, generator=g, plastic=True)
     early = c.component("early", "CA1-BLA").clone()
+    struct = c.component("struct", "CA1-BLA").clone()
     assert early.abs().sum() > 0
     assert torch.equal(c.component("late", "CA1-BLA"), late0)
-    total = c.weight("CA1-BLA").clone()
     c.consolidation_gate = {r: 0.0 for r in c.order}
     c.pass_time(24.0)  # protein synthesis blocked: early decays, nothing consolidates
     assert torch.equal(c.component("late", "CA1-BLA"), late0)
     assert c.component("early", "CA1-BLA").abs().sum() < 1e-2 * early.abs().sum() + 1e-12
+    # the structural share of the change is not protein-synthesis dependent
+    assert torch.equal(c.component("struct", "CA1-BLA"), struct)
     c2 = Circuit(spec, seeds=[0])
     c2.step(x, generator=torch.Generator().manual_seed(0), plastic=True)
-    c2.pass_time(24.0)  # normal: most of the change moves into late weights
+    c2.pass_time(24.0)  # normal: most of the labile change moves into late weights
     gained = (c2.component("late", "CA1-BLA") - late0).sum()
-    assert gained > 0.5 * (total - late0).sum()
+    assert gained > 0.5 * early.sum()
+
+
+def test_structural_fraction_splits_each_change():
+    spec = load_circuit("mouse-fear")
+    frac = spec.projections[[p.key for p in spec.projections].index("CA1-BLA")]
+    assert 0 < frac.structural_fraction < 1
+    c = Circuit(spec, seeds=[3])
+    g = torch.Generator().manual_seed(3)
+    c.step(
+        {"EC": torch.rand(1, 120, generator=g), "US": torch.ones(1, 20)}, generator=g, plastic=True
+    )
+    early, struct = c.component("early", "CA1-BLA"), c.component("struct", "CA1-BLA")
+    phi = frac.structural_fraction
+    assert torch.allclose(struct * (1 - phi), early * phi, atol=1e-6)
+    assert struct.sum() > 0
+    # EC-DG has no structural share: all of its change is labile
+    assert c.component("struct", "EC-DG").abs().sum() == 0
+    assert c.component("early", "EC-DG").abs().sum() > 0
 
 
 def test_plasticity_gate_blocks_learning():
