@@ -1,6 +1,7 @@
 """Liu et al. 2012 end to end: light-induced freezing only in fear-conditioned ChR2 mice."""
 
 import numpy as np
+import yaml
 import xarray as xr
 
 from engramlab.analysis import light_effect, permutation_test
@@ -66,7 +67,8 @@ def test_store_reads_back_with_plain_xarray(liu_run):
     assert beh["freezing"].dims == ("subject", "trial")
     for coord in ("group", "phase", "epoch", "light", "stimulus", "time"):
         assert coord in beh.coords
-    assert beh.sizes["subject"] == 32
+    declared = yaml.safe_load(tree.attrs["protocol_yaml"])["groups"]
+    assert beh.sizes["subject"] == sum(g["n"] for g in declared.values())
     assert tree["activity/DG"]["rate"].dims == ("subject", "trial", "unit")
     assert tree["tags/DG"]["member"].dims == ("subject", "ensemble", "unit")
     assert tree["tags/DG"]["member"].dtype == bool
