@@ -1,8 +1,8 @@
 """Liu et al. 2012 end to end: light-induced freezing only in fear-conditioned ChR2 mice."""
 
 import numpy as np
-import yaml
 import xarray as xr
+import yaml
 
 from engramlab.analysis import light_effect, permutation_test
 

@@ -42,3 +42,15 @@ def test_declared_states(tree):
     groups = tree["lifecycle"]["group"]
     assert set(st.where(groups == "anisomycin", drop=True).values) == {"silent"}
     assert set(st.where(groups == "saline", drop=True).values) == {"consolidated"}
+
+
+def test_criteria_score_a_silent_engram_under_anisomycin(tree):
+    """`engramlab criteria` reads the silent engram from the store: in the anisomycin group
+    light recall works while natural recall stays at the level of a cue of no memory."""
+    row = tree["criteria"].to_dataset().sel(memory="fear-B", criterion="dormancy")
+    assert row["status"].item() == "passed"
+    reason = row["reason"].item()
+    aniso = reason.split("anisomycin (silent):")[1].split("anisomycin @ DG")[0]
+    assert "baseline to a cue of no memory (A) [passed]" in aniso
+    saline = reason.split("saline (silent):")[1].split("saline @ DG")[0]
+    assert "[failed]" in saline  # saline mice recall naturally: not silent
