@@ -4,8 +4,9 @@ All subjects of a group are simulated as one tensor program with a leading subje
 weights are ``(subject, post, pre)``, activity ``(subject, unit)``. Each projection's weight is
 the sum of an *early* (labile), a *late* (consolidated) and a *structural* (protein-synthesis
 independent) component under a fixed connectivity mask. A trial is one feed-forward sweep
-through the regions in topological order; every region exposes two hook sites: ``"<region>.input"`` (the input current, where light acts) and
-``"<region>"`` (the output rate, where recording and clamps act).
+through the regions in topological order; every region exposes two hook sites:
+``"<region>.input"`` (the input current, where light acts) and ``"<region>"`` (the output
+rate, where recording and clamps act).
 
 >>> from engramlab.subjects import load_circuit
 >>> c = Circuit(load_circuit("mouse-fear"), seeds=[1, 2])
