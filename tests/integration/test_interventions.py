@@ -58,7 +58,7 @@ def test_anisomycin_blocks_consolidation_and_natural_recall(tmp_path):
     assert set(lc.values[groups == "saline"]) == {"consolidated"}
     norm = tree["weights"]["delta_norm"].isel(checkpoint=-1)
     wgroups = tree["weights"]["group"].values
-    # EC->DG potentiation is labile: without protein synthesis it is gone a day later
+    # EC->DG potentiation is labile: without protein synthesis it does not last the day
     ecdg = norm.sel(projection="EC-DG").values
     assert ecdg[wgroups == "anisomycin"].max() < ecdg[wgroups == "saline"].min()
     # CA1->BLA is mostly structural: anisomycin takes only its labile share
