@@ -19,7 +19,14 @@ from engramlab.engrams._criteria import (
     CRITERION_THRESHOLDS,
     score_criteria,
 )
-from engramlab.record._tree import _align, _attrs, _coord, lifecycle_node, root_attrs
+from engramlab.record._tree import (
+    _align,
+    _attrs,
+    _coord,
+    delta_norm_node,
+    lifecycle_node,
+    root_attrs,
+)
 
 __all__ = ["build_ml_tree"]
 
@@ -177,17 +184,12 @@ def _weights(loaded, logs, sc, nodes) -> None:
                 _attrs("1", f"naive bias of {key}"),
             )
         nodes[f"weights/{key}"] = xr.Dataset(data, coords=c)
-    wc = dict(coords)
-    wc["projection"] = ("projection", np.array(layers, dtype=object), _attrs("1", "weight layer"))
-    nodes["weights"] = xr.Dataset(
-        {
-            "delta_norm": (
-                ("subject", "checkpoint", "projection"),
-                norms,
-                _attrs("1", "Frobenius norm of the change of [W | b] since the naive subject"),
-            )
-        },
-        coords=wc,
+    nodes["weights"] = delta_norm_node(
+        norms,
+        layers,
+        coords,
+        "weight layer",
+        "Frobenius norm of the change of [W | b] since the naive subject",
     )
 
 

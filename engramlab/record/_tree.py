@@ -275,26 +275,24 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
                 },
                 coords=c,
             )
-    wc = dict(ccoords)
-    wc["projection"] = (
-        "projection",
-        np.array(projections, dtype=object),
-        _attrs("1", "projection"),
-    )
-    nodes["weights"] = xr.Dataset(
-        {
-            "delta_norm": (
-                ("subject", "checkpoint", "projection"),
-                norms,
-                _attrs("1", "Frobenius norm of the weight change"),
-            )
-        },
-        coords=wc,
+    nodes["weights"] = delta_norm_node(
+        norms, projections, ccoords, "projection", "Frobenius norm of the weight change"
     )
 
     nodes["lifecycle"] = lifecycle_node(loaded, logs, subj_coords)
     root = xr.Dataset(attrs=root_attrs(loaded, seed, logs, status))
     return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})
+
+
+def delta_norm_node(norms, names, coords: dict, what: str, long_name: str) -> xr.Dataset:
+    """The ``/weights`` summary: ``delta_norm (subject, checkpoint, projection)``, one column per
+    recorded projection (``names``, described as ``what``), over ``coords``."""
+    wc = dict(coords)
+    wc["projection"] = ("projection", np.array(names, dtype=object), _attrs("1", what))
+    return xr.Dataset(
+        {"delta_norm": (("subject", "checkpoint", "projection"), norms, _attrs("1", long_name))},
+        coords=wc,
+    )
 
 
 def lifecycle_node(loaded, logs, subject_coords: dict) -> xr.Dataset:
