@@ -192,7 +192,7 @@ class Circuit(HookedModule):
             if p.plasticity == "none" or p.lr == 0.0 or gate == 0.0:
                 continue
             pre, post = rates[p.pre], rates[p.post]
-            early = self.component("early", key)
+            early, struct = self.component("early", key), self.component("struct", key)
             mask = self.component("mask", key)
             w = weights[key]  # the weights this trial ran with
             if p.plasticity == "hebbian":
@@ -210,11 +210,10 @@ class Circuit(HookedModule):
                 dw = err[:, :, None] * pre[:, None, :]
             change = gate * p.lr * dw * mask
             if p.structural_fraction > 0:
-                self.component("struct", key).add_(p.structural_fraction * change)
+                struct += p.structural_fraction * change
                 change = (1.0 - p.structural_fraction) * change
             early += change
             if p.structural_lr > 0:
-                struct = self.component("struct", key)
                 co = post[:, :, None] * pre[:, None, :]
                 if p.structural_threshold > 0:
                     co = co * (co >= p.structural_threshold)
