@@ -81,15 +81,16 @@ def render() -> str:
     """The generated section (without markers)."""
     lines = [
         "",
-        "Generated from the schema by `docs/_gen_protocol_reference.py`; do not edit by hand.",
+        "Generated from the op registry by `docs/_gen_protocol_reference.py`; do not edit by hand.",
         "Every phase also takes `phase` (required, a unique name) and `hours` (optional, ≥ 0).",
         "",
-        "| op | class | what it does |",
-        "|---|---|---|",
+        "| op | class | subjects | what it does |",
+        "|---|---|---|---|",
     ]
     for op, model in PHASE_MODELS.items():
         doc = (model.__doc__ or "").strip().splitlines()[0].replace("``", "`")
-        lines.append(f"| [`{op}`](#op-{op}) | {OP_CLASS.get(op) or '—'} | {doc} |")
+        kinds = ", ".join(OPS[op].impls) if op in OPS else ""
+        lines.append(f"| [`{op}`](#op-{op}) | {OP_CLASS.get(op) or '—'} | {kinds} | {doc} |")
     for op, model in PHASE_MODELS.items():
         if op not in EXAMPLES:
             raise SystemExit(f"no example for op {op!r}: give its OpSpec an example")

@@ -117,6 +117,8 @@ class Light(_Model):
 
 # --------------------------------------------------------------------------- phases
 class _Phase(_Model):
+    """Every phase: a unique name and, optionally, the simulated hours it takes."""
+
     phase: Slug
     hours: Annotated[float, Field(ge=0.0)] | None = None
 

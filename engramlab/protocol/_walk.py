@@ -3,7 +3,10 @@
 States of a named memory: ``absent → labile → consolidated ⇄ retrieved``, ``silent`` (formed
 while a protein-synthesis inhibitor blocked consolidation) and ``forgotten``. The machine is a
 :class:`networkx.DiGraph` whose edges carry the ops that may take them (``ops``) and an event
-name (``event``). Self-loops (event ``stay``) are the steps that change nothing.
+name (``event``). Self-loops (event ``stay``) are the steps that change nothing. Edges are
+defined by life-cycle *roles* (``form``, ``read``, ``update``, ``time``, ``rescue``,
+``delete``); which ops have a role comes from each op's :class:`~engramlab.protocol.OpSpec`.
+The walk calls each phase's op's ``walk`` step (:mod:`engramlab.protocol._steps`).
 
 >>> transition("labile", "delay")
 'consolidated'
