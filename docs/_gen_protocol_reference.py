@@ -1,8 +1,9 @@
 """Generate the op reference of docs/protocol.md from the protocol schema.
 
-The section between the BEGIN/END markers is rewritten from ``engramlab.protocol.PHASE_MODELS``
-(field names, types, defaults, constraints, the op's class and docstring) and an example for
-every op, validated against its model here so that no example can drift from the schema.
+The section between the BEGIN/END markers is rewritten from the op registry
+``engramlab.protocol.OPS`` (each op's model, via ``PHASE_MODELS``: field names, types, defaults,
+constraints, docstring; its life-cycle class; its example, validated against its model here so
+that no example can drift from the schema).
 
     python docs/_gen_protocol_reference.py          # rewrite the section
     python docs/_gen_protocol_reference.py --check  # exit 1 if the page is out of date
@@ -16,41 +17,14 @@ from typing import Any
 
 import yaml
 
-from engramlab.protocol import OP_CLASS, PHASE_MODELS
+from engramlab.protocol import OP_CLASS, OPS, PHASE_MODELS
 
 PAGE = Path(__file__).with_name("protocol.md")
 BEGIN = "<!-- BEGIN GENERATED: op reference (docs/_gen_protocol_reference.py) -->"
 END = "<!-- END GENERATED: op reference -->"
 
-#: One example per op (YAML flow style), each validated against its phase model.
-EXAMPLES: dict[str, str] = {
-    "expose": "{phase: habituation, op: expose, stimulus: A, trials: 4}",
-    "condition": (
-        "{phase: conditioning, op: condition, stimulus: B, us: shock, trials: 3, memory: fear-B,"
-        " tag: {ensemble: engram-B, site: DG, opsin: ChR2}}"
-    ),
-    "train": "{phase: learn, op: train, data: digits, concepts: all, epochs: 5, memory: digits}",
-    "test": "{phase: probe, op: test, stimulus: A, light: {ensemble: engram-B, epochs: [off, on]}}",
-    "reactivate": (
-        "{phase: light-test, op: reactivate, ensemble: engram-B, stimulus: A,"
-        " epochs: [off, on, off, on], power: 0.8}"
-    ),
-    "silence": "{phase: silencing, op: silence, ensemble: engram-C, stimulus: B}",
-    "coactivate": (
-        "{phase: pairing, op: coactivate, ensembles: [engram-A, engram-B], trials: 5, memory: A-B}"
-    ),
-    "delay": "{phase: wait, op: delay, days: 1}",
-    "consolidate": "{phase: replay, op: consolidate, memory: fear-B, replays: 20}",
-    "drug": "{phase: injection, op: drug, drug: anisomycin, hours: 4}",
-    "allocate": "{phase: creb, op: allocate, ensemble: creb-cells, site: BLA, fraction: 0.1}",
-    "ablate": "{phase: toxin, op: ablate, ensemble: creb-cells}",
-    "forget": "{phase: fade, op: forget, memory: fear-B, mode: decay, hours: 72}",
-    "erase": "{phase: unlearn, op: erase, memory: 'digits:3', alpha: 1.0}",
-    "implant": "{phase: inject, op: implant, memory: fear-B, into: current}",
-    "estimate": "{phase: estimate, op: estimate, estimator: closed-form, memories: [digits]}",
-    "potentiate": "{phase: ltp, op: potentiate, ensemble: engram-B, factor: 0.5}",
-    "shrink": "{phase: shrink-light, op: shrink, synapses: spines-B, factor: 0.8}",
-}
+#: One example per op (YAML flow style), declared with the op and validated against its model.
+EXAMPLES: dict[str, str] = {name: spec.example for name, spec in OPS.items()}
 
 
 def _type(s: dict[str, Any]) -> str:
@@ -107,18 +81,19 @@ def render() -> str:
     """The generated section (without markers)."""
     lines = [
         "",
-        "Generated from the schema by `docs/_gen_protocol_reference.py`; do not edit by hand.",
+        "Generated from the op registry by `docs/_gen_protocol_reference.py`; do not edit by hand.",
         "Every phase also takes `phase` (required, a unique name) and `hours` (optional, ≥ 0).",
         "",
-        "| op | class | what it does |",
-        "|---|---|---|",
+        "| op | class | subjects | what it does |",
+        "|---|---|---|---|",
     ]
     for op, model in PHASE_MODELS.items():
         doc = (model.__doc__ or "").strip().splitlines()[0].replace("``", "`")
-        lines.append(f"| [`{op}`](#op-{op}) | {OP_CLASS.get(op) or '—'} | {doc} |")
+        kinds = ", ".join(OPS[op].impls) if op in OPS else ""
+        lines.append(f"| [`{op}`](#op-{op}) | {OP_CLASS.get(op) or '—'} | {kinds} | {doc} |")
     for op, model in PHASE_MODELS.items():
         if op not in EXAMPLES:
-            raise SystemExit(f"no example for op {op!r}: add one to EXAMPLES")
+            raise SystemExit(f"no example for op {op!r}: give its OpSpec an example")
         example = yaml.safe_load(EXAMPLES[op])
         model.model_validate(example)  # an example that no longer validates stops the build
         schema = model.model_json_schema()

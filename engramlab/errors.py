@@ -23,6 +23,7 @@ __all__ = [
     "StoreError",
     "TransitionError",
     "UnknownNameError",
+    "UnsupportedOpError",
     "did_you_mean",
 ]
 
@@ -65,6 +66,10 @@ class UnknownNameError(EngramlabError, KeyError):
 
 class RunError(EngramlabError, RuntimeError):
     """A run could not be carried out."""
+
+
+class UnsupportedOpError(RunError):
+    """An op has no implementation for a subject kind; names the kinds that support it."""
 
 
 class StoreError(EngramlabError, OSError):

@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from engramlab.lifecycle import FORM_OPS, READ_OPS
+from engramlab.protocol import get_op
 
 __all__ = ["LitPhase", "RunDesign", "paired", "split_stimulus"]
 
@@ -158,9 +159,9 @@ class RunDesign:
         for i, ph in enumerate(self.schedule(g)):
             if ph.op not in READ_OPS:
                 continue
-            if ph.op in ("reactivate", "silence"):
-                ens, epochs = _names(ph.ensemble), list(ph.epochs)
-                mode = "activate" if ph.op == "reactivate" else "silence"
+            own = get_op(ph.op).light  # reactivate, silence: the op's own light
+            if own is not None:
+                ens, epochs, mode = _names(ph.ensemble), list(ph.epochs), own
             elif getattr(ph, "light", None) is not None:
                 ens, epochs, mode = _names(ph.light.ensemble), list(ph.light.epochs), ph.light.mode
             else:

@@ -4,23 +4,45 @@ and the criteria scored on trained networks.
 >>> from engramlab.engrams import available_estimators
 >>> available_estimators()
 ('closed-form', 'delta', 'graft', 'rank-one', 'synaptic-tag')
+
+The names load lazily: the estimator registry can be read (``engramlab validate`` does)
+without importing torch.
 """
 
-from engramlab.engrams._closed_form import FLOAT32_EPS as FLOAT32_EPS
-from engramlab.engrams._closed_form import closed_form_engram as closed_form_engram
-from engramlab.engrams._closed_form import pinv_sym as pinv_sym
-from engramlab.engrams._closed_form import residuals as residuals
-from engramlab.engrams._rank_one import memit_update as memit_update
-from engramlab.engrams._rank_one import rank_one_update as rank_one_update
-from engramlab.engrams._registry import ESTIMATORS as ESTIMATORS
-from engramlab.engrams._registry import Engram as Engram
-from engramlab.engrams._registry import available_estimators as available_estimators
-from engramlab.engrams._registry import get_estimator as get_estimator
-from engramlab.engrams._registry import register_estimator as register_estimator
-from engramlab.engrams._registry import scaling_factors as scaling_factors
-from engramlab.engrams._stats import SecondMoments as SecondMoments
-from engramlab.engrams._stats import collect_second_moments as collect_second_moments
-from engramlab.engrams._stats import pack as pack
-from engramlab.engrams._stats import unpack as unpack
-from engramlab.engrams._summary import erasure_matrix as erasure_matrix
-from engramlab.engrams._summary import format_ml_summary as format_ml_summary
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_PUBLIC: dict[str, str] = {
+    "FLOAT32_EPS": "engramlab.engrams._closed_form",
+    "closed_form_engram": "engramlab.engrams._closed_form",
+    "pinv_sym": "engramlab.engrams._closed_form",
+    "residuals": "engramlab.engrams._closed_form",
+    "memit_update": "engramlab.engrams._rank_one",
+    "rank_one_update": "engramlab.engrams._rank_one",
+    "ESTIMATORS": "engramlab.engrams._registry",
+    "Engram": "engramlab.engrams._registry",
+    "available_estimators": "engramlab.engrams._registry",
+    "get_estimator": "engramlab.engrams._registry",
+    "register_estimator": "engramlab.engrams._registry",
+    "scaling_factors": "engramlab.engrams._registry",
+    "SecondMoments": "engramlab.engrams._stats",
+    "collect_second_moments": "engramlab.engrams._stats",
+    "pack": "engramlab.engrams._stats",
+    "unpack": "engramlab.engrams._stats",
+    "erasure_matrix": "engramlab.engrams._summary",
+    "format_ml_summary": "engramlab.engrams._summary",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'engramlab.engrams' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -18,7 +18,7 @@ from engramlab.engrams._closed_form import (
 )
 from engramlab.engrams._graft import graft_engram
 from engramlab.engrams._rank_one import rank_one_update
-from engramlab.engrams._registry import Engram, register_estimator
+from engramlab.engrams._registry import Engram
 from engramlab.errors import RunError
 
 __all__ = ["closed_form", "delta", "graft", "rank_one", "synaptic_tag"]
@@ -212,10 +212,3 @@ def rank_one(run, memories: list[str], options: dict[str, Any]) -> dict[str, Eng
             diagnostics=diag,
         )
     return out
-
-
-register_estimator("closed-form", closed_form)
-register_estimator("delta", delta)
-register_estimator("synaptic-tag", synaptic_tag)
-register_estimator("graft", graft)
-register_estimator("rank-one", rank_one)

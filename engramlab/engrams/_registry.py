@@ -14,6 +14,7 @@ engramlab.errors.UnknownNameError: unknown estimator 'closed-frm'; did you mean 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,12 +62,20 @@ class Engram:
 
 
 Estimator = Callable[..., dict[str, Engram]]
-ESTIMATORS: dict[str, Estimator] = {}
+#: name → estimator, or the ``"module:function"`` of a built-in not imported yet (torch loads
+#: only when an estimator runs, so that ``engramlab validate`` can list the names)
+ESTIMATORS: dict[str, Estimator | str] = {
+    "closed-form": "engramlab.engrams._estimators:closed_form",
+    "delta": "engramlab.engrams._estimators:delta",
+    "synaptic-tag": "engramlab.engrams._estimators:synaptic_tag",
+    "graft": "engramlab.engrams._estimators:graft",
+    "rank-one": "engramlab.engrams._estimators:rank_one",
+}
 
 
-def register_estimator(name: str, fn: Estimator, *, replace: bool = False) -> None:
-    """Register ``fn(ctx, memories, options)`` under ``name``; built-ins are never replaced
-    silently."""
+def register_estimator(name: str, fn: Estimator | str, *, replace: bool = False) -> None:
+    """Register ``fn(ctx, memories, options)`` (or its ``"module:function"``) under ``name``;
+    built-ins are never replaced silently. A protocol's ``estimate`` phase can then name it."""
     if name in ESTIMATORS and not replace:
         raise ValueError(f"estimator {name!r} is already registered; pass replace=True")
     ESTIMATORS[name] = fn
@@ -74,16 +83,18 @@ def register_estimator(name: str, fn: Estimator, *, replace: bool = False) -> No
 
 def available_estimators() -> tuple[str, ...]:
     """Names of the registered estimators, sorted."""
-    _builtins()
     return tuple(sorted(ESTIMATORS))
 
 
 def get_estimator(name: str) -> Estimator:
     """The estimator called ``name``; an unknown name lists the known ones."""
-    _builtins()
     if name not in ESTIMATORS:
         raise unknown_name("estimator", name, sorted(ESTIMATORS))
-    return ESTIMATORS[name]
+    fn = ESTIMATORS[name]
+    if isinstance(fn, str):
+        module, attr = fn.split(":")
+        fn = ESTIMATORS[name] = getattr(importlib.import_module(module), attr)
+    return fn
 
 
 def scaling_factors(
@@ -104,14 +115,3 @@ def scaling_factors(
     }
     top = max(rel.values()) if rel else 0.0
     return {k: (r / top) ** p if top > 0 else 0.0 for k, r in rel.items()}
-
-
-_LOADED = False
-
-
-def _builtins() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    from engramlab.engrams import _estimators  # noqa: F401  (registers the built-ins)

@@ -1,19 +1,33 @@
 """The memory life cycle: an explicit state machine and the walk of a schedule through it.
 
+The machine and the walk live with the op registry in :mod:`engramlab.protocol` (each op
+declares its life-cycle class and walk step once, in its :class:`~engramlab.protocol.OpSpec`);
+this package is their public face. ``FORM_OPS``, ``READ_OPS``, ``UPDATE_OPS`` and ``DELETE_OPS``
+are the ops of each life-cycle class, derived from the registry.
+
 >>> from engramlab.lifecycle import transition
 >>> transition("labile", "delay", psi=True)
 'silent'
+>>> sorted(READ_OPS)
+['reactivate', 'silence', 'test']
 """
 
-from engramlab.lifecycle._machine import DELETE_OPS as DELETE_OPS
-from engramlab.lifecycle._machine import FORM_OPS as FORM_OPS
-from engramlab.lifecycle._machine import READ_OPS as READ_OPS
-from engramlab.lifecycle._machine import STATES as STATES
-from engramlab.lifecycle._machine import EnsembleInfo as EnsembleInfo
-from engramlab.lifecycle._machine import GroupLifecycle as GroupLifecycle
-from engramlab.lifecycle._machine import WalkIssue as WalkIssue
-from engramlab.lifecycle._machine import check_schedule as check_schedule
-from engramlab.lifecycle._machine import lifecycle_graph as lifecycle_graph
-from engramlab.lifecycle._machine import phase_hours as phase_hours
-from engramlab.lifecycle._machine import transition as transition
-from engramlab.lifecycle._machine import walk_schedule as walk_schedule
+from engramlab.protocol import STATES as STATES
+from engramlab.protocol import EnsembleInfo as EnsembleInfo
+from engramlab.protocol import GroupLifecycle as GroupLifecycle
+from engramlab.protocol import WalkIssue as WalkIssue
+from engramlab.protocol import check_schedule as check_schedule
+from engramlab.protocol import lifecycle_graph as lifecycle_graph
+from engramlab.protocol import ops_in_class
+from engramlab.protocol import phase_hours as phase_hours
+from engramlab.protocol import transition as transition
+from engramlab.protocol import walk_schedule as walk_schedule
+
+#: ops of class Create (formations)
+FORM_OPS: frozenset[str] = ops_in_class("Create")
+#: ops of class Read (retrievals)
+READ_OPS: frozenset[str] = ops_in_class("Read")
+#: ops of class Update
+UPDATE_OPS: frozenset[str] = ops_in_class("Update")
+#: ops of class Delete
+DELETE_OPS: frozenset[str] = ops_in_class("Delete")

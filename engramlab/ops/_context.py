@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from engramlab.ops._drugs import DrugEffect
+from engramlab.protocol import DrugEffect
 from engramlab.subjects._circuit import Circuit
 from engramlab.world._stimuli import World
 

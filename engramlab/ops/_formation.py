@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 
 from engramlab.ops._context import Ensemble, GroupRun, SynapseTag
-from engramlab.protocol._schema import CellTag
-from engramlab.protocol._schema import SynapseTag as SynapseTagSpec
+from engramlab.protocol import CellTag
+from engramlab.protocol import SynapseTag as SynapseTagSpec
 
 __all__ = ["coactivate", "condition", "expose", "synapse_members", "tag_members"]
 

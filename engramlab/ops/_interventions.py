@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from engramlab.ops._context import DrugWindow, Ensemble, GroupRun
-from engramlab.ops._drugs import get_drug
+from engramlab.protocol import get_drug
 
 __all__ = ["ablate", "allocate", "drug"]
 

@@ -26,12 +26,11 @@ from engramlab.plot._style import (
 
 __all__ = ["phase_info"]
 
-_READ_OPS = ("test", "reactivate", "silence")
-
 
 def phase_info(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
-    """phase → ``{"op", "light"}`` from the store's protocol (``light``: activate/silence/None)."""
-    from engramlab.protocol import load_protocol
+    """phase → ``{"op", "light", "class"}`` from the store's protocol (``light``: activate,
+    silence or None; ``class``: the op's life-cycle class)."""
+    from engramlab.protocol import get_op, load_protocol
 
     try:
         proto = load_protocol(tree.attrs.get("protocol_yaml", ""), file="store").protocol
@@ -39,10 +38,11 @@ def phase_info(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
         return {}
     info = {}
     for ph in proto.schedule:
-        light = {"reactivate": "activate", "silence": "silence"}.get(ph.op)
-        if ph.op == "test" and getattr(ph, "light", None) is not None:
+        spec = get_op(ph.op)
+        light = spec.light
+        if light is None and getattr(ph, "light", None) is not None:
             light = ph.light.mode
-        info[ph.phase] = {"op": ph.op, "light": light}
+        info[ph.phase] = {"op": ph.op, "light": light, "class": spec.lifecycle}
     return info
 
 
@@ -90,7 +90,7 @@ def freezing(tree: xr.DataTree) -> Any:
         return None
     info = phase_info(tree)
     phases = _ordered(beh["phase"].values)
-    shown = [p for p in phases if info.get(p, {}).get("op") in _READ_OPS] or phases
+    shown = [p for p in phases if info.get(p, {}).get("class") == "Read"] or phases
     groups = _ordered(beh["group"].values)
     colours = group_colours(groups)
     effect = tree.engram.light_effect()

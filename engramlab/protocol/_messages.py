@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engramlab.errors import did_you_mean
-from engramlab.protocol._schema import OPS
+from engramlab.protocol._opspec import OPS
 
 __all__ = ["Found", "describe", "has", "owner", "place", "schema_at", "show", "translate", "where"]
 

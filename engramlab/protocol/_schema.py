@@ -21,14 +21,46 @@ Example
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import Field
+
+from engramlab.protocol import _ops  # noqa: F401  (declares the built-in ops)
+from engramlab.protocol._opspec import OPS, _seal
+from engramlab.protocol._phases import (
+    Ablate,
+    Allocate,
+    CellTag,
+    Coactivate,
+    Condition,
+    Consolidate,
+    Delay,
+    Drug,
+    Erase,
+    Estimate,
+    Expose,
+    Forget,
+    Implant,
+    Light,
+    Opsin,
+    PhaseModel,
+    Potentiate,
+    Reactivate,
+    Shrink,
+    Silence,
+    Slug,
+    SynapseTag,
+    Test,
+    Train,
+    _Model,
+)
 
 __all__ = [
     "CRITERIA",
-    "OPS",
     "OP_CLASS",
+    "PHASE_MODELS",
     "Ablate",
     "Allocate",
     "CellTag",
@@ -49,10 +81,10 @@ __all__ = [
     "Light",
     "Phase",
     "Potentiate",
-    "Shrink",
     "Protocol",
     "Reactivate",
     "Record",
+    "Shrink",
     "Silence",
     "Subject",
     "SynapseTag",
@@ -60,22 +92,6 @@ __all__ = [
     "Train",
     "WeightsRecord",
 ]
-
-Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$", max_length=80)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-def _epoch(value: Any) -> Any:
-    # YAML 1.1 reads bare on/off as booleans; an epoch is a word.
-    if value is True:
-        return "on"
-    if value is False:
-        return "off"
-    return value
-
-
-Epoch = Annotated[Literal["off", "on"], BeforeValidator(_epoch)]
-Opsin = Literal["ChR2", "ArchT", "none"]
 
 #: The engram criteria a protocol may declare it tests.
 CRITERIA: tuple[str, ...] = (
@@ -90,311 +106,17 @@ CRITERIA: tuple[str, ...] = (
     "mimicry",
 )
 
-#: Life-cycle class of each op (DESIGN §3); ``None`` for ops outside the cycle.
-OP_CLASS: dict[str, str | None] = {
-    "expose": "Create",
-    "condition": "Create",
-    "train": "Create",
-    "test": "Read",
-    "reactivate": "Read",
-    "silence": "Read",
-    "coactivate": "Create",
-    "delay": "Update",
-    "consolidate": "Update",
-    "drug": None,
-    "allocate": None,
-    "ablate": "Delete",
-    "forget": "Delete",
-    "erase": "Delete",
-    "implant": "Create",
-    "estimate": None,
-    "potentiate": "Update",
-    "shrink": "Delete",
-}
-OPS: tuple[str, ...] = tuple(OP_CLASS)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --------------------------------------------------------------------------- tags, light
-class CellTag(_Model):
-    """Activity tag of cells (c-Fos/TetTag analogue) during the phase it is attached to."""
-
-    ensemble: Slug
-    site: str
-    opsin: Opsin = "ChR2"
-    rule: Literal["top-fraction", "threshold"] = "top-fraction"
-    fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    threshold: float | None = None
-    efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-
-
-class SynapseTag(_Model):
-    """Synaptic tag (AS-PaRac1 analogue): weights potentiated in the phase's window."""
-
-    synapses: Slug
-    projection: str
-    rule: Literal["top-fraction", "threshold"] = "top-fraction"
-    fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    threshold: float | None = None
-
-
-def _tag_kind(value: Any) -> str | None:
-    if isinstance(value, dict):
-        if "synapses" in value:
-            return "synapses"
-        return "cells"
-    if isinstance(value, SynapseTag):
-        return "synapses"
-    if isinstance(value, CellTag):
-        return "cells"
-    return None
-
-
-TagSpec = Annotated[
-    Annotated[CellTag, Tag("cells")] | Annotated[SynapseTag, Tag("synapses")],
-    Discriminator(_tag_kind),
-]
-
-
-class Light(_Model):
-    """Custom light delivery on a Read phase: ``{ensemble, mode, power, epochs}``."""
-
-    ensemble: Slug | list[Slug]
-    mode: Literal["activate", "silence"] = "activate"
-    power: Fraction = 1.0
-    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
-
-
-# --------------------------------------------------------------------------- phases
-class _Phase(_Model):
-    phase: Slug
-    hours: Annotated[float, Field(ge=0.0)] | None = None
-
-
-class Expose(_Phase):
-    """Present a stimulus with plasticity on (a neutral memory)."""
-
-    op: Literal["expose"]
-    stimulus: str
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
-    memory: Slug | None = None
-    tag: TagSpec | None = None
-    light: Light | None = None
-
-
-class Condition(_Phase):
-    """Pair a stimulus with a US (``us: null`` for a no-shock control)."""
-
-    op: Literal["condition"]
-    stimulus: str
-    us: str | None
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
-    memory: Slug | None = None
-    tag: TagSpec | None = None
-    light: Light | None = None
-
-
-class Train(_Phase):
-    """ML subjects: learn a dataset's concepts."""
-
-    op: Literal["train"]
-    data: str
-    concepts: list[str | int] | Literal["all"] = "all"
-    epochs: Annotated[int, Field(ge=1)] = 1
-    lr: Annotated[float, Field(gt=0.0)] = 1e-3
-    batch_size: Annotated[int, Field(ge=1)] = 32
-    memory: Slug | None = None
-    tag: TagSpec | None = None
-
-
-class Test(_Phase):
-    """Present a cue with plasticity off and measure behaviour."""
-
-    __test__ = False  # not a pytest test class
-
-    op: Literal["test"]
-    stimulus: str | None = None
-    data: str | None = None
-    concepts: list[str | int] | Literal["all"] | None = None
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
-    epochs: list[Epoch] | None = None
-    memory: Slug | None = None
-    light: Light | None = None
-
-
-class _LightTest(_Phase):
-    """A Read phase with light on a tagged ensemble in alternating epochs."""
-
-    ensemble: Slug | list[Slug]
-    stimulus: str | None = None
-    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
-    power: Fraction = 1.0
-    memory: Slug | None = None
-
-
-class Reactivate(_LightTest):
-    """Test with light driving a tagged ensemble (ChR2), by epochs."""
-
-    op: Literal["reactivate"]
-
-
-class Silence(_LightTest):
-    """Test with light silencing a tagged ensemble (ArchT), by epochs."""
-
-    op: Literal["silence"]
-
-
-class Coactivate(_Phase):
-    """Drive two or more tagged ensembles together with plasticity on, no stimulus."""
-
-    op: Literal["coactivate"]
-    ensembles: list[Slug]
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
-    power: Fraction = 1.0
-    memory: Slug | None = None
-
-
-class Delay(_Phase):
-    """Time passes: early weights decay or consolidate; drug windows apply."""
-
-    op: Literal["delay"]
-    days: Annotated[float, Field(ge=0.0)] | None = None
-
-
-class Consolidate(_Phase):
-    """Offline replay (systems consolidation, hippocampus → cortex)."""
-
-    op: Literal["consolidate"]
-    memory: Slug
-    replays: Annotated[int, Field(ge=1)] = 10
-
-
-class Drug(_Phase):
-    """Open a pharmacological window of ``hours`` (registry name in ``drug``)."""
-
-    op: Literal["drug"]
-    drug: str
-    site: str | None = None
-
-
-class Allocate(_Phase):
-    """Raise the excitability of a random fraction of a site before learning."""
-
-    op: Literal["allocate"]
-    ensemble: Slug
-    site: str
-    fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    excitability: float = 1.0
-
-
-class Ablate(_Phase):
-    """Permanently silence an ensemble."""
-
-    op: Literal["ablate"]
-    ensemble: Slug | list[Slug]
-
-
-class Forget(_Phase):
-    """Passive forgetting: decay or interference."""
-
-    op: Literal["forget"]
-    memory: Slug
-    mode: Literal["decay", "interference"] = "decay"
-
-
-class Erase(_Phase):
-    """Subtract an estimated engram."""
-
-    op: Literal["erase"]
-    memory: Slug | list[Slug]
-    alpha: float = 1.0
-    scaling: Literal["plain", "weight-norm"] = "plain"
-    p: float = 1.0
-
-
-class Implant(_Phase):
-    """Add an engram to the null state or to the current model."""
-
-    op: Literal["implant"]
-    memory: Slug | list[Slug]
-    into: Literal["null", "current"] | None = "null"
-
-
-class Potentiate(_Phase):
-    """Potentiate the inputs onto a tagged ensemble (optogenetic LTP, a PAK1-like spine gain).
-
-    Every weight onto the ensemble's members from the listed projections (default: all
-    projections into the ensemble's site) grows by ``factor`` × its current value.
-    """
-
-    op: Literal["potentiate"]
-    ensemble: Slug | list[Slug]
-    factor: Annotated[float, Field(gt=0.0, le=10.0)] = 0.5
-    projections: list[str] | Literal["inputs"] = "inputs"
-
-
-class Shrink(_Phase):
-    """Light-triggered shrinkage of the synapses in a synaptic tag (AS-PaRac1 analogue)."""
-
-    op: Literal["shrink"]
-    synapses: Slug
-    factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
-
-
-class Estimate(_Phase):
-    """Estimate engrams of named memories with a named estimator."""
-
-    op: Literal["estimate"]
-    estimator: Literal["closed-form", "delta", "synaptic-tag", "graft", "rank-one"]
-    memories: list[Slug]
-
-
+#: op name → phase model, derived from the op registry (:data:`engramlab.protocol.OPS`).
+PHASE_MODELS: dict[str, type[PhaseModel]] = {name: spec.model for name, spec in OPS.items()}
+#: op name → life-cycle class (DESIGN §3); ``None`` for ops outside the cycle. From the registry.
+OP_CLASS: dict[str, str | None] = {name: spec.lifecycle for name, spec in OPS.items()}
+
+#: A phase of the schedule: the union of every declared op's model, told apart by ``op``.
 Phase = Annotated[
-    Expose
-    | Condition
-    | Train
-    | Test
-    | Reactivate
-    | Silence
-    | Coactivate
-    | Delay
-    | Consolidate
-    | Drug
-    | Allocate
-    | Ablate
-    | Forget
-    | Erase
-    | Implant
-    | Estimate
-    | Potentiate
-    | Shrink,
+    functools.reduce(operator.or_, PHASE_MODELS.values()),  # type: ignore[valid-type]
     Field(discriminator="op"),
 ]
-
-#: op name → phase model.
-PHASE_MODELS: dict[str, type[_Phase]] = {
-    "expose": Expose,
-    "condition": Condition,
-    "train": Train,
-    "test": Test,
-    "reactivate": Reactivate,
-    "silence": Silence,
-    "coactivate": Coactivate,
-    "delay": Delay,
-    "consolidate": Consolidate,
-    "drug": Drug,
-    "allocate": Allocate,
-    "ablate": Ablate,
-    "forget": Forget,
-    "erase": Erase,
-    "implant": Implant,
-    "estimate": Estimate,
-    "potentiate": Potentiate,
-    "shrink": Shrink,
-}
+_seal()  # the union is fixed from here on: new ops must be declared before this module
 
 
 # --------------------------------------------------------------------------- world
@@ -477,7 +199,7 @@ class Protocol(_Model):
     schedule: list[Phase] = Field(min_length=1)
     record: Record = Field(default_factory=Record)
 
-    def phase(self, name: str) -> _Phase:
+    def phase(self, name: str) -> PhaseModel:
         """The phase called ``name``."""
         for ph in self.schedule:
             if ph.phase == name:

@@ -21,10 +21,11 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from engramlab.errors import Issue, ProtocolError, UnknownNameError, did_you_mean
-from engramlab.lifecycle import GroupLifecycle, check_schedule
 from engramlab.protocol._merge import resolve_group_phases
 from engramlab.protocol._messages import Found, has, translate
-from engramlab.protocol._schema import OPS, Phase, Protocol
+from engramlab.protocol._opspec import OPS, available_ops
+from engramlab.protocol._schema import Phase, Protocol
+from engramlab.protocol._walk import GroupLifecycle, check_schedule
 from engramlab.protocol._yaml import YamlDoc, load_yaml
 from engramlab.subjects import SubjectInfo, describe_subject
 
@@ -184,8 +185,6 @@ class _Checker:
 
     # ------------------------------------------------------------------ top level
     def top(self) -> None:
-        from engramlab.ops import available_ops  # lazy: the ops package imports this one
-
         self.subject()
         seen: dict[str, int] = {}
         for i, ph in enumerate(self.schedule):
@@ -259,12 +258,14 @@ class _Checker:
     def phase(self, i: int, ph: dict[str, Any]) -> list[Found]:
         out: list[Found] = []
         base: DataPath = ("schedule", i)
-        op, name = ph.get("op"), ph.get("phase")
+        op = ph.get("op")
+        spec = OPS.get(op) if isinstance(op, str) else None
+        fields = spec.model.model_fields if spec is not None else {}
         known = list(self.world)
         kinds = {k: v.get("kind") for k, v in self.world.items() if isinstance(v, dict)}
         for key in ("stimulus", "us", "data"):
             value = ph.get(key)
-            if not isinstance(value, str) or (key == "us" and op != "condition"):
+            if not isinstance(value, str) or (key == "us" and "us" not in fields):
                 continue
             if value not in self.world:
                 out.append(
@@ -283,7 +284,7 @@ class _Checker:
                         f"{kinds.get(value)} (us stimuli: {_choices(us)})",
                     )
                 )
-            elif key == "stimulus" and op == "condition" and kinds.get(value) == "us":
+            elif key == "stimulus" and "us" in fields and kinds.get(value) == "us":
                 out.append(
                     Found(
                         (*base, key),
@@ -296,29 +297,10 @@ class _Checker:
         if isinstance(tag, dict):
             out += self._named((*base, "tag", "site"), tag.get("site"), "site")
             out += self._named((*base, "tag", "projection"), tag.get("projection"), "projection")
-        if op in ("allocate", "drug"):
+        if "site" in fields:
             out += self._named((*base, "site"), ph.get("site"), "site")
-        if op == "delay" and ph.get("hours") is None and ph.get("days") is None:
-            out.append(Found(base, f"delay phase {name!r} needs 'hours' or 'days'"))
-        if op == "drug":
-            from engramlab.ops import DRUGS
-
-            drug = ph.get("drug")
-            if isinstance(drug, str) and drug not in DRUGS:
-                names = sorted(DRUGS)
-                out.append(
-                    Found(
-                        (*base, "drug"),
-                        f"unknown drug {drug!r}{did_you_mean(drug, names)} (known: {_choices(names)})",
-                    )
-                )
-            if ph.get("hours") is None:
-                out.append(
-                    Found(
-                        base,
-                        f"drug phase {name!r} needs 'hours' (how long the drug window stays open)",
-                    )
-                )
+        if spec is not None and spec.check is not None:
+            out += spec.check(ph, base)
         return out
 
     def _named(self, path: DataPath, value: Any, what: str) -> list[Found]:
@@ -338,11 +320,11 @@ class _Checker:
     # ------------------------------------------------------------------ ML datasets
     def train_concepts(self) -> dict[str, tuple[str, ...]]:
         """Per ML dataset of the world, the concepts ``concepts: all`` trains."""
-        from engramlab.world._datasets import dataset_concepts
-
         out = {}
         for name, st in self.world.items():
             if isinstance(st, dict) and st.get("kind") in ("dataset", "facts"):
+                from engramlab.world._datasets import dataset_concepts  # torch: ML worlds only
+
                 out[name] = tuple(
                     c for c in dataset_concepts(st) if not (st["kind"] == "facts" and c[0] == "r")
                 )
@@ -350,17 +332,16 @@ class _Checker:
 
     def ml_data(self, base: DataPath, op: Any, ph: dict[str, Any]) -> list[Found]:
         """ML checks: ``data`` names a dataset or facts stimulus; its concepts exist."""
-        from engramlab.world._datasets import dataset_concepts
-
         out: list[Found] = []
         ml_kind = self.info is not None and self.info.kind in ("mlp", "transformer", "hf")
-        if op not in ("train", "test", "reactivate", "silence"):
-            return out
+        spec = OPS.get(op) if isinstance(op, str) else None
+        if spec is None or not ("data" in spec.model.model_fields or spec.lifecycle == "Read"):
+            return out  # ML data is read by ops with a 'data' field and by Read ops
         key = "data"
         data = ph.get("data")
         if ml_kind and data is None and isinstance(ph.get("stimulus"), str):
             key, data = "stimulus", ph.get("stimulus")  # an ML subject sees only datasets
-        if not ml_kind and (op != "test" or key != "data"):
+        if not ml_kind and (spec.lifecycle != "Read" or key != "data"):
             return out
         if not isinstance(data, str) or data not in self.world:
             return out
@@ -380,6 +361,8 @@ class _Checker:
                 )
             )
             return out
+        from engramlab.world._datasets import dataset_concepts  # torch: ML worlds only
+
         valid = list(dataset_concepts(st))
         concepts = ph.get("concepts")
         if isinstance(concepts, list):

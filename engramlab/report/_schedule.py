@@ -1,5 +1,8 @@
 """The schedule in plain words, for readers who never saw the YAML.
 
+Each op's sentence is declared with the op (``OpSpec.describe``); :func:`describe_phase` is
+re-exported from :mod:`engramlab.protocol`.
+
 >>> from engramlab.protocol import Protocol
 >>> p = Protocol.model_validate({"engramlab": 1, "name": "t", "subject": {"circuit": "x"},
 ...     "groups": {"g": {}}, "schedule": [{"phase": "w", "op": "delay", "days": 1}]})
@@ -13,86 +16,9 @@ from typing import Any
 
 import xarray as xr
 
+from engramlab.protocol import describe_phase, describe_tag
+
 __all__ = ["describe_phase", "group_differences", "schedule_table"]
-
-
-def _tag(tag: Any) -> str:
-    if tag is None:
-        return ""
-    if hasattr(tag, "synapses"):
-        return f"; the most potentiated {tag.projection} synapses are tagged as '{tag.synapses}'"
-    rule = (
-        f"the top {100 * tag.fraction:g}% most active"
-        if tag.rule == "top-fraction"
-        else f"units above {tag.threshold}"
-    )
-    opsin = {"none": "a fluorophore only (no opsin)"}.get(tag.opsin, tag.opsin)
-    eff = f", {100 * tag.efficiency:g}% labelling efficiency" if tag.efficiency < 1 else ""
-    return f"; {rule} {tag.site} cells are tagged as '{tag.ensemble}' with {opsin}{eff}"
-
-
-def _light(ensemble: Any, epochs: list[str], power: float, mode: str) -> str:
-    ens = ", ".join(ensemble) if isinstance(ensemble, list) else ensemble
-    verb = "activates" if mode == "activate" else "silences"
-    return f"light {verb} '{ens}' (power {power:g}) in epochs {'/'.join(epochs)}"
-
-
-def describe_phase(ph: Any) -> str:
-    """One sentence saying what a phase does."""
-    op = ph.op
-    mem = (
-        f"; forms memory '{ph.memory}'"
-        if getattr(ph, "memory", None)
-        and op
-        in (
-            "expose",
-            "condition",
-            "train",
-            "coactivate",
-        )
-        else ""
-    )
-    if op == "expose":
-        return f"placed in {ph.stimulus} for {ph.trials} trial(s), plasticity on{mem}{_tag(ph.tag)}"
-    if op == "condition":
-        us = f"paired with {ph.us}" if ph.us else "with no shock (no-US control)"
-        return f"{ph.stimulus} {us}, {ph.trials} trial(s){mem}{_tag(ph.tag)}"
-    if op == "train":
-        return f"trained on {ph.data} ({ph.concepts}), {ph.epochs} epoch(s){mem}{_tag(ph.tag)}"
-    if op == "test":
-        where = ph.stimulus or ph.data or "the home cage"
-        light = (
-            f"; {_light(ph.light.ensemble, ph.light.epochs, ph.light.power, ph.light.mode)}"
-            if ph.light
-            else ""
-        )
-        return f"tested in {where}, plasticity off, {ph.trials} trial(s){light}"
-    if op in ("reactivate", "silence"):
-        where = ph.stimulus or "the home cage"
-        mode = "activate" if op == "reactivate" else "silence"
-        return (
-            f"tested in {where}, plasticity off; {_light(ph.ensemble, ph.epochs, ph.power, mode)}"
-        )
-    if op == "delay":
-        hours = (ph.hours or 0) + 24 * (ph.days or 0)
-        return (
-            f"{hours:g} h pass in the home cage; early (labile) weight changes consolidate or decay"
-        )
-    if op == "drug":
-        site = f" into {ph.site}" if ph.site else ""
-        return f"{ph.drug} given{site}; its window lasts {ph.hours:g} h"
-    if op == "coactivate":
-        return f"light drives {', '.join(ph.ensembles)} together, plasticity on{mem}"
-    if op == "allocate":
-        return (
-            f"{100 * ph.fraction:g}% of {ph.site} made more excitable (+{ph.excitability:g}) "
-            f"as '{ph.ensemble}'"
-        )
-    if op == "ablate":
-        ens = ", ".join(ph.ensemble) if isinstance(ph.ensemble, list) else ph.ensemble
-        return f"'{ens}' cells ablated (silenced for good)"
-    fields = ph.model_dump(exclude={"phase", "op", "hours"}, exclude_none=True)
-    return ", ".join(f"{k} {v}" for k, v in fields.items()) or op
 
 
 def group_differences(protocol: Any) -> dict[str, str]:
@@ -113,7 +39,7 @@ def group_differences(protocol: Any) -> dict[str, str]:
 
                     model = SynapseTag if "synapses" in v else CellTag
                     try:
-                        parts.append(f"in {phase}{_tag(model.model_validate(v))}")
+                        parts.append(f"in {phase}{describe_tag(model.model_validate(v))}")
                     except ValueError:
                         parts.append(f"in {phase}, tag = {v}")
                 else:

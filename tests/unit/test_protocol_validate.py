@@ -20,12 +20,13 @@ V1_CIRCUIT_OPS = ("expose", "condition", "test", "reactivate", "silence", "delay
 @pytest.fixture(autouse=True)
 def _pin_available_ops(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pin the ops registry, so that these messages do not change as ops land."""
-    import engramlab.ops
+    from dataclasses import replace
 
-    def available(kind: str) -> tuple[str, ...]:
-        return V1_CIRCUIT_OPS if kind == "circuit" else ()
+    from engramlab.protocol import OPS
 
-    monkeypatch.setattr(engramlab.ops, "available_ops", available)
+    for name, spec in list(OPS.items()):
+        impls = {"circuit": spec.impls["circuit"]} if name in V1_CIRCUIT_OPS else {}
+        monkeypatch.setitem(OPS, name, replace(spec, impls=impls))
 
 
 BASE = (DATA / "minimal.yaml").read_text()

@@ -3,7 +3,10 @@
 States of a named memory: ``absent → labile → consolidated ⇄ retrieved``, ``silent`` (formed
 while a protein-synthesis inhibitor blocked consolidation) and ``forgotten``. The machine is a
 :class:`networkx.DiGraph` whose edges carry the ops that may take them (``ops``) and an event
-name (``event``). Self-loops (event ``stay``) are the steps that change nothing.
+name (``event``). Self-loops (event ``stay``) are the steps that change nothing. Edges are
+defined by life-cycle *roles* (``form``, ``read``, ``update``, ``time``, ``rescue``,
+``delete``); which ops have a role comes from each op's :class:`~engramlab.protocol.OpSpec`.
+The walk calls each phase's op's ``walk`` step (:mod:`engramlab.protocol._steps`).
 
 >>> transition("labile", "delay")
 'consolidated'
@@ -24,15 +27,15 @@ from typing import Any
 
 import networkx as nx
 
-from engramlab.errors import TransitionError, UnknownNameError, did_you_mean
+from engramlab.errors import TransitionError, did_you_mean
+from engramlab.protocol._opspec import OPS, get_op
 
 __all__ = [
-    "DELETE_OPS",
-    "FORM_OPS",
-    "READ_OPS",
+    "HOURS_PER_TRIAL",
     "STATES",
     "EnsembleInfo",
     "GroupLifecycle",
+    "Walk",
     "WalkIssue",
     "check_schedule",
     "lifecycle_graph",
@@ -42,44 +45,45 @@ __all__ = [
 ]
 
 STATES: tuple[str, ...] = ("absent", "labile", "consolidated", "silent", "retrieved", "forgotten")
-FORM_OPS = frozenset({"expose", "condition", "train", "coactivate", "implant"})
-READ_OPS = frozenset({"test", "reactivate", "silence"})
-UPDATE_OPS = frozenset({"delay", "consolidate"})
-DELETE_OPS = frozenset({"erase", "ablate", "forget", "shrink"})
-RESCUE_OPS = frozenset({"potentiate"})
 #: simulated hours one trial takes when a phase gives ``trials`` but no ``hours``
 HOURS_PER_TRIAL = 0.05
 
+#: (from, to, event, roles of the ops that take the edge); an op's role is in its OpSpec
 _EDGES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
-    ("absent", "labile", "form", FORM_OPS),
-    ("labile", "consolidated", "consolidate", UPDATE_OPS),
-    ("labile", "silent", "silence-psi", frozenset({"delay"})),
-    ("retrieved", "silent", "silence-psi", frozenset({"delay"})),
-    ("consolidated", "retrieved", "retrieve", READ_OPS),
-    ("retrieved", "consolidated", "reconsolidate", UPDATE_OPS),
-    ("silent", "consolidated", "rescue", RESCUE_OPS),
-    ("consolidated", "labile", "form", FORM_OPS),
-    ("retrieved", "labile", "form", FORM_OPS),
-    ("forgotten", "labile", "form", FORM_OPS),
-    ("labile", "labile", "stay", FORM_OPS | READ_OPS | RESCUE_OPS),
-    ("retrieved", "retrieved", "stay", READ_OPS | RESCUE_OPS),
-    ("consolidated", "consolidated", "stay", UPDATE_OPS | RESCUE_OPS),
-    ("silent", "silent", "stay", READ_OPS | frozenset({"delay"})),
-    ("forgotten", "forgotten", "stay", READ_OPS | DELETE_OPS | frozenset({"delay"})),
+    ("absent", "labile", "form", frozenset({"form"})),
+    ("labile", "consolidated", "consolidate", frozenset({"update", "time"})),
+    ("labile", "silent", "silence-psi", frozenset({"time"})),
+    ("retrieved", "silent", "silence-psi", frozenset({"time"})),
+    ("consolidated", "retrieved", "retrieve", frozenset({"read"})),
+    ("retrieved", "consolidated", "reconsolidate", frozenset({"update", "time"})),
+    ("silent", "consolidated", "rescue", frozenset({"rescue"})),
+    ("consolidated", "labile", "form", frozenset({"form"})),
+    ("retrieved", "labile", "form", frozenset({"form"})),
+    ("forgotten", "labile", "form", frozenset({"form"})),
+    ("labile", "labile", "stay", frozenset({"form", "read", "rescue"})),
+    ("retrieved", "retrieved", "stay", frozenset({"read", "rescue"})),
+    ("consolidated", "consolidated", "stay", frozenset({"update", "time", "rescue"})),
+    ("silent", "silent", "stay", frozenset({"read", "time"})),
+    ("forgotten", "forgotten", "stay", frozenset({"read", "delete", "time"})),
     *(
-        (s, "forgotten", "forget", DELETE_OPS)
+        (s, "forgotten", "forget", frozenset({"delete"}))
         for s in ("labile", "consolidated", "silent", "retrieved")
     ),
 )
 
 
-@lru_cache(maxsize=1)
 def _graph() -> nx.DiGraph:
+    return _graph_for(tuple((name, spec.role) for name, spec in OPS.items()))
+
+
+@lru_cache(maxsize=4)
+def _graph_for(roles: tuple[tuple[str, str | None], ...]) -> nx.DiGraph:
     g = nx.DiGraph()
     g.add_nodes_from(STATES)
-    for a, b, event, ops in _EDGES:
+    for a, b, event, takes in _EDGES:
         if g.has_edge(a, b):  # a DiGraph holds one edge per pair: never overwrite silently
             raise AssertionError(f"duplicate life-cycle edge {a} -> {b}")
+        ops = frozenset(name for name, role in roles if role in takes)
         g.add_edge(a, b, event=event, ops=ops)
     return g
 
@@ -159,49 +163,30 @@ class WalkIssue:
 
 
 def phase_hours(phase: Any) -> float:
-    """Simulated hours a phase takes: ``hours``; ``days`` × 24 for ``delay``; 0.05 h per trial
-    when a phase has ``trials`` and no ``hours``; 0 for ``drug`` (its ``hours`` is the window).
+    """Simulated hours a phase takes: its op's own rule (``OpSpec.hours``: ``days`` × 24 +
+    ``hours`` for ``delay``, 0 for ``drug``, whose ``hours`` is the window); else ``hours``;
+    else 0.05 h per trial when the phase has ``trials``.
     """
-    if phase.op == "drug":
-        return 0.0
-    if phase.op == "delay":
-        return float(phase.hours or 0.0) + 24.0 * float(getattr(phase, "days", None) or 0.0)
+    rule = get_op(phase.op).hours
+    if rule is not None:
+        return float(rule(phase))
     if phase.hours is not None:
         return float(phase.hours)
     trials = getattr(phase, "trials", None)
     return HOURS_PER_TRIAL * trials if isinstance(trials, int) else 0.0
 
 
-def _names(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _fields(key: str, value: Any) -> list[tuple[str, tuple[Hashable, ...]]]:
+def names_at(key: str, value: Any) -> list[tuple[str, tuple[Hashable, ...]]]:
+    """The names in a field holding a name or a list of names, each with its path."""
     if isinstance(value, str):
         return [(value, (key,))]
     return [(v, (key, j)) for j, v in enumerate(value or [])]
 
 
-_VERB = {
-    "reactivate": "reactivated",
-    "silence": "silenced",
-    "test": "lit",
-    "ablate": "ablated",
-    "coactivate": "co-activated",
-    "erase": "erased",
-    "forget": "forgotten",
-    "consolidate": "consolidated",
-    "implant": "implanted",
-    "potentiate": "potentiated",
-    "expose": "lit",
-    "condition": "lit",
-}
-
-
 @dataclass
-class _Walk:
+class Walk:
+    """The state of the life-cycle walk through one schedule; the ops' walk steps update it."""
+
     issues: list[WalkIssue] = field(default_factory=list)
     state: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
@@ -239,7 +224,7 @@ class _Walk:
     ) -> EnsembleInfo | None:
         info = self.ensembles.get(name)
         if info is None:
-            verb = _VERB.get(ph.op, "used")
+            verb = get_op(ph.op).verb or "used"
             self.add(
                 i,
                 where,
@@ -263,6 +248,7 @@ class _Walk:
             self.pending.append(info.name)
 
     def opsin(self, i: int, ph: Any, info: EnsembleInfo, mode: str, where: tuple) -> None:
+        """Report light of the wrong kind for the ensemble's opsin."""
         if mode == "activate" and info.opsin == "ArchT":
             self.add(
                 i,
@@ -294,7 +280,7 @@ class _Walk:
             new = transition(now, ph.op, psi=psi)
         except TransitionError as exc:
             if now == "absent":
-                verb = _VERB.get(ph.op, "probed")
+                verb = get_op(ph.op).verb or "probed"
                 self.add(
                     i,
                     where,
@@ -326,7 +312,7 @@ def check_schedule(
     >>> lc.states[-1], issues
     ({'fear': 'consolidated'}, ())
     """
-    w = _Walk(concepts=dict(concepts or {}))
+    w = Walk(concepts=dict(concepts or {}))
     t = 0.0
     snapshots: list[dict[str, str]] = []
     touched_all: list[tuple[str, ...]] = []
@@ -334,7 +320,7 @@ def check_schedule(
     for i, ph in enumerate(phases):
         times.append(t)
         dur = phase_hours(ph)
-        touched = _phase(w, i, ph, t, dur)
+        touched = get_op(ph.op).walk(w, i, ph, t, dur)
         touched_all.append(tuple(dict.fromkeys(touched)))
         snapshots.append(dict(w.state))
         t = round(t + dur, 9)
@@ -357,143 +343,3 @@ def walk_schedule(phases: Sequence[Any]) -> GroupLifecycle:
     if issues:
         raise TransitionError(issues[0].message)
     return lc
-
-
-def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
-    op = ph.op
-    touched: list[str] = []
-    if op in ("expose", "condition", "train"):
-        tag = getattr(ph, "tag", None)
-        if tag is not None and hasattr(tag, "ensemble"):
-            info = EnsembleInfo(tag.ensemble, tag.site, ph.phase, ph.memory, tag.opsin)
-            w.register(i, ph, info, ("tag", "ensemble"))
-        elif tag is not None:
-            if tag.synapses in w.synapses:
-                w.add(
-                    i,
-                    ("tag", "synapses"),
-                    f"synaptic tag {tag.synapses!r} is tagged again "
-                    f"in phase {ph.phase!r} (first in phase {w.synapses[tag.synapses]!r})",
-                )
-            w.synapses.setdefault(tag.synapses, ph.phase)
-            w.synapse_memory.setdefault(tag.synapses, ph.memory)
-        light = getattr(ph, "light", None)
-        if light is not None:
-            _lit(w, i, ph, light.ensemble, ("light", "ensemble"), light.mode)
-        if ph.memory is not None and op == "train":
-            formed = w.train_memories(ph)
-            for m in formed:
-                if w.step(i, ph, m, ("memory",)):
-                    touched.append(m)
-                    fam = w.families.setdefault(ph.memory, [])
-                    if m != ph.memory and m not in fam:
-                        fam.append(m)
-        elif ph.memory is not None:
-            if w.step(i, ph, ph.memory, ("memory",)):
-                touched.append(ph.memory)
-            stim = getattr(ph, "stimulus", None)
-            if stim is not None and ph.memory not in w.by_stimulus.get(stim, []):
-                w.by_stimulus.setdefault(stim, []).append(ph.memory)
-        w.form(ph.memory)
-    elif op == "coactivate":
-        names = list(ph.ensembles)
-        infos = [w.ensemble(i, ph, n, ("ensembles", j)) for j, n in enumerate(names)]
-        for j, info in enumerate(infos):
-            if info is not None:
-                w.opsin(i, ph, info, "activate", ("ensembles", j))
-        if len(set(names)) < 2:
-            w.add(
-                i,
-                ("ensembles",),
-                f"phase {ph.phase!r} co-activates "
-                f"{len(set(names))} distinct ensemble(s); coactivate needs at least two",
-            )
-        if ph.memory is not None and w.step(i, ph, ph.memory, ("memory",)):
-            touched.append(ph.memory)
-        w.form(ph.memory)
-    elif op == "implant":
-        for name, where in _fields("memory", ph.memory):
-            for m in w.expand(name):
-                if w.step(i, ph, m, where):
-                    touched.append(m)
-    elif op == "estimate":
-        for name, where in _fields("memories", ph.memories):
-            for m in w.expand(name):
-                if w.state.get(m, "absent") == "absent":
-                    w.add(
-                        i,
-                        where,
-                        f"memory {m!r} is estimated in phase {ph.phase!r} but never formed "
-                        "before it" + did_you_mean(m, w.order + list(w.families)),
-                    )
-    elif op in READ_OPS:
-        probed: list[str] = []
-        if op in ("reactivate", "silence"):
-            mode = "activate" if op == "reactivate" else "silence"
-            probed = _lit(w, i, ph, ph.ensemble, ("ensemble",), mode)
-        elif getattr(ph, "light", None) is not None:
-            probed = _lit(w, i, ph, ph.light.ensemble, ("light", "ensemble"), ph.light.mode)
-        if ph.memory is not None:
-            probed = w.expand(ph.memory)
-        elif not probed and op == "test" and ph.stimulus is not None:
-            probed = list(w.by_stimulus.get(ph.stimulus, []))
-        for m in dict.fromkeys(probed):
-            if w.step(i, ph, m, ("memory",)):
-                touched.append(m)
-    elif op == "delay":
-        end = t + dur
-        psi = any((a < end and b > t) if dur > 0 else (a <= t < b) for a, b in w.windows)
-        for m in list(w.order):
-            if w.state[m] != "absent" and w.step(i, ph, m, ("op",), psi=psi):
-                touched.append(m)
-    elif op == "consolidate":
-        if w.step(i, ph, ph.memory, ("memory",)):
-            touched.append(ph.memory)
-    elif op == "drug":
-        from engramlab.ops import get_drug  # lazy: ops imports the protocol package
-
-        try:
-            effect = get_drug(ph.drug)
-        except UnknownNameError:
-            effect = None  # reported by the validator
-        if effect is not None and effect.blocks_consolidation:
-            w.windows.append((t, t + float(ph.hours or 0.0)))
-    elif op == "allocate":
-        info = EnsembleInfo(ph.ensemble, ph.site, ph.phase, None, "none")
-        w.register(i, ph, info, ("ensemble",))
-    elif op in ("ablate", "potentiate"):
-        for name, where in _fields("ensemble", ph.ensemble):
-            info = w.ensemble(i, ph, name, where)
-            if info is not None and info.memory is not None and w.step(i, ph, info.memory, where):
-                touched.append(info.memory)
-    elif op == "shrink":
-        if ph.synapses not in w.synapses:
-            w.add(
-                i,
-                ("synapses",),
-                f"synaptic tag {ph.synapses!r} is shrunk in phase {ph.phase!r} but never tagged "
-                "before it" + did_you_mean(ph.synapses, list(w.synapses)),
-            )
-        else:
-            m = w.synapse_memory.get(ph.synapses)
-            if m is not None and w.step(i, ph, m, ("synapses",)):
-                touched.append(m)
-    elif op in ("forget", "erase"):
-        for name, where in _fields("memory", ph.memory):
-            for m in w.expand(name):
-                if w.step(i, ph, m, where):
-                    touched.append(m)
-    return touched
-
-
-def _lit(w: _Walk, i: int, ph: Any, ensemble: Any, key: tuple, mode: str) -> list[str]:
-    probed: list[str] = []
-    for name, sub in _fields(key[-1], ensemble):
-        where = (*key[:-1], *sub)
-        info = w.ensemble(i, ph, name, where)
-        if info is None:
-            continue
-        w.opsin(i, ph, info, mode, where)
-        if info.memory is not None:
-            probed.append(info.memory)
-    return probed
