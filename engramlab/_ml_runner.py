@@ -151,8 +151,11 @@ def one_thread() -> Iterator[None]:
 
 def run_ml(loaded, *, seed: int, progress: Progress | None = None) -> xr.DataTree:
     """Simulate an ML protocol and return its run store's DataTree (status ``complete``)."""
+    from engramlab.analysis import score_criteria  # the engram criteria, from the tree
     from engramlab.record._ml_tree import build_ml_tree
 
     with one_thread():
         logs = simulate_ml(loaded, seed=seed, progress=progress)
-    return build_ml_tree(loaded, seed, logs, status="complete")
+    tree = build_ml_tree(loaded, seed, logs, status="complete")
+    tree["criteria"] = xr.DataTree(score_criteria(tree))
+    return tree

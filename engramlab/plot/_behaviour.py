@@ -30,15 +30,17 @@ _READ_OPS = ("test", "reactivate", "silence")
 
 
 def phase_info(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
-    """phase → ``{"op", "light"}`` from the store's protocol (``light``: activate/silence/None)."""
-    from engramlab.protocol import load_protocol
+    """phase → ``{"op", "light"}`` from the store's ``/schedule`` node (``light``:
+    activate/silence/None); empty when the store records no design."""
+    from engramlab.errors import EngramlabError
+    from engramlab.record import run_design
 
     try:
-        proto = load_protocol(tree.attrs.get("protocol_yaml", ""), file="store").protocol
-    except Exception:  # noqa: BLE001 - an old or foreign store: fall back to the data
+        phases = run_design(tree).phases
+    except (EngramlabError, KeyError, ValueError):  # an old or foreign store: use the data
         return {}
     info = {}
-    for ph in proto.schedule:
+    for ph in phases:
         light = {"reactivate": "activate", "silence": "silence"}.get(ph.op)
         if ph.op == "test" and getattr(ph, "light", None) is not None:
             light = ph.light.mode
