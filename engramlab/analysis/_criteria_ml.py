@@ -243,7 +243,7 @@ def _engram_scores(tree: xr.DataTree, n: int) -> list[dict[tuple[str, str], floa
             vals = np.asarray(ds[field].values, dtype=float)
             for row in range(n):
                 if not np.isnan(vals[row]).all():
-                    out[row][(str(name), crit)] = float(np.max(vals[row]))
+                    out[row][(str(name), crit)] = float(np.nanmax(vals[row]))
     return out
 
 
@@ -252,6 +252,28 @@ def _edit_keys(tree: xr.DataTree) -> set[str]:
         return set()
     labels = np.ravel(tree["edits"].to_dataset()["memory"].values)
     return {str(k) for k in labels if str(k)}
+
+
+def _decide(crit: str, mean: float, extra: list[float]) -> tuple[bool, str]:
+    """Pass/fail of the subject mean of ``crit`` against :data:`ML_THRESHOLDS`, and why."""
+    t = ML_THRESHOLDS
+    if crit == "necessity":
+        lim = t["necessity_max_accuracy"]
+        return mean <= lim, f"accuracy after erasure {mean:.3f} (<= {lim:g})"
+    if crit == "specificity":
+        worst = max(extra) if extra else 0.0
+        lim, top = t["specificity_max_mean_loss"], t["specificity_max_loss"]
+        ok = mean <= lim and worst <= top
+        return ok, f"mean loss {mean:.3f} (<= {lim:g}), largest loss {worst:.3f} (<= {top:g})"
+    if crit == "sufficiency":
+        sil = float(np.mean(extra)) if extra else 0.0
+        lim, top = t["sufficiency_min_ratio"], t["sufficiency_max_output_norm_elsewhere"]
+        ok = mean >= lim and sil <= top
+        return ok, (
+            f"accuracy ratio {mean:.3f} (>= {lim:g}), output norm elsewhere {sil:.3f} (<= {top:g})"
+        )
+    lim = t["reactivation_max_residual" if crit == "reactivation" else "specificity_residual_max"]
+    return mean <= lim, f"worst layer residual {mean:.3f} (<= {lim:g})"
 
 
 def ml_results(tree: xr.DataTree, design: StoredDesign) -> dict[tuple[str, str], CriterionResult]:
@@ -275,23 +297,16 @@ def ml_results(tree: xr.DataTree, design: StoredDesign) -> dict[tuple[str, str],
         scores = [v[0] for v in vals]
         mean = float(np.mean(scores))
         extra = [v[1] for v in vals if v[1] is not None]
-        if crit == "necessity":
-            ok, why = mean <= 0.2, f"accuracy after erasure {mean:.3f} (<= 0.2)"
-        elif crit == "specificity":
-            worst = max(extra) if extra else 0.0
-            ok = mean <= 0.03 and worst <= 0.15
-            why = f"mean loss {mean:.3f} (<= 0.03), largest loss {worst:.3f} (<= 0.15)"
-        elif crit == "sufficiency":
-            sil = float(np.mean(extra)) if extra else 0.0
-            ok = mean >= 0.9 and sil <= 0.25
-            why = f"accuracy ratio {mean:.3f} (>= 0.9), output norm elsewhere {sil:.3f} (<= 0.25)"
-        else:
-            ok, why = mean <= 0.5, f"worst layer residual {mean:.3f} (<= 0.5)"
-        score = float(np.nanmean(scores))
+        ok, why = _decide(crit, mean, extra)
         out[(mem, crit)] = CriterionResult(
-            score, bool(ok), "mean over subjects", float("nan"), len(scores),
-            ML_DEFINITIONS.get(crit, ""), why,
-        )  # fmt: skip
+            float(np.nanmean(scores)),
+            ok,
+            "mean over subjects",
+            float("nan"),
+            len(scores),
+            ML_DEFINITIONS.get(crit, ""),
+            why,
+        )
     scored = {c for _, c in found}
     mems = list(dict.fromkeys(m for m, _ in found)) or ["(none)"]
     for crit in design.criteria:
