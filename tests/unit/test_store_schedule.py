@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +66,9 @@ def _cells(ds: xr.Dataset) -> dict[tuple[str, str], tuple]:
 
 
 @pytest.fixture(scope="module")
-def liu(tmp_path_factory):
-    """A small Liu run (6 mice per group) and its copy stripped of ``protocol_yaml``."""
-    from engramlab.protocol import load_protocol
-
-    text = re.sub(r"\bn: \d+", "n: 6", (ROOT / "protocols/liu2012_reactivation.yaml").read_text())
-    d = tmp_path_factory.mktemp("liu")
-    engramlab.run_protocol(load_protocol(text, file="liu.yaml"), out=d / "liu.zarr")
-    return d / "liu.zarr", _strip(d / "liu.zarr", d / "stripped.zarr")
+def liu(liu_run, tmp_path_factory):
+    """The session's Liu run and its copy stripped of ``protocol_yaml``."""
+    return liu_run.path, _strip(liu_run.path, tmp_path_factory.mktemp("liu") / "stripped.zarr")
 
 
 @pytest.fixture(scope="module")
@@ -119,18 +113,17 @@ def test_circuit_criteria_report_plot_without_protocol_yaml(liu, tmp_path):
     b = runner.invoke(main, ["criteria", str(stripped), "--rescore"])
     assert a.exit_code == 0 and b.exit_code == 0, b.output
     assert a.output == b.output and "sufficiency" in b.output
-    figs = {}
-    for label, store in (("full", full), ("stripped", stripped)):
-        res = runner.invoke(main, ["plot", str(store), "--out", str(tmp_path / label)])
-        assert res.exit_code == 0, res.output
-        figs[label] = sorted(p.name for p in (tmp_path / label).glob("*.png"))
-    assert figs["full"] == figs["stripped"] and "circuit.png" in figs["stripped"]
     pages = {}
     for label, store in (("full", full), ("stripped", stripped)):
         out = tmp_path / f"report-{label}"
         res = runner.invoke(main, ["report", str(store), "--out", str(out)])
         assert res.exit_code == 0, res.output
         pages[label] = (out / "report.md").read_text(encoding="utf-8")
+    res = runner.invoke(main, ["plot", str(stripped), "--out", str(tmp_path / "plots")])
+    assert res.exit_code == 0, res.output
+    plotted = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert plotted == sorted(p.name for p in (tmp_path / "report-full/figures").glob("*.png"))
+    assert "circuit.png" in plotted  # the circuit spec comes from /schedule
     assert pages["full"] == pages["stripped"]
     assert "24 h pass in the home cage" in pages["stripped"]
     assert "fluorophore only" in pages["stripped"]
