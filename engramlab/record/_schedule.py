@@ -334,6 +334,7 @@ def _str(v: Any) -> str:
 
 def design_from_node(ds: xr.Dataset) -> StoredDesign:
     """A :class:`StoredDesign` from a ``/schedule`` dataset."""
+    ds = ds.load()  # a small node: read it once, not once per value
     phases = [str(p) for p in ds["phase"].values]
     ops = [str(o) for o in ds["op"].values]
     classes = [str(c) for c in ds["lifecycle_class"].values]
