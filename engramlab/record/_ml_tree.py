@@ -3,9 +3,10 @@
 Nodes: ``/behaviour`` (accuracy and output norm per concept tested), ``/tags/<site>``,
 ``/synaptic_tags/<layer>``, ``/weights/<layer>`` (Δμ per checkpoint) and ``/weights``
 (``delta_norm``), ``/engrams/<memory>/<layer>`` and ``/engrams/<memory>``, ``/statistics/<data>
-/<layer>`` (packed second moments and counts), ``/world/<data>``, ``/lifecycle`` and ``/schedule``. The
-``/criteria`` node is scored from this tree (:func:`engramlab.analysis.score_criteria`). Every variable and coordinate carries ``units`` and ``long_name``.
-"""
+/<layer>`` (packed second moments and counts), ``/world/<data>``, ``/lifecycle`` and
+``/schedule``. The ``/criteria`` node is scored from this tree
+(:func:`engramlab.analysis.score_criteria`). Every variable and coordinate carries ``units``
+and ``long_name``."""
 
 from __future__ import annotations
 
@@ -395,7 +396,7 @@ def _edits(logs, sc, nodes) -> None:
 
 
 def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
-    """The run store's DataTree from the group logs of :func:`engramlab._ml_runner.simulate_ml`."""
+    """The run store's DataTree from the group logs of :func:`engramlab.engine.simulate`."""
     sc = _subject_coords(logs)
     activity: dict[str, xr.Dataset] = {}
     nodes: dict[str, xr.Dataset] = {"behaviour": _behaviour(loaded, logs, sc, activity)}
