@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -367,10 +368,10 @@ def design_from_node(ds: xr.Dataset) -> StoredDesign:
             name=g,
             n=int(ds["n"].values[gi]),
             opsin=opsin or None,
-            override=json.loads(_str(ds["override"].values[gi])),
+            override=MappingProxyType(json.loads(_str(ds["override"].values[gi]))),
             schedule=sched,
             memories=tuple(m for mi, m in enumerate(memories) if ds["has_memory"].values[gi, mi]),
-            ensembles={e.name: e for _, e in sorted(found, key=lambda t: t[0])},
+            ensembles=MappingProxyType({e.name: e for _, e in sorted(found, key=lambda t: t[0])}),
             phase_memories=tuple(
                 frozenset(m for mi, m in enumerate(memories) if touches[pi, mi])
                 for pi in range(len(phases))
@@ -378,13 +379,13 @@ def design_from_node(ds: xr.Dataset) -> StoredDesign:
         )
     return StoredDesign(
         subject_kind=str(ds.attrs.get("subject_kind", "")),
-        subject=json.loads(ds.attrs.get("subject", "{}")),
+        subject=MappingProxyType(json.loads(ds.attrs.get("subject", "{}"))),
         world={
             str(w): str(k) for w, k in zip(ds["world"].values, ds["world_kind"].values, strict=True)
         },
         criteria=tuple(json.loads(ds.attrs.get("criteria", "[]"))),
         phases=tuple(phase(i, t) for i, t in enumerate(ds["written"].values)),
-        groups=groups,
+        groups=MappingProxyType(groups),
     )
 
 
