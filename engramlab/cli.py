@@ -86,8 +86,8 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
     Prints the light-off vs light-on table of every phase with light epochs and the path of
     the store. Invalid protocols print one FILE:LINE:COL: error line per problem (exit 2).
     """
-    from engramlab.engine import run_protocol
     from engramlab.analysis import format_light_table, light_effect
+    from engramlab.engine import run_protocol
     from engramlab.errors import ProtocolError, StoreError, UnknownNameError
 
     try:
@@ -106,9 +106,7 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
     show = not quiet and sys.stderr.isatty()
     # one step per subject and phase: batched circuits advance a batch at a time, ML
     # subjects (run one after another) one subject at a time
-    steps = sum(
-        loaded.protocol.groups[g].n * len(sched) for g, sched in loaded.schedules.items()
-    )
+    steps = sum(loaded.protocol.groups[g].n * len(sched) for g, sched in loaded.schedules.items())
     bar = click.progressbar(length=steps, label="simulating", file=sys.stderr) if show else None
 
     def progress(group: str, phase: str, subjects: int) -> None:

@@ -99,6 +99,7 @@ def simulate_batches(
                     if progress is not None:
                         progress(log.group, phase.phase, size)
                 kind.keep(log, member, rec.checkpoints)
+            kind.close(log)
         log.complete = True
         yield log
 
@@ -117,9 +118,7 @@ class _Recorder:
         self.member, self.count, self.checkpoints = member, 0, []
 
     def snap(self) -> None:
-        self.checkpoints.append(
-            Checkpoint(self.phase, float(self.member.time), self.kind.weights(self.member))
-        )
+        self.checkpoints.append(self.kind.checkpoint(self.member, self.phase))
 
     def step(self) -> None:
         self.count += 1

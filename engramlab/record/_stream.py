@@ -107,6 +107,22 @@ def _subject_part(ds: xr.Dataset) -> xr.Dataset:
     return ds.drop_vars(drop)
 
 
+def _trim() -> None:
+    """Hand freed memory back to the operating system (glibc keeps freed blocks of the
+    written batch in its arenas otherwise, and resident memory would grow batch by batch)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:  # pragma: no cover - not a glibc system
+        return
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 class StoreWriter:
     """Collects a run's batches and writes its store (see the module docstring).
 
@@ -265,6 +281,7 @@ class StoreWriter:
             b.state = None
             b.checkpoints = []
             b.initial = None
+        _trim()
 
     # ------------------------------------------------------------------ finishing
     def finish_in_memory(self) -> xr.DataTree:
