@@ -165,10 +165,11 @@ def inspect(store: str) -> None:
 @click.argument("store", type=click.Path(exists=True, file_okay=False))
 @click.option("--rescore", is_flag=True, help="Score again instead of reading /criteria.")
 def criteria(store: str, rescore: bool) -> None:
-    """Print the engram criteria of a circuit run STORE, with each criterion's definition.
+    """Print the engram criteria of a run STORE (any subject), with each criterion's definition.
 
     The criteria the protocol declares come first; the others are marked (undeclared).
-    Reads the store's /criteria node (scored when the run was written), or scores it now.
+    Reads the store's /criteria node (scored when the run was written), or scores it again from
+    the stored tree with --rescore (the scorer of the store's subject kind).
     Exits 2 if STORE is not a complete run store.
     """
     import json as _json
@@ -184,7 +185,7 @@ def criteria(store: str, rescore: bool) -> None:
         else:
             ds = score_criteria(tree)
     except (StoreError, ProtocolError, KeyError) as err:
-        click.echo(f"error: {store}: not a readable circuit run store ({err})", err=True)
+        click.echo(f"error: {store}: not a readable run store ({err})", err=True)
         sys.exit(2)
     a = tree.attrs
     click.echo(f"{a.get('title') or a.get('protocol_name', '')}")

@@ -9,7 +9,11 @@ from engramlab.analysis._accessor import EngramAccessor as EngramAccessor
 from engramlab.analysis._criteria import CRITERIA_TESTS as CRITERIA_TESTS
 from engramlab.analysis._criteria import CriterionResult as CriterionResult
 from engramlab.analysis._criteria import register_criterion as register_criterion
+from engramlab.analysis._criteria import stored_design as stored_design
+from engramlab.analysis._criteria_ml import score_ml_criteria as score_ml_criteria
+from engramlab.analysis._criteria_table import CRITERIA_SCORERS as CRITERIA_SCORERS
 from engramlab.analysis._criteria_table import format_criteria_table as format_criteria_table
+from engramlab.analysis._criteria_table import register_scorer as register_scorer
 from engramlab.analysis._criteria_table import score_criteria as score_criteria
 from engramlab.analysis._stats import cohens_dz as cohens_dz
 from engramlab.analysis._stats import light_effect as light_effect

@@ -382,7 +382,7 @@ class _Base:
         """
         lc = self.node("lifecycle")
         beh = self.node("behaviour") if self.has("behaviour") else None
-        ops = _phase_ops(self._obj.attrs.get("protocol_yaml", ""))
+        ops = _phase_ops(self._obj)
         state = lc["state"]
         memories = [str(m) for m in lc["memory"].values]
         clock = self._checkpoint_hours()
@@ -430,14 +430,17 @@ def _phase_behaviour(beh: xr.Dataset | None, group: str, phase: str) -> dict[str
     return out
 
 
-def _phase_ops(text: str) -> dict[str, str]:
-    """phase name → op, from the protocol text (empty on any problem)."""
-    import yaml
+def _phase_ops(obj: xr.DataTree | xr.Dataset) -> dict[str, str]:
+    """phase name → op, from the store's ``/schedule`` node (see
+    :func:`~engramlab.record.run_design`; empty for a lone dataset or a store without one)."""
+    from engramlab.errors import EngramlabError
+    from engramlab.record import run_design
 
+    if not isinstance(obj, xr.DataTree):
+        return {}
     try:
-        data = yaml.safe_load(text) or {}
-        return {str(p["phase"]): str(p["op"]) for p in data.get("schedule", [])}
-    except Exception:  # noqa: BLE001 - the op column is decoration
+        return run_design(obj).ops
+    except (EngramlabError, KeyError, ValueError):  # no design recorded: the column stays empty
         return {}
 
 

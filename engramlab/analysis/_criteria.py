@@ -1,7 +1,9 @@
 """The engram criteria, scored from a circuit run's store by named, documented tests.
 
-Each criterion is a function ``(tree, loaded, memory) -> CriterionResult`` in :data:`CRITERIA_TESTS`
-(add one with :func:`register_criterion`). A test first reads the protocol's *design* (ops,
+Each criterion is a function ``(tree, design, memory) -> CriterionResult`` in
+:data:`CRITERIA_TESTS` (add one with :func:`register_criterion`); ``design`` is the run's
+:class:`~engramlab.record.StoredDesign`, read from the store's ``/schedule`` node (a
+:class:`~engramlab.protocol.LoadedProtocol` is accepted too). A test first reads the *design* (ops,
 light phases, opsins, tags, which memory each phase probes — never study or group names) to
 decide whether the run can address the criterion for that memory; if not, the result is
 "not tested" with the reason. Otherwise it compares the same subjects (sign-flip test) or groups
@@ -30,6 +32,7 @@ import xarray as xr
 
 from engramlab.analysis._design import RunDesign, paired
 from engramlab.analysis._stats import cohens_dz, permutation_test, sign_flip_test
+from engramlab.record import StoredDesign, design_from_node, run_design, schedule_node
 
 __all__ = [
     "ALPHA",
@@ -42,6 +45,7 @@ __all__ = [
     "clear_design_cache",
     "design_of",
     "register_criterion",
+    "stored_design",
 ]
 
 #: significance level of every test
@@ -88,13 +92,26 @@ CriterionTest = Callable[[xr.DataTree, Any, str], CriterionResult]
 _CACHE: list[tuple[xr.DataTree, Any, RunDesign]] = []
 
 
-def design_of(tree: xr.DataTree, loaded: Any) -> RunDesign:
-    """The :class:`RunDesign` of a store and its loaded protocol (the last one is cached, so
-    that the criteria of one run share it; :func:`clear_design_cache` releases it)."""
-    if _CACHE and _CACHE[0][0] is tree and _CACHE[0][1] is loaded:
+def stored_design(tree: xr.DataTree, source: Any = None) -> StoredDesign:
+    """The design of the run in ``tree``: ``source`` itself when it is a
+    :class:`~engramlab.record.StoredDesign`, the store's ``/schedule`` node when it is None, or
+    the design a :class:`~engramlab.protocol.LoadedProtocol` ``source`` records (as the
+    ``/schedule`` node of its run would)."""
+    if isinstance(source, StoredDesign):
+        return source
+    if source is None:
+        return run_design(tree)
+    return design_from_node(schedule_node(source))
+
+
+def design_of(tree: xr.DataTree, source: Any = None) -> RunDesign:
+    """The :class:`RunDesign` of a store (``source``: see :func:`stored_design`). The last one
+    is cached, so that the criteria of one run share it; :func:`clear_design_cache` releases
+    it."""
+    if _CACHE and _CACHE[0][0] is tree and _CACHE[0][1] is source:
         return _CACHE[0][2]
-    design = RunDesign(tree, loaded)
-    _CACHE[:] = [(tree, loaded, design)]
+    design = RunDesign(tree, stored_design(tree, source))
+    _CACHE[:] = [(tree, source, design)]
     return design
 
 
@@ -103,7 +120,7 @@ def clear_design_cache() -> None:
     _CACHE.clear()
 
 
-#: criterion name → test ``(tree, loaded, memory) -> CriterionResult`` (in table order)
+#: criterion name → test ``(tree, design, memory) -> CriterionResult`` (in table order)
 CRITERIA_TESTS: dict[str, CriterionTest] = {}
 #: criterion name → its definition (the text written to the store)
 DEFINITIONS: dict[str, str] = {}
@@ -114,7 +131,7 @@ def register_criterion(
 ) -> None:
     """Register a criterion test under ``name`` with its definition.
 
-    >>> def always(tree, loaded, memory):
+    >>> def always(tree, design, memory):
     ...     return CriterionResult.not_tested("never", "demo")
     >>> register_criterion("demo", always, "never")
     >>> "demo" in CRITERIA_TESTS
@@ -305,9 +322,9 @@ SUFFICIENCY = (
 )
 
 
-def sufficiency(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def sufficiency(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """Gain of function: light on the ChR2 ensemble of ``memory`` raises behaviour (on − off)."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     return _combine(
         SUFFICIENCY,
         "mean(on − off) behaviour",
@@ -327,9 +344,9 @@ NECESSITY = (
 )
 
 
-def necessity(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def necessity(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """Loss of function: silencing (ArchT) or ablating ``memory``'s ensemble lowers recall."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     outcomes = _light_outcomes(design, memory, "silence") + _ablation_outcomes(design, memory)[0]
     return _combine(
         NECESSITY,
@@ -371,9 +388,9 @@ SPECIFICITY = (
 )
 
 
-def specificity(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def specificity(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """The experimental groups' effect exceeds that of every other group in the same phase."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     outcomes: list[_Outcome] = []
     found_effect = False
     for mode, sign in (("activate", 1.0), ("silence", -1.0)):

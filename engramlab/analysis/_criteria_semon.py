@@ -71,9 +71,9 @@ def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcom
     return outcomes, why
 
 
-def reactivation(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def reactivation(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """Observational: tagged units are re-active at natural recall above chance."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     outcomes, why = _reactivation_outcomes(design, memory)
     return _combine(REACTIVATION, "mean(overlap − chance)", outcomes, why)
 
@@ -96,9 +96,9 @@ def _recall_outcome(design, g, memory, mask, label_extra="") -> _Outcome | None:
     return _paired_outcome(g, r - b, MIN_EFFECT, f"baseline {base_txt}{label_extra}")
 
 
-def persistence(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def persistence(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """Natural recall ≥ 1 h after formation exceeds the pre-learning baseline."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     outcomes: list[_Outcome] = []
     why = _Why(f"no group forms {memory!r}")
     for g in design.groups:
@@ -144,9 +144,9 @@ ECPHORY = (
 )
 
 
-def ecphory(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def ecphory(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """The natural cue both reactivates the ensemble and produces recall."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     react, why = _reactivation_outcomes(design, memory)
     outcomes: list[_Outcome] = []
     for g in design.groups:
@@ -175,9 +175,9 @@ CONTENT = (
 )
 
 
-def content(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def content(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """Recall is specific to the memory's own cue (cue vs a different stimulus, paired)."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     outcomes: list[_Outcome] = []
     why = _Why(f"no group forms {memory!r}")
     for g in design.groups:
@@ -211,9 +211,9 @@ DORMANCY = (
 )
 
 
-def dormancy(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def dormancy(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """The engram exists but is latent: silent to natural cues, or inactive between uses."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     light = {o.label.split(" @ ")[0]: o for o in _light_outcomes(design, memory, "activate")}
     react = {o.label.split(" @ ")[0]: o for o in _reactivation_outcomes(design, memory)[0]}
     outcomes: list[_Outcome] = []
@@ -269,9 +269,9 @@ MIMICRY = (
 )
 
 
-def mimicry(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
+def mimicry(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     """An artificially formed memory is recalled by a cue never paired with the US."""
-    design = design_of(tree, loaded)
+    design = design_of(tree, source)
     outcomes: list[_Outcome] = []
     why = _Why(f"no group forms {memory!r}")
     for g in design.groups:

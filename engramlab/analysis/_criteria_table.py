@@ -1,7 +1,9 @@
 """The ``/criteria`` node of a run store and its terminal table.
 
-:func:`score_criteria` runs every registered criterion test
-(:data:`engramlab.analysis._criteria.CRITERIA_TESTS`) for every named memory of a circuit run;
+:func:`score_criteria` scores a stored run with the scorer of its subject kind
+(:data:`CRITERIA_SCORERS`): for a circuit, every registered criterion test
+(:data:`engramlab.analysis._criteria.CRITERIA_TESTS`) for every named memory; for a trained
+network, the thresholds of :mod:`engramlab.analysis._criteria_ml`.
 :func:`format_criteria_table` prints the result with each criterion's definition.
 
 >>> import engramlab                                              # doctest: +SKIP
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,71 +29,133 @@ from engramlab.analysis._criteria import (
     MIN_DELAY_HOURS,
     MIN_EFFECT,
     MIN_OVERLAP_EXCESS,
+    CriterionResult,
     clear_design_cache,
     design_of,
+    stored_design,
 )
+from engramlab.errors import StoreError
+from engramlab.record import StoredDesign
 
-__all__ = ["format_criteria_table", "score_criteria"]
+__all__ = [
+    "CRITERIA_SCORERS",
+    "criteria_dataset",
+    "format_criteria_table",
+    "register_scorer",
+    "score_criteria",
+]
+
+#: what scores a run's criteria: ``(tree, design) -> /criteria dataset``
+Scorer = Callable[[xr.DataTree, StoredDesign], xr.Dataset]
+#: subject kind → the scorer of its runs' criteria
+CRITERIA_SCORERS: dict[str, Scorer] = {}
 
 
-def score_criteria(tree: xr.DataTree, loaded: Any = None) -> xr.Dataset:
-    """Score every registered criterion for every memory of a circuit run: the ``/criteria``
+def register_scorer(kinds: tuple[str, ...], scorer: Scorer) -> None:
+    """Score the criteria of runs of the subject ``kinds`` with ``scorer``."""
+    for kind in kinds:
+        CRITERIA_SCORERS[kind] = scorer
+
+
+def score_criteria(tree: xr.DataTree, source: Any = None) -> xr.Dataset:
+    """Score the engram criteria of a stored run, whatever its subject kind: the ``/criteria``
     node (dims memory, criterion) with ``score``, ``passed``, ``status``, ``statistic``,
     ``p``, ``n``, ``reason`` and each criterion's definition in ``definition_<criterion>``.
 
-    ``loaded`` is the run's :class:`~engramlab.protocol.LoadedProtocol`; by default it is
-    parsed back from the store's ``protocol_yaml`` attribute.
+    The run's design comes from the store's ``/schedule`` node (``source``: a
+    :class:`~engramlab.record.StoredDesign` or :class:`~engramlab.protocol.LoadedProtocol`
+    to use instead); the scorer from :data:`CRITERIA_SCORERS` by its subject kind.
 
     >>> ds = score_criteria(engramlab.open_run("my-study.zarr"))   # doctest: +SKIP
     >>> ds["status"].sel(criterion="necessity").values           # doctest: +SKIP
     array(['passed'], dtype=object)
     """
-    if loaded is None:
-        from engramlab.protocol import load_protocol
+    design = stored_design(tree, source)
+    scorer = CRITERIA_SCORERS.get(design.subject_kind)
+    if scorer is None:
+        raise StoreError(
+            f"no criteria scorer for subject kind {design.subject_kind!r}; register one with "
+            f"register_scorer (known: {', '.join(CRITERIA_SCORERS)})"
+        )
+    return scorer(tree, design)
 
-        loaded = load_protocol(tree.attrs["protocol_yaml"], file="protocol_yaml")
-    design = design_of(tree, loaded)
-    names = list(CRITERIA_TESTS)
-    shape = (len(design.memories), len(names))
+
+def score_circuit_criteria(tree: xr.DataTree, design: StoredDesign) -> xr.Dataset:
+    """Every registered criterion test (:data:`CRITERIA_TESTS`) for every memory of a
+    circuit run."""
+    memories = design_of(tree, design).memories
+    results: dict[tuple[str, str], CriterionResult] = {}
+    try:
+        for m in memories:
+            for c in CRITERIA_TESTS:
+                results[(m, c)] = CRITERIA_TESTS[c](tree, design, m)
+    finally:
+        clear_design_cache()
+    definitions = dict(DEFINITIONS)
+    for (_, c), r in results.items():
+        definitions[c] = r.definition or definitions.get(c, "")
+    return criteria_dataset(
+        results,
+        memories=memories,
+        criteria=list(CRITERIA_TESTS),
+        attrs={
+            "declared": json.dumps(list(design.criteria)),
+            "alpha": ALPHA,
+            "min_effect": MIN_EFFECT,
+            "min_overlap_excess": MIN_OVERLAP_EXCESS,
+            "min_delay_hours": MIN_DELAY_HOURS,
+            **{f"definition_{c}": definitions.get(c, "") for c in CRITERIA_TESTS},
+        },
+    )
+
+
+def criteria_dataset(
+    results: dict[tuple[str, str], CriterionResult],
+    *,
+    memories: list[str] | None = None,
+    criteria: list[str] | None = None,
+    default: str = "",
+    attrs: dict[str, Any] | None = None,
+    memory_name: str = "named memory",
+) -> xr.Dataset:
+    """The ``/criteria`` node from ``(memory, criterion) → result`` (memories and criteria in
+    the given order, else as found); a cell without a result is ``not tested`` with reason
+    ``default``."""
+    mems = memories if memories is not None else list(dict.fromkeys(m for m, _ in results))
+    names = criteria if criteria is not None else list(dict.fromkeys(c for _, c in results))
+    shape = (len(mems), len(names))
     score = np.full(shape, np.nan)
     p = np.full(shape, np.nan)
     n = np.zeros(shape, dtype=np.int64)
     passed = np.zeros(shape, dtype=bool)
     status = np.full(shape, "not tested", dtype=object)
     statistic = np.full(shape, "", dtype=object)
-    reason = np.full(shape, "", dtype=object)
-    definitions = dict(DEFINITIONS)
-    try:
-        for i, m in enumerate(design.memories):
-            for j, c in enumerate(names):
-                r = CRITERIA_TESTS[c](tree, loaded, m)
-                score[i, j], p[i, j], n[i, j] = r.score, r.p, r.n
-                passed[i, j], status[i, j] = bool(r.passed), r.status
-                statistic[i, j], reason[i, j] = r.statistic, r.reason
-                definitions[c] = r.definition or definitions.get(c, "")
-    finally:
-        clear_design_cache()
+    reason = np.full(shape, default, dtype=object)
+    for (m, c), r in results.items():
+        i, j = mems.index(m), names.index(c)
+        score[i, j], p[i, j], n[i, j] = r.score, r.p, r.n
+        passed[i, j], status[i, j] = bool(r.passed), r.status
+        statistic[i, j], reason[i, j] = r.statistic, r.reason
     dims = ("memory", "criterion")
 
     def var(values, units, long_name):
         return dims, values, {"units": units, "long_name": long_name}
 
-    declared = list(loaded.protocol.criteria)
     return xr.Dataset(
         {
             "score": var(score, "1", "criterion effect size (see statistic)"),
             "passed": var(passed, "1", "criterion passed (False where not tested)"),
             "status": var(status, "1", "passed | failed | not tested"),
             "statistic": var(statistic, "1", "what score measures"),
-            "p": var(p, "1", "p value of the deciding test"),
+            "p": var(p, "1", "p value of the deciding test (NaN: a threshold on a score)"),
             "n": var(n, "1", "subjects in the deciding test"),
             "reason": var(reason, "1", "per-group outcomes, or why the criterion is not tested"),
         },
         coords={
             "memory": (
                 "memory",
-                np.array(design.memories, dtype=object),
-                {"units": "1", "long_name": "named memory"},
+                np.array(mems, dtype=object),
+                {"units": "1", "long_name": memory_name},
             ),
             "criterion": (
                 "criterion",
@@ -98,14 +163,7 @@ def score_criteria(tree: xr.DataTree, loaded: Any = None) -> xr.Dataset:
                 {"units": "1", "long_name": "engram criterion"},
             ),
         },
-        attrs={
-            "declared": json.dumps(declared),
-            "alpha": ALPHA,
-            "min_effect": MIN_EFFECT,
-            "min_overlap_excess": MIN_OVERLAP_EXCESS,
-            "min_delay_hours": MIN_DELAY_HOURS,
-            **{f"definition_{c}": definitions.get(c, "") for c in names},
-        },
+        attrs=dict(attrs or {}),
     )
 
 
@@ -150,3 +208,6 @@ def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: in
                 textwrap.wrap(f"{c}: {text}", width, initial_indent="  ", subsequent_indent="    ")
             )
     return "\n".join(out).rstrip()
+
+
+register_scorer(("circuit",), score_circuit_criteria)

@@ -1,4 +1,4 @@
-"""Read a circuit run's *design* (what each group's schedule did) next to its measurements.
+"""Read a run's *design* (what each group's schedule did) next to its measurements.
 
 The engram criteria (:mod:`engramlab.analysis._criteria`) decide from the design whether a run
 can address a criterion for a memory: which phases form it, which ensembles were tagged at its
@@ -24,6 +24,7 @@ import xarray as xr
 
 from engramlab.lifecycle import FORM_OPS, READ_OPS
 from engramlab.protocol import get_op
+from engramlab.record import StoredDesign
 
 __all__ = ["LitPhase", "RunDesign", "paired", "split_stimulus"]
 
@@ -56,16 +57,16 @@ class LitPhase:
 
 
 class RunDesign:
-    """A run store and its loaded protocol, with per-group design queries and trial masks.
+    """A run store and its design (:class:`~engramlab.record.StoredDesign`, read from the
+    store's ``/schedule`` node), with per-group design queries and trial masks.
 
     Per-trial coordinates are broadcast to (subject, trial) numpy arrays, so every mask is
     2-D whether the store kept a coordinate 1-D or not.
     """
 
-    def __init__(self, tree: xr.DataTree, loaded: Any):
+    def __init__(self, tree: xr.DataTree, design: StoredDesign):
         self.tree = tree
-        self.loaded = loaded
-        self.proto = loaded.protocol
+        self.design = design
         beh = tree["behaviour"].to_dataset()
         self.variable = "freezing" if "freezing" in beh else "accuracy"
         y = beh[self.variable]
@@ -83,14 +84,14 @@ class RunDesign:
         self.time = grid("time", np.nan).astype(float)
         self.group = np.asarray(beh["group"].values).astype(object)
         self.groups = list(dict.fromkeys(self.group.tolist()))
-        self.us = {k for k, v in self.proto.world.items() if getattr(v, "kind", "") == "us"}
+        self.us = {k for k, kind in design.world.items() if kind == "us"}
         self.memories = list(
-            dict.fromkeys(m for g in self.groups for m in loaded.lifecycle[g].memories)
+            dict.fromkeys(m for g in self.groups for m in design.groups[g].memories)
         )
 
     # ------------------------------------------------------------------ schedule queries
     def schedule(self, g: str) -> tuple[Any, ...]:
-        return tuple(self.loaded.schedules[g])
+        return self.design.groups[g].schedule
 
     def index_of(self, g: str, phase_name: str) -> int:
         for i, ph in enumerate(self.schedule(g)):
@@ -114,7 +115,7 @@ class RunDesign:
         ops = {ph.phase: ph.op for ph in self.schedule(g)}
         return {
             name: e
-            for name, e in self.loaded.lifecycle[g].ensembles.items()
+            for name, e in self.design.groups[g].ensembles.items()
             if e.memory == memory and (e.phase in forming or ops.get(e.phase) == "allocate")
         }
 
@@ -131,7 +132,7 @@ class RunDesign:
         """Stimuli that ``memory`` was bound to only artificially: stimuli present when the
         ChR2 ensembles it co-activated (``coactivate``) or lit during its formation (``light``
         on a Create phase) were tagged, minus its natural cues and USs; and those phases."""
-        lc = self.loaded.lifecycle[g]
+        lc = self.design.groups[g]
         sched = {ph.phase: ph for ph in self.schedule(g)}
         cues: set[str] = set()
         via: list[str] = []
@@ -172,7 +173,7 @@ class RunDesign:
 
     def probes(self, g: str, index: int, memory: str) -> bool:
         """Phase ``index`` of ``g`` probes ``memory`` (declared, by cue or by ensemble)."""
-        return memory in self.loaded.lifecycle[g].phase_memories[index]
+        return memory in self.design.groups[g].phase_memories[index]
 
     def delivers_us(self, ph: Any) -> bool:
         """The phase presents an unconditioned stimulus (a ``condition`` US, or a US exposed)."""
@@ -190,7 +191,7 @@ class RunDesign:
         """
         if self.variable != "freezing":
             return None
-        lc = self.loaded.lifecycle[g]
+        lc = self.design.groups[g]
         sched = {ph.phase: ph for ph in self.schedule(g)}
         for _, ph in self.formations(g, memory):
             if self.delivers_us(ph):
@@ -243,7 +244,7 @@ class RunDesign:
         forms = self.formations(g, memory)
         if not forms:
             return np.zeros(self.y.shape, bool)
-        every = set().union(*(self.cues(g, m) for m in self.loaded.lifecycle[g].memories))
+        every = set().union(*(self.cues(g, m) for m in self.design.groups[g].memories))
         after = self.phase_index_grid(g) > forms[0][0]
         return (
             self.read_trials(g)

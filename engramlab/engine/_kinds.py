@@ -353,7 +353,9 @@ class MLKind(SubjectKind):
         return build_ml_tree(loaded, seed, [_MLLogView(lg) for lg in logs], status=status)
 
     def score(self, tree, loaded, logs):
-        return tree["criteria"].to_dataset() if "criteria" in tree.children else None
+        from engramlab.analysis import score_criteria
+
+        return score_criteria(tree, loaded)
 
 
 class _MLBatch:

@@ -1,5 +1,5 @@
-"""Engram estimators (closed-form, delta, synaptic-tag, graft, rank-one), their statistics
-and the criteria scored on trained networks.
+"""Engram estimators (closed-form, delta, synaptic-tag, graft, rank-one) and their statistics
+(the criteria scored on trained networks are in :mod:`engramlab.analysis`).
 
 >>> from engramlab.engrams import available_estimators
 >>> available_estimators()

@@ -28,16 +28,19 @@ __all__ = ["phase_info"]
 
 
 def phase_info(tree: xr.DataTree) -> dict[str, dict[str, Any]]:
-    """phase → ``{"op", "light", "class"}`` from the store's protocol (``light``: activate,
-    silence or None; ``class``: the op's life-cycle class)."""
-    from engramlab.protocol import get_op, load_protocol
+    """phase → ``{"op", "light", "class"}`` from the store's ``/schedule`` node (``light``:
+    activate, silence or None; ``class``: the op's life-cycle class); empty when the store
+    records no design."""
+    from engramlab.errors import EngramlabError
+    from engramlab.protocol import get_op
+    from engramlab.record import run_design
 
     try:
-        proto = load_protocol(tree.attrs.get("protocol_yaml", ""), file="store").protocol
-    except Exception:  # noqa: BLE001 - an old or foreign store: fall back to the data
+        phases = run_design(tree).phases
+    except (EngramlabError, KeyError, ValueError):  # an old or foreign store: use the data
         return {}
     info = {}
-    for ph in proto.schedule:
+    for ph in phases:
         spec = get_op(ph.op)
         light = spec.light
         if light is None and getattr(ph, "light", None) is not None:

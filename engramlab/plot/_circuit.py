@@ -286,17 +286,19 @@ def _layered_layout(g: Any, spec: Any) -> dict[str, np.ndarray]:
 
 
 def circuit_spec(tree: xr.DataTree) -> Any:
-    """The store's circuit spec (from its protocol), or ``None`` for other subjects."""
-    from engramlab.protocol import load_protocol
+    """The store's circuit spec (from its ``/schedule`` node), or ``None`` for other subjects
+    and stores that record no design."""
+    from engramlab.errors import EngramlabError
+    from engramlab.record import run_design
     from engramlab.subjects import load_circuit
 
     try:
-        proto = load_protocol(tree.attrs.get("protocol_yaml", ""), file="store").protocol
-    except Exception:  # noqa: BLE001 - not a loadable protocol: no circuit figure
+        design = run_design(tree)
+    except (EngramlabError, KeyError, ValueError):  # no design recorded: no circuit figure
         return None
-    if proto.subject.kind != "circuit":
+    if design.subject_kind != "circuit" or "circuit_spec" not in design.subject:
         return None
-    return load_circuit(proto.subject.circuit)
+    return load_circuit(dict(design.subject["circuit_spec"]))
 
 
 @register_figure(

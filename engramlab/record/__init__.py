@@ -1,5 +1,14 @@
-"""Recording: logs → labelled xarray DataTree → zarr store; ``open_run`` reads it back."""
+"""Recording: logs → labelled xarray DataTree → zarr store; ``open_run`` reads it back and
+``run_design`` reads what the run did from its ``/schedule`` node."""
 
+from engramlab.record._schedule import FieldView as FieldView
+from engramlab.record._schedule import GroupDesign as GroupDesign
+from engramlab.record._schedule import StoredDesign as StoredDesign
+from engramlab.record._schedule import StoredEnsemble as StoredEnsemble
+from engramlab.record._schedule import StoredPhase as StoredPhase
+from engramlab.record._schedule import design_from_node as design_from_node
+from engramlab.record._schedule import run_design as run_design
+from engramlab.record._schedule import schedule_node as schedule_node
 from engramlab.record._store import check_out_path as check_out_path
 from engramlab.record._store import open_run as open_run
 from engramlab.record._store import summarize as summarize

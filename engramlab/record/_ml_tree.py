@@ -3,9 +3,10 @@
 Nodes: ``/behaviour`` (accuracy and output norm per concept tested), ``/tags/<site>``,
 ``/synaptic_tags/<layer>``, ``/weights/<layer>`` (Δμ per checkpoint) and ``/weights``
 (``delta_norm``), ``/engrams/<memory>/<layer>`` and ``/engrams/<memory>``, ``/statistics/<data>
-/<layer>`` (packed second moments and counts), ``/world/<data>``, ``/criteria`` and
-``/lifecycle``. Every variable and coordinate carries ``units`` and ``long_name``.
-"""
+/<layer>`` (packed second moments and counts), ``/world/<data>``, ``/lifecycle`` and
+``/schedule``. The ``/criteria`` node is scored from this tree
+(:func:`engramlab.analysis.score_criteria`). Every variable and coordinate carries ``units``
+and ``long_name``."""
 
 from __future__ import annotations
 
@@ -14,11 +15,7 @@ import json
 import numpy as np
 import xarray as xr
 
-from engramlab.engrams._criteria import (
-    CRITERION_DEFINITIONS,
-    CRITERION_THRESHOLDS,
-    score_criteria,
-)
+from engramlab.record._schedule import schedule_node
 from engramlab.record._tree import (
     _align,
     _attrs,
@@ -82,6 +79,13 @@ def _behaviour(loaded, logs, sc, activity: dict[str, xr.Dataset]) -> xr.Dataset:
             _attrs("1", "edits in force (-m: erased, +m: implanted, null: from the null state)"),
         ),
         "time": (lambda t: t.time, np.nan, np.float64, _attrs("h", "time since the start")),
+        "edit_null": (lambda t: t.null, False, bool, _attrs("1", "model rebuilt from null")),
+        "edit_terms": (
+            lambda t: json.dumps([[k, c] for k, c in t.terms]),
+            "[]",
+            object,
+            _attrs("1", "edits in force: [[memory set, coefficient], ...] (JSON)"),
+        ),
     }
     for name, (get, fill, dtype, at) in specs.items():
         dims, arr = _coord(
@@ -358,64 +362,6 @@ def _tags(logs, sc, nodes) -> None:
         )
 
 
-def _criteria(loaded, logs, nodes) -> None:
-    runs = [r for lg in logs for r in lg.runs]
-    results = score_criteria(runs, list(loaded.protocol.criteria))
-    mems = list(dict.fromkeys(r.memory for r in results))
-    crits = list(dict.fromkeys(r.criterion for r in results))
-    score = np.full((len(mems), len(crits)), np.nan)
-    passed = np.zeros((len(mems), len(crits)), dtype=bool)
-    status = np.full((len(mems), len(crits)), "not tested", dtype=object)
-    reason = np.full(
-        (len(mems), len(crits)), "not tested: not measured for this memory", dtype=object
-    )
-    nsub = np.zeros((len(mems), len(crits)), dtype=np.int64)
-    for r in results:
-        i, j = mems.index(r.memory), crits.index(r.criterion)
-        if r.scores:
-            score[i, j], passed[i, j] = r.score, r.passed
-            status[i, j] = "passed" if r.passed else "failed"
-            nsub[i, j] = len(r.scores)
-        reason[i, j] = r.reason
-    attrs = {f"definition_{k}": v for k, v in CRITERION_DEFINITIONS.items()}
-    attrs["declared"] = json.dumps(list(loaded.protocol.criteria))
-    attrs["thresholds"] = json.dumps(CRITERION_THRESHOLDS)
-    statistic = np.full((len(mems), len(crits)), "", dtype=object)
-    statistic[nsub > 0] = "mean over subjects"
-    nodes["criteria"] = xr.Dataset(
-        {
-            "score": (
-                ("memory", "criterion"),
-                score,
-                _attrs("1", "criterion score (mean over subjects)"),
-            ),
-            "p": (
-                ("memory", "criterion"),
-                np.full(score.shape, np.nan),
-                _attrs("1", "p-value (none: ML criteria are thresholds on measured scores)"),
-            ),
-            "passed": (("memory", "criterion"), passed, _attrs("1", "score meets the threshold")),
-            "n": (("memory", "criterion"), nsub, _attrs("1", "subjects scored")),
-            "status": (
-                ("memory", "criterion"),
-                status,
-                _attrs("1", "passed / failed / not tested"),
-            ),
-            "statistic": (("memory", "criterion"), statistic, _attrs("1", "how score is formed")),
-            "reason": (
-                ("memory", "criterion"),
-                reason,
-                _attrs("1", "the numbers behind the status"),
-            ),
-        },
-        coords={
-            "memory": ("memory", np.array(mems, dtype=object), _attrs("1", "memory or memory set")),
-            "criterion": ("criterion", np.array(crits, dtype=object), _attrs("1", "criterion")),
-        },
-        attrs=attrs,
-    )
-
-
 def _edits(logs, sc, nodes) -> None:
     """Every erase / implant: the coefficient applied to each layer's engram (−α s_l, or +1)."""
     runs = [r for lg in logs for r in lg.runs]
@@ -461,7 +407,7 @@ def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     _statistics(logs, sc, nodes)
     _world(logs[0].runs[0].datasets if logs and logs[0].runs else {}, nodes)
     _edits(logs, sc, nodes)
-    _criteria(loaded, logs, nodes)
     nodes["lifecycle"] = lifecycle_node(loaded, logs, sc)
+    nodes["schedule"] = schedule_node(loaded)
     root = xr.Dataset(attrs=root_attrs(loaded, seed, logs, status))
     return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})

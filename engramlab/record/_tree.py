@@ -15,6 +15,7 @@ import torch
 import xarray as xr
 
 import engramlab
+from engramlab.record._schedule import schedule_node
 
 __all__ = ["build_tree"]
 
@@ -285,6 +286,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     )
 
     nodes["lifecycle"] = lifecycle_node(loaded, logs, subj_coords)
+    nodes["schedule"] = schedule_node(loaded)
     root = xr.Dataset(attrs=root_attrs(loaded, seed, logs, status))
     return xr.DataTree.from_dict({"/": root, **{f"/{k}": v for k, v in nodes.items()}})
 

@@ -68,17 +68,18 @@ def _html_table(rows: list[list[str]], classes: list[str] | None = None) -> str:
 def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, Any]]:
     """The report as (heading, content) pairs; content: str, table rows or figure list."""
     from engramlab.plot import FIGURES
-    from engramlab.protocol import load_protocol
+    from engramlab.record import run_design
 
     a = tree.attrs
-    proto = load_protocol(a.get("protocol_yaml", ""), file="store").protocol
+    design = run_design(tree)
     out: list[tuple[str, Any]] = []
     crit = json.loads(a.get("criteria", "[]") or "[]")
     groups = json.loads(a.get("groups", "{}") or "{}")
-    diffs = group_differences(proto)
+    diffs = group_differences(design)
+    kind = design.subject_kind
+    name = design.subject.get(kind) if kind == "circuit" else kind
     intro = (
-        f"Subject: {proto.subject.kind} "
-        f"'{proto.subject.circuit if proto.subject.kind == 'circuit' else proto.subject.kind}'. "
+        f"Subject: {kind} '{name if isinstance(name, str) else 'inline'}'. "
         f"Engram criteria this study tests: {', '.join(crit) or 'none declared'}."
     )
     out.append(("Study", intro))
@@ -89,7 +90,7 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
             + [[g, str(n), diffs.get(g, "")] for g, n in groups.items()],
         )
     )
-    sched = schedule_table(tree, proto)
+    sched = schedule_table(tree, design)
     rows = [["start", "end", "phase", "class", "what happens"]]
     rows += [[r["start"], r["end"], r["phase"], r["class"], r["what"]] for r in sched]
     out.append(("Schedule", (rows, [r["class"] for r in sched])))

@@ -1,4 +1,5 @@
-"""The schedule in plain words, for readers who never saw the YAML.
+"""The schedule in plain words, for readers who never saw the YAML: read from the store's
+``/schedule`` node (:func:`engramlab.record.run_design`).
 
 Each op's sentence is declared with the op (``OpSpec.describe``); :func:`describe_phase` is
 re-exported from :mod:`engramlab.protocol`.
@@ -17,14 +18,15 @@ from typing import Any
 import xarray as xr
 
 from engramlab.protocol import describe_phase, describe_tag
+from engramlab.record import StoredDesign
 
 __all__ = ["describe_phase", "group_differences", "schedule_table"]
 
 
-def group_differences(protocol: Any) -> dict[str, str]:
+def group_differences(design: StoredDesign) -> dict[str, str]:
     """group → how it differs from the schedule as written (opsin, overrides)."""
     out = {}
-    for name, g in protocol.groups.items():
+    for name, g in design.groups.items():
         parts = []
         if g.opsin == "none":
             parts.append("tagged cells carry a fluorophore only (opsin none): light does nothing")
@@ -48,10 +50,8 @@ def group_differences(protocol: Any) -> dict[str, str]:
     return out
 
 
-def schedule_table(tree: xr.DataTree, protocol: Any) -> list[dict[str, str]]:
+def schedule_table(tree: xr.DataTree, design: StoredDesign) -> list[dict[str, str]]:
     """One row per phase: start and end time (h, from the store), class, op, description."""
-    from engramlab.protocol import OP_CLASS
-
     ends: dict[str, float] = {}
     if tree.engram.has("weights"):
         w = tree.engram.node("weights")
@@ -60,7 +60,7 @@ def schedule_table(tree: xr.DataTree, protocol: Any) -> list[dict[str, str]]:
                 str(p): float(t) for p, t in zip(w["phase"].values, w["time"].values, strict=False)
             }
     rows, start = [], 0.0
-    for ph in protocol.schedule:
+    for ph in design.phases:
         end = ends.get(ph.phase)
         rows.append(
             {
@@ -68,7 +68,7 @@ def schedule_table(tree: xr.DataTree, protocol: Any) -> list[dict[str, str]]:
                 "end": f"{end:g} h" if end is not None else "",
                 "phase": ph.phase,
                 "op": ph.op,
-                "class": OP_CLASS.get(ph.op) or "",
+                "class": ph.lifecycle_class,
                 "what": describe_phase(ph),
             }
         )
