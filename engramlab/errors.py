@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "EngramlabError",
+    "ExportError",
     "Issue",
     "ProtocolError",
     "RunError",
@@ -69,6 +70,10 @@ class RunError(EngramlabError, RuntimeError):
 
 class StoreError(EngramlabError, OSError):
     """A run store cannot be read or written."""
+
+
+class ExportError(StoreError):
+    """A run store cannot be exported (missing optional dependency, unsafe output path…)."""
 
 
 def did_you_mean(value: object, valid: Iterable[str]) -> str:
