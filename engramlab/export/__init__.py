@@ -9,3 +9,4 @@ from engramlab.export._csv import to_csv as to_csv
 from engramlab.export._nwb import DEFAULT_SPECIES as DEFAULT_SPECIES
 from engramlab.export._nwb import to_nwb as to_nwb
 from engramlab.export._paths import MANIFEST as MANIFEST
+from engramlab.export._paths import check_target as check_target

@@ -20,7 +20,7 @@ import xarray as xr
 
 from engramlab.errors import ExportError
 
-__all__ = ["MANIFEST", "provenance", "staged_dir", "write_manifest"]
+__all__ = ["MANIFEST", "check_target", "provenance", "staged_dir", "write_manifest"]
 
 #: the file that marks a directory as an engramlab export (and holds its provenance)
 MANIFEST = "engramlab_export.json"
@@ -59,15 +59,9 @@ def _is_export(path: Path) -> bool:
         return False
 
 
-@contextmanager
-def staged_dir(path: str | Path, *, force: bool = False, flag: str = "--force") -> Iterator[Path]:
-    """Yield a fresh temporary directory that replaces ``path`` when the block succeeds.
-
-    Raises :class:`~engramlab.errors.ExportError` (one line) when ``path`` exists and
-    ``force`` is false, when it exists and is not a previous export, or when the directory
-    cannot be created. On any error the temporary directory is removed and an existing export
-    at ``path`` is left as it was.
-    """
+def check_target(path: str | Path, *, force: bool = False, flag: str = "--force") -> Path:
+    """Refuse (one-line :class:`~engramlab.errors.ExportError`) an export path that exists,
+    unless ``force`` is true and it holds a previous export; returns the path."""
     path = Path(path)
     if path.exists() or path.is_symlink():
         if not force:
@@ -80,6 +74,19 @@ def staged_dir(path: str | Path, *, force: bool = False, flag: str = "--force") 
                 f"{str(path)!r} exists and is not an engramlab export (no {MANIFEST}); "
                 f"{flag} replaces only a previous export, so choose another path"
             )
+    return path
+
+
+@contextmanager
+def staged_dir(path: str | Path, *, force: bool = False, flag: str = "--force") -> Iterator[Path]:
+    """Yield a fresh temporary directory that replaces ``path`` when the block succeeds.
+
+    Raises :class:`~engramlab.errors.ExportError` (one line) when ``path`` exists and
+    ``force`` is false, when it exists and is not a previous export, or when the directory
+    cannot be created. On any error the temporary directory is removed and an existing export
+    at ``path`` is left as it was.
+    """
+    path = check_target(path, force=force, flag=flag)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     try:
