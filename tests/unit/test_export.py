@@ -274,3 +274,33 @@ def test_cli_export_nwb_and_csv(store, tmp_path):
     assert "(12 NWB files, one per subject)" in res.output
     assert len(list((tmp_path / "n").glob("sub-*/sub-*_ses-*.nwb"))) == 12
     assert (tmp_path / "c" / "behaviour.csv").is_file()
+
+
+TINY_ML = """\
+engramlab: 1
+name: tiny-ml
+seed: 5
+subject:
+  mlp: {layers: [64, 16, 10], bias: true}
+world:
+  digits: {kind: dataset, name: digits}
+groups:
+  a: {n: 2}
+schedule:
+  - {phase: learn, op: train, data: digits, concepts: [1, 2, 3], epochs: 1, lr: 0.01, memory: d}
+  - {phase: base, op: test, data: digits, memory: d}
+"""
+
+
+def test_csv_exports_what_applies_to_an_ml_run(tmp_path):
+    tree = run_protocol(load_protocol(TINY_ML, file="ml.yaml"), write=False).tree
+    names = {f.name for f in to_csv(tree, tmp_path / "ml")}
+    assert names == {"behaviour.csv", "weights_delta_norm.csv", "criteria.csv"}
+    df = pd.read_csv(tmp_path / "ml" / "behaviour.csv", keep_default_na=False)
+    assert set(df["measure"]) == {"accuracy", "response"}
+    acc = df[df.measure == "accuracy"].pivot(index="subject", columns="concept", values="value")
+    beh = tree["behaviour"].to_dataset()
+    concepts = [int(c) for c in beh["concept"].values]
+    np.testing.assert_array_equal(
+        np.float32(acc[concepts].values), beh["accuracy"].values.astype(np.float32)
+    )
