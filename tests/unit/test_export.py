@@ -304,3 +304,18 @@ def test_csv_exports_what_applies_to_an_ml_run(tmp_path):
     np.testing.assert_array_equal(
         np.float32(acc[concepts].values), beh["accuracy"].values.astype(np.float32)
     )
+
+
+def test_cli_damaged_store_is_one_line_and_writes_nothing(store, tmp_path):
+    import shutil
+
+    copy = tmp_path / "damaged.zarr"
+    shutil.copytree(store, copy)
+    chunk = next(p for p in (copy / "behaviour" / "freezing" / "c").rglob("*") if p.is_file())
+    chunk.write_bytes(chunk.read_bytes()[:10])  # a truncated chunk
+    res = CliRunner().invoke(
+        main, ["export", str(copy), "--csv", str(tmp_path / "c"), "--nwb", str(tmp_path / "n")]
+    )
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert "cannot export this store" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.zarr"]
