@@ -177,13 +177,40 @@ def _weight_table(tree, s: int, DynamicTable, VectorData):
     )
 
 
-def _nwbfile(tree, s: int, species: str, pynwb, DynamicTable, VectorData):
+def _blocks(tree: xr.DataTree):
+    """Yield (first subject, tree of the nodes NWB needs for a block of subjects, loaded).
+
+    Blocks follow the store's chunks along ``subject``, so every chunk is read once rather
+    than once per subject."""
+    beh = tree["behaviour"]
+    n = beh.sizes["subject"]
+    chunks = next(iter(beh.data_vars.values())).encoding.get("chunks") or (n,)
+    step = max(1, int(chunks[0]))
+    paths = ["behaviour"]
+    for parent in ("activity", "tags"):
+        if parent in tree.children:
+            paths += [f"{parent}/{site}" for site in tree[parent].children]
+    weights = "weights" in tree.children and "delta_norm" in tree["weights"].data_vars
+    for first in range(0, n, step):
+        part = slice(first, min(first + step, n))
+        nodes = {"/": xr.Dataset(attrs=dict(tree.attrs))}
+        for path in paths:
+            nodes[path] = tree[path].to_dataset().isel(subject=part).load()
+        if weights:
+            nodes["weights"] = (
+                tree["weights"].to_dataset()[["delta_norm"]].isel(subject=part).load()
+            )
+        yield first, xr.DataTree.from_dict(nodes)
+
+
+def _nwbfile(tree, i: int, s: int, n_sub: int, species: str, pynwb, DynamicTable, VectorData):
+    """The NWBFile of subject ``s`` of ``n_sub``, row ``i`` of the block ``tree``."""
     from pynwb.behavior import BehavioralTimeSeries
     from pynwb.epoch import TimeIntervals
     from pynwb.file import Subject
 
     a = tree.attrs
-    beh = tree["behaviour"].to_dataset().isel(subject=s)
+    beh = tree["behaviour"].to_dataset().isel(subject=i)
     measures = [n for n, v in beh.data_vars.items() if v.dims == ("trial",)]
     idx = _subject_trials(beh, measures[0])
     start = np.asarray(beh["time"].values, dtype=float)[idx] * 3600.0
@@ -197,14 +224,13 @@ def _nwbfile(tree, s: int, species: str, pynwb, DynamicTable, VectorData):
     seed = int(a.get("seed", 0))
     subject_seed = int(beh["subject_seed"].values) if "subject_seed" in beh.coords else None
     sha = _str(a.get("protocol_sha256"))
-    n_sub = tree["behaviour"].sizes["subject"]
     sid = f"{s:0{max(3, len(str(n_sub - 1)))}d}"
     title = _str(a.get("title")) or name
     reference = _str(a.get("reference"))
     opsins = []
     if "tags" in tree.children:
         for site, node in tree["tags"].children.items():
-            ds = node.to_dataset().isel(subject=s)
+            ds = node.to_dataset().isel(subject=i)
             for e, ens in enumerate(np.asarray(ds["ensemble"].values).astype(str)):
                 opsin = _str(ds["opsin"].values[e])
                 if opsin:
@@ -289,8 +315,8 @@ def _nwbfile(tree, s: int, species: str, pynwb, DynamicTable, VectorData):
                     start_time=start[k], stop_time=stop[k], phase=phase[k], epoch=epoch[k]
                 )
             nwb.add_time_intervals(table)
-    misc = _unit_tables(tree, s, idx, DynamicTable, VectorData)
-    weights = _weight_table(tree, s, DynamicTable, VectorData)
+    misc = _unit_tables(tree, i, idx, DynamicTable, VectorData)
+    weights = _weight_table(tree, i, DynamicTable, VectorData)
     if weights is not None:
         misc.append(weights)
     if misc:
@@ -337,14 +363,18 @@ def to_nwb(
         )
     directory = Path(directory)
     session = _slug(_str(tree.attrs.get("protocol_name")))
+    n_sub = tree["behaviour"].sizes["subject"]
     written = []
     with staged_dir(directory, force=force) as tmp:
-        for s in range(tree["behaviour"].sizes["subject"]):
-            nwb, sid = _nwbfile(tree, s, species, pynwb, DynamicTable, VectorData)
-            rel = Path(f"sub-{sid}") / f"sub-{sid}_ses-{session}.nwb"
-            (tmp / rel.parent).mkdir()
-            with pynwb.NWBHDF5IO(str(tmp / rel), mode="w") as io:
-                io.write(nwb)
-            written.append(rel)
+        for first, block in _blocks(tree):
+            for i in range(block["behaviour"].sizes["subject"]):
+                nwb, sid = _nwbfile(
+                    block, i, first + i, n_sub, species, pynwb, DynamicTable, VectorData
+                )
+                rel = Path(f"sub-{sid}") / f"sub-{sid}_ses-{session}.nwb"
+                (tmp / rel.parent).mkdir()
+                with pynwb.NWBHDF5IO(str(tmp / rel), mode="w") as io:
+                    io.write(nwb)
+                written.append(rel)
         write_manifest(tmp, tree, "nwb", [str(r) for r in written])
     return [directory / r for r in written]
