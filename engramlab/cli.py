@@ -284,6 +284,10 @@ def export(
     from engramlab.errors import ExportError
     from engramlab.export import check_target, to_csv, to_nwb
 
+    def shown(path) -> str:  # one line per path, even for names with control characters
+        text = str(path)
+        return text if text.isprintable() else repr(text)
+
     if not nwb_dir and not csv_dir:
         click.echo("error: nothing to export; give --nwb DIR and/or --csv DIR", err=True)
         sys.exit(2)
@@ -298,10 +302,10 @@ def export(
         if nwb_dir:  # first: it is the one that can refuse the store (kind, pynwb, species)
             kw = {"species": species} if species else {}
             files = to_nwb(tree, nwb_dir, force=force, **kw)
-            click.echo(f"{nwb_dir}  ({len(files)} NWB files, one per subject)")
+            click.echo(f"{shown(nwb_dir)}  ({len(files)} NWB files, one per subject)")
         if csv_dir:
             for path in to_csv(tree, csv_dir, activity=activity, force=force):
-                click.echo(str(path))
+                click.echo(shown(path))
     except ExportError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

@@ -95,9 +95,9 @@ def staged_dir(path: str | Path, *, force: bool = False, flag: str = "--force") 
             shutil.rmtree(tmp)
         tmp.mkdir()
     except OSError as err:
-        raise ExportError(
-            f"cannot create {str(path)!r}: {err.strerror or err}; choose a writable path"
-        ) from None
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{str(blocking)!r} is a file" if blocking else (err.strerror or str(err))
+        raise ExportError(f"cannot create {str(path)!r}: {why}; choose a writable path") from None
     try:
         yield tmp
         if path.exists():

@@ -150,6 +150,9 @@ def test_cli_export_errors_are_one_line(store, tmp_path):
     res = CliRunner().invoke(main, ["export", str(store), "--csv", str(tmp_path / "taken")])
     assert res.exit_code == 2 and res.output.count("\n") == 1
     assert "already exists" in res.output
+    res = CliRunner().invoke(main, ["export", str(store), "--csv", str(tmp_path / "taken" / "x")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1
+    assert f"{str(tmp_path / 'taken')!r} is a file" in res.output
     assert (tmp_path / "taken").read_text() == "x"
 
 
