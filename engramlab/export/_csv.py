@@ -2,7 +2,7 @@
 
 >>> from engramlab.export import to_csv                       # doctest: +SKIP
 >>> to_csv(engramlab.open_run("run.zarr"), "run-csv")         # doctest: +SKIP
-[PosixPath('run-csv/behaviour.csv'), PosixPath('run-csv/criteria.csv'), ...]
+[PosixPath('run-csv/behaviour.csv'), PosixPath('run-csv/tags.csv'), ...]
 """
 
 from __future__ import annotations
