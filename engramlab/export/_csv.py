@@ -85,7 +85,9 @@ def _criteria(tree: xr.DataTree) -> pd.DataFrame:
     if declared is not None and "criterion" in df.columns:
         names = json.loads(declared) if isinstance(declared, str) else list(declared)
         df["declared"] = df["criterion"].isin(names)
-    return df
+    first = ["memory", "criterion", "score", "passed", "status", "p", "n", "statistic", "reason"]
+    lead = [c for c in first if c in df.columns]
+    return df[lead + [c for c in df.columns if c not in lead]]
 
 
 def _activity(tree: xr.DataTree, site: str) -> pd.DataFrame:

@@ -96,6 +96,18 @@ def test_csv_round_trips_behaviour_tags_weights_criteria(tree, tmp_path):
     )
 
     crit = pd.read_csv(tmp_path / "csv" / "criteria.csv")
+    assert list(crit.columns) == [
+        "memory",
+        "criterion",
+        "score",
+        "passed",
+        "status",
+        "p",
+        "n",
+        "statistic",
+        "reason",
+        "declared",
+    ]
     score = tree["criteria"]["score"].sel(memory="fear-B", criterion="sufficiency").item()
     got = crit[(crit.memory == "fear-B") & (crit.criterion == "sufficiency")]
     assert got["score"].item() == pytest.approx(score, rel=1e-12)
