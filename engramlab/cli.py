@@ -86,12 +86,12 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
     Prints the light-off vs light-on table of every phase with light epochs and the path of
     the store. Invalid protocols print one FILE:LINE:COL: error line per problem (exit 2).
     """
-    from engramlab._runner import run_protocol
+    from engramlab.engine import run_protocol
     from engramlab.analysis import format_light_table, light_effect
     from engramlab.errors import ProtocolError, StoreError, UnknownNameError
 
     try:
-        from engramlab._runner import _resolve
+        from engramlab.engine import resolve_protocol as _resolve
         from engramlab.protocol import load_protocol
 
         loaded = load_protocol(_resolve(protocol))
@@ -104,15 +104,17 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
         sys.exit(2)
 
     show = not quiet and sys.stderr.isatty()
-    steps = [(g, ph.phase) for g, sched in loaded.schedules.items() for ph in sched]
-    bar = (
-        click.progressbar(length=len(steps), label="simulating", file=sys.stderr) if show else None
+    # one step per subject and phase: batched circuits advance a batch at a time, ML
+    # subjects (run one after another) one subject at a time
+    steps = sum(
+        loaded.protocol.groups[g].n * len(sched) for g, sched in loaded.schedules.items()
     )
+    bar = click.progressbar(length=steps, label="simulating", file=sys.stderr) if show else None
 
-    def progress(group: str, phase: str) -> None:
+    def progress(group: str, phase: str, subjects: int) -> None:
         if bar is not None:
             bar.label = f"{group}: {phase}"
-            bar.update(1)
+            bar.update(subjects)
 
     try:
         if bar is not None:

@@ -83,6 +83,8 @@ class GroupRun:
     drugs: list[DrugWindow] = field(default_factory=list)
     trials: list[TrialRecord] = field(default_factory=list)
     on_trial: Callable[[], None] | None = None
+    #: position of the phase being run in the group's schedule
+    phase_index: int = 0
 
     @property
     def n(self) -> int:

@@ -22,7 +22,14 @@ import xarray as xr
 
 from engramlab.errors import StoreError
 
-__all__ = ["check_out_path", "open_run", "summarize", "write_store"]
+__all__ = [
+    "check_out_path",
+    "open_run",
+    "publish_store",
+    "summarize",
+    "temp_store_path",
+    "write_store",
+]
 
 
 def _vlen_strings(ds: xr.Dataset) -> xr.Dataset:
@@ -70,24 +77,28 @@ def check_out_path(path: str | Path) -> Path:
     return path
 
 
-def write_store(tree: xr.DataTree, path: str | Path) -> Path:
-    """Write ``tree`` to ``path`` atomically (temporary path + rename); returns the path.
-
-    An existing store at ``path`` is replaced only after the new one is complete.
-    """
-    path = check_out_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    clean = xr.DataTree.from_dict(
+def _vlen_tree(tree: xr.DataTree) -> xr.DataTree:
+    """``tree`` with every fixed-width string array as variable-length UTF-8."""
+    return xr.DataTree.from_dict(
         {node.path: _vlen_strings(node.to_dataset()) for node in tree.subtree}
     )
+
+
+def temp_store_path(path: str | Path) -> Path:
+    """The hidden temporary directory a store is written into before it is published."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial-{os.getpid()}")
+
+
+def publish_store(tmp: str | Path, path: str | Path, *, status: str = "complete") -> Path:
+    """Move a finished store from its temporary directory ``tmp`` to ``path``.
+
+    An existing run store at ``path`` is replaced only once the new one is in place; if the
+    move fails the previous store is restored.
+    """
+    tmp, path = Path(tmp), check_out_path(path)
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
     try:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-            clean.to_zarr(tmp, mode="w", consolidated=True, zarr_format=3)
         if path.exists():
             path.rename(old)
         tmp.rename(path)
@@ -98,6 +109,27 @@ def write_store(tree: xr.DataTree, path: str | Path) -> Path:
         raise
     shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def write_store(tree: xr.DataTree, path: str | Path) -> Path:
+    """Write ``tree`` to ``path`` atomically (temporary path + rename); returns the path.
+
+    An existing store at ``path`` is replaced only after the new one is complete.
+    """
+    path = check_out_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.writing-{os.getpid()}")
+    clean = _vlen_tree(tree)
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+            clean.to_zarr(tmp, mode="w", consolidated=True, zarr_format=3)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return publish_store(tmp, path, status=str(tree.attrs.get("status", "complete")))
 
 
 def open_run(path: str | Path, *, allow_interrupted: bool = False) -> xr.DataTree:
