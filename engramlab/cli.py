@@ -246,5 +246,75 @@ def report(store: str, out: str) -> None:
     click.echo(str(paths["md"]))
 
 
+@main.command()
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--nwb",
+    "nwb_dir",
+    type=click.Path(),
+    default=None,
+    help="Directory for one NWB file per virtual subject (needs engramlab[nwb]).",
+)
+@click.option(
+    "--csv", "csv_dir", type=click.Path(), default=None, help="Directory for the tidy CSV tables."
+)
+@click.option(
+    "--activity/--no-activity",
+    default=None,
+    help="CSV: write activity_<site>.csv for every site (default: only for small sites).",
+)
+@click.option(
+    "--species",
+    default=None,
+    help="NWB Subject.species, Latin binomial or NCBI taxon link (default: Mus musculus).",
+)
+@click.option("--force", is_flag=True, help="Replace a previous export at the same path.")
+def export(
+    store: str,
+    nwb_dir: str | None,
+    csv_dir: str | None,
+    activity: bool | None,
+    species: str | None,
+    force: bool,
+) -> None:
+    """Export a run STORE to NWB (--nwb DIR) and/or tidy CSV tables (--csv DIR).
+
+    Never replaces an existing path unless --force is given and the path holds a previous
+    export. Prints the files written; exits 2 with one error line otherwise.
+    """
+    from engramlab.errors import ExportError
+    from engramlab.export import check_target, to_csv, to_nwb
+
+    def shown(path) -> str:  # one line per path, even for names with control characters
+        text = str(path)
+        return text if text.isprintable() else repr(text)
+
+    if not nwb_dir and not csv_dir:
+        click.echo("error: nothing to export; give --nwb DIR and/or --csv DIR", err=True)
+        sys.exit(2)
+    if nwb_dir and csv_dir and Path(nwb_dir).resolve() == Path(csv_dir).resolve():
+        click.echo("error: --nwb and --csv name the same directory; give two paths", err=True)
+        sys.exit(2)
+    tree = _open_store(store)
+    try:
+        for target in (nwb_dir, csv_dir):  # refuse before writing anything
+            if target:
+                check_target(target, force=force)
+        if nwb_dir:  # first: it is the one that can refuse the store (kind, pynwb, species)
+            kw = {"species": species} if species else {}
+            files = to_nwb(tree, nwb_dir, force=force, **kw)
+            click.echo(f"{shown(nwb_dir)}  ({len(files)} NWB files, one per subject)")
+        if csv_dir:
+            for path in to_csv(tree, csv_dir, activity=activity, force=force):
+                click.echo(shown(path))
+    except ExportError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except (OSError, ValueError, RuntimeError, KeyError) as err:  # a damaged store's chunks
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        click.echo(f"error: {store!r}: cannot export this store ({first})", err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "EngramlabError",
+    "ExportError",
     "Issue",
     "ProtocolError",
     "RunError",
@@ -74,6 +75,10 @@ class UnsupportedOpError(RunError):
 
 class StoreError(EngramlabError, OSError):
     """A run store cannot be read or written."""
+
+
+class ExportError(StoreError):
+    """A run store cannot be exported (missing optional dependency, unsafe output path…)."""
 
 
 def did_you_mean(value: object, valid: Iterable[str]) -> str:
