@@ -111,8 +111,12 @@ class SubjectKind(ABC):
     def checkpoint(self, member: Any, phase: str) -> Checkpoint:
         """A Δμ checkpoint of ``member`` now (after ``phase``, or within it)."""
 
-    def close(self, log: BatchLog) -> None:
+    def close(self, log: BatchLog) -> None:  # noqa: B027 - optional hook
         """Drop what the store does not need once a batch is finished (the model itself)."""
+
+    def partial(self, log: BatchLog) -> bool:
+        """Whether an interrupted batch holds finished subjects worth storing."""
+        return False
 
     @abstractmethod
     def keep(self, log: BatchLog, member: Any, checkpoints: list[Checkpoint]) -> None:
@@ -346,6 +350,9 @@ class MLKind(SubjectKind):
 
     def threads(self):
         return one_thread()
+
+    def partial(self, log):
+        return bool(log.state is not None and log.state.runs)
 
     def build_tree(self, loaded, seed, logs, *, status):
         from engramlab.record._ml_tree import build_ml_tree

@@ -67,10 +67,12 @@ def simulate_batches(
     *,
     seed: int | None = None,
     progress: Progress | None = None,
+    batches: list[BatchLog] | None = None,
 ) -> Iterator[BatchLog]:
     """Simulate a loaded protocol batch by batch; yields each finished :class:`BatchLog`.
 
-    An op that raises leaves the batch unfinished (``complete`` False) and propagates.
+    ``batches`` is the plan (default :func:`plan_batches`). An op that raises leaves its
+    batch unfinished (``complete`` False, ``state`` holding what it did) and propagates.
     """
     from engramlab.ops import op_impl
 
@@ -80,7 +82,7 @@ def simulate_batches(
     ctx = kind.prepare(loaded, seed)
     every = proto.record.weights.every
     schedule = loaded.schedules
-    for log in plan_batches(loaded, seed, kind):
+    for log in plan_batches(loaded, seed, kind) if batches is None else batches:
         rec = _Recorder(kind, every)
         with kind.threads():
             log.state = kind.start(ctx, loaded, log, rec.step)

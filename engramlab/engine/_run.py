@@ -95,7 +95,7 @@ def run_protocol(
     done: list[BatchLog] = []
     try:
         try:
-            for log in simulate_batches(loaded, seed=seed, progress=progress):
+            for log in simulate_batches(loaded, seed=seed, progress=progress, batches=batches):
                 done.append(log)
                 writer.add(log)
         except KeyboardInterrupt:
@@ -143,10 +143,19 @@ def _write_interrupted(loaded, seed, kind, writer, done, path, tmp) -> None:
     for b in writer.batches:
         per_group[b.group] = per_group.get(b.group, 0) + 1
     finished = {g for g in per_group if sum(1 for b in done if b.group == g) == per_group[g]}
-    if not finished:
+    logs = [b for b in done if b.group in finished]
+    # a kind that runs subjects one at a time keeps the subjects its stopped batch finished
+    stopped = next(
+        (b for b in writer.batches if b.state is not None and all(b is not d for d in done)),
+        None,
+    )
+    if stopped is not None and kind.partial(stopped):
+        logs.append(stopped)
+        finished.add(stopped.group)
+    if not logs:
         return
     if not writer.streaming:
-        logs = [b for b in done if b.group in finished]
+        logs.sort(key=lambda b: b.rows.start)
         tree = kind.build_tree(loaded, seed, logs, status="interrupted")
         write_store(tree, path)
         return

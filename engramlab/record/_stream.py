@@ -59,7 +59,7 @@ def _fill(dtype: np.dtype) -> Any:
 
 
 def _phase_labels(ds: xr.Dataset, dim: str, row: int = 0) -> list[Any]:
-    ph = ds.coords["phase"] if "phase" in ds.coords else None
+    ph = ds.coords.get("phase")
     if ph is None or dim not in ph.dims:
         return list(range(ds.sizes[dim]))
     vals = ph.values if ph.ndim == 1 else ph.values[row]
@@ -161,9 +161,9 @@ class StoreWriter:
         """A finished batch: keep it until the layout is known, then write its rows."""
         if self.template is None:
             self.pending.append(log)
-            if len(self.pending) == self.n_groups and len(self.batches) > self.n_groups:
-                if self.tmp is not None:
-                    self._start_streaming()
+            firsts_done = len(self.pending) == self.n_groups
+            if firsts_done and len(self.batches) > self.n_groups and self.tmp is not None:
+                self._start_streaming()
             return
         self._write_batch(log)
 

@@ -13,8 +13,6 @@ re-exported from :mod:`engramlab.protocol`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import xarray as xr
 
 from engramlab.protocol import describe_phase, describe_tag
