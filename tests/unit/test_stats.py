@@ -119,3 +119,25 @@ def test_stars_agree_with_a_minimum_effect():
     assert significance_stars(0.0001, -0.30, alpha=0.05, min_effect=0.10) == "***"
     assert significance_stars(0.03, 0.30, alpha=0.05, min_effect=0.10) == "*"
     assert significance_stars(0.03, 0.30, alpha=0.01, min_effect=0.10) == "n.s."
+
+
+def test_light_table_stars_only_what_the_criteria_would_accept():
+    import pandas as pd
+
+    from engramlab.analysis import format_light_table
+    from engramlab.analysis._criteria import MIN_EFFECT
+
+    tiny = -0.02 + np.random.default_rng(0).normal(0, 5e-5, 12)  # raw d_z about -400
+    rows = [  # phase, group, n, off, on, diff, d, d_floored, p
+        ("t", "tiny-shift", 12, 0.10, 0.08, -0.02, cohens_dz(tiny), True, 0.0004),
+        ("t", "real", 12, 0.10, 0.71, 0.61, 40.0, True, 3e-5),
+        ("t", "noise", 12, 0.10, 0.12, 0.02, 0.2, False, 0.61),
+    ]
+    cols = ["phase", "group", "n", "off", "on", "diff", "d", "d_floored", "p"]
+    text = format_light_table(pd.DataFrame(rows, columns=cols))
+    lines = {ln.split()[0]: ln for ln in text.splitlines() if ln.startswith("  ")}
+    assert MIN_EFFECT > 0.02
+    assert not lines["tiny-shift"].rstrip().endswith("*")
+    assert lines["real"].rstrip().endswith("***")
+    assert "<0.0001" in lines["real"] and "≥40.00" in lines["real"]
+    assert "0.0000" not in text and "≤-2.00" in lines["tiny-shift"]
