@@ -193,7 +193,8 @@ def _floored(diff: np.ndarray, sd_floor: float) -> bool:
 
 def format_dz(d: float, *, floored: bool = False) -> str:
     """d_z for people: two decimals; ``≥``/``≤`` when the SD was floored (``floored``, a lower
-    bound on the magnitude); ``>1000``/``<-1000`` beyond :data:`DZ_PRINT_MAX`; ``n/a`` for NaN.
+    bound on the magnitude; not on a value that rounds to 0); ``>1000``/``<-1000`` beyond
+    :data:`DZ_PRINT_MAX`; ``n/a`` for NaN.
 
     >>> format_dz(0.5), format_dz(40.0, floored=True), format_dz(-2e4), format_dz(float("nan"))
     ('0.50', '≥40.00', '<-1000', 'n/a')
@@ -202,7 +203,7 @@ def format_dz(d: float, *, floored: bool = False) -> str:
         return "n/a" if d != d else (">1000" if d > 0 else "<-1000")
     if abs(d) > DZ_PRINT_MAX:
         return ">1000" if d > 0 else "<-1000"
-    bound = ("≥" if d > 0 else "≤") if floored and d != 0 else ""
+    bound = ("≥" if d > 0 else "≤") if floored and round(d, 2) != 0 else ""
     return f"{bound}{d:.2f}"
 
 
