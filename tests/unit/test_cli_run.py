@@ -63,33 +63,10 @@ def test_run_refuses_an_existing_non_store_directory(tmp_path):
     assert (tmp_path / "data.txt").read_text() == "x"
 
 
-_TWO_GROUP_ML = """\
-engramlab: 1
-name: two-groups-erase
-seed: 0
-subject:
-  mlp: {layers: [64, 16, 10], bias: false, activation: relu}
-world:
-  digits: {kind: dataset, name: digits, test_fraction: 0.2}
-groups:
-  erase-zero: {n: 1}
-  erase-one: {n: 1, override: {erase: {memory: "digits:1"}}}
-schedule:
-  - {phase: learn, op: train, data: digits, concepts: all, epochs: 2, lr: 0.01, batch_size: 64, memory: digits}
-  - {phase: base, op: test, data: digits, memory: digits}
-  - {phase: engrams, op: estimate, estimator: closed-form, memories: [digits]}
-  - {phase: erase, op: erase, memory: "digits:0", alpha: 1}
-  - {phase: after, op: test, data: digits}
-"""
+def test_ml_run_table_is_per_group_with_the_edits_in_force(ml_run):
+    from engramlab.engrams import format_ml_summary
 
-
-def test_ml_run_table_is_per_group_with_the_edits_in_force(tmp_path):
-    proto = tmp_path / "two.yaml"
-    proto.write_text(_TWO_GROUP_ML)
-    out = tmp_path / "two.zarr"
-    res = CliRunner().invoke(main, ["run", str(proto), "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
+    lines = format_ml_summary(ml_run.tree).splitlines()  # what `engramlab run` prints
     zero, one = lines.index("group erase-zero (n=1):"), lines.index("group erase-one (n=1):")
     after = {
         g: next(ln for ln in lines[start:] if ln.split()[:1] == ["after"])
@@ -97,8 +74,8 @@ def test_ml_run_table_is_per_group_with_the_edits_in_force(tmp_path):
     }
     assert after["zero"].split()[1] == "-digits:0"
     assert after["one"].split()[1] == "-digits:1"
-    assert "(trained)" not in res.output
-    res = CliRunner().invoke(main, ["criteria", str(out)])
+    assert "(trained)" not in "\n".join(lines)
+    res = CliRunner().invoke(main, ["criteria", str(ml_run.path)])
     assert res.exit_code == 0, res.output
     assert "None" not in res.output
     assert "thresholds on scores" in res.output and "necessity_max_accuracy=0.2" in res.output
