@@ -168,8 +168,10 @@ def criteria(store: str, rescore: bool) -> None:
     """Print the engram criteria of a run STORE (any subject), with each criterion's definition.
 
     The criteria the protocol declares come first; the others are marked (undeclared).
-    Reads the store's /criteria node (scored when the run was written), or scores it again from
-    the stored tree with --rescore (the scorer of the store's subject kind).
+    Circuit criteria are tests at ALPHA with minimum effects; ML criteria are thresholds on
+    measured scores (the definitions line lists them). Reads the store's /criteria node
+    (scored when the run was written), or scores it again from the stored tree with --rescore
+    (the scorer of the store's subject kind).
     Exits 2 if STORE is not a complete run store.
     """
     import json as _json
@@ -194,7 +196,37 @@ def criteria(store: str, rescore: bool) -> None:
     declared = _json.loads(a.get("criteria", "[]"))
     click.echo(f"  declared criteria: {', '.join(declared) or 'none'}")
     click.echo("")
-    click.echo(format_criteria_table(ds))
+    if "alpha" in ds.attrs:  # circuit criteria: significance tests at ALPHA
+        click.echo(format_criteria_table(ds))
+    else:  # ML criteria: thresholds on measured scores, no p value
+        click.echo(format_criteria_table(ds, definitions=False))
+        click.echo("")
+        click.echo(_threshold_definitions(ds))
+
+
+def _threshold_definitions(ds) -> str:
+    """The definitions block of a criteria node scored by thresholds (ML subjects), which has
+    no ALPHA: each criterion's definition and the thresholds the store records."""
+    import json as _json
+    import textwrap
+
+    try:
+        limits = _json.loads(ds.attrs.get("thresholds", "{}"))
+    except ValueError:
+        limits = {}
+    shown = ", ".join(f"{k}={v:g}" for k, v in limits.items()) or "see each definition"
+    out = textwrap.wrap(
+        f"Definitions (thresholds on scores, no significance test; {shown}):",
+        100,
+        subsequent_indent="    ",
+    )
+    for key, text in ds.attrs.items():
+        if key.startswith("definition_"):
+            name = key.removeprefix("definition_")
+            out += textwrap.wrap(
+                f"{name}: {text}", 100, initial_indent="  ", subsequent_indent="    "
+            )
+    return "\n".join(out)
 
 
 def _open_store(store: str):

@@ -29,3 +29,13 @@ def denny_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runs") / "denny.zarr"
     return run_protocol(PROTOCOLS / "denny2014_silencing.yaml", out=out)
+
+
+@pytest.fixture(scope="session")
+def ml_run(tmp_path_factory):
+    """A small two-group MLP run (one subject per group; the groups erase different digits)."""
+    from engramlab import run_protocol
+
+    out = tmp_path_factory.mktemp("runs") / "ml.zarr"
+    data = Path(__file__).resolve().parent / "data" / "protocols" / "ml_two_groups.yaml"
+    return run_protocol(data, out=out)

@@ -15,8 +15,16 @@ from engramlab.analysis._criteria_table import CRITERIA_SCORERS as CRITERIA_SCOR
 from engramlab.analysis._criteria_table import format_criteria_table as format_criteria_table
 from engramlab.analysis._criteria_table import register_scorer as register_scorer
 from engramlab.analysis._criteria_table import score_criteria as score_criteria
+from engramlab.analysis._stats import DZ_PRINT_MAX as DZ_PRINT_MAX
+from engramlab.analysis._stats import SD_FLOOR as SD_FLOOR
 from engramlab.analysis._stats import cohens_dz as cohens_dz
+from engramlab.analysis._stats import dz_text as dz_text
+from engramlab.analysis._stats import format_dz as format_dz
+from engramlab.analysis._stats import format_p as format_p
 from engramlab.analysis._stats import light_effect as light_effect
 from engramlab.analysis._stats import permutation_test as permutation_test
+from engramlab.analysis._stats import rank_sum_test as rank_sum_test
 from engramlab.analysis._stats import sign_flip_test as sign_flip_test
+from engramlab.analysis._stats import signed_rank_test as signed_rank_test
+from engramlab.analysis._stats import significance_stars as significance_stars
 from engramlab.analysis._tables import format_light_table as format_light_table

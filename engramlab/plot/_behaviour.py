@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from engramlab.analysis._accessor import _ordered, behaviour_variable
+from engramlab.analysis._criteria import MIN_EFFECT
 from engramlab.analysis._stats import permutation_test
 from engramlab.plot._registry import register_figure
 from engramlab.plot._style import (
@@ -81,7 +82,8 @@ def _mark(ax: Any, x0: float, x1: float, y: float, text: str) -> None:
         "phases with light, the pale bar is the light-off epochs and the solid bar the "
         "light-on epochs, lines join each subject's two values, and the mark is a paired "
         "sign-flip permutation test of on vs off. In phases without light, marks compare each "
-        "group with the first (two-sample permutation test)."
+        "group with the first (two-sample permutation test). Marks follow the engram criteria: "
+        "a star needs p < ALPHA and a difference of at least MIN_EFFECT."
     ),
     needs=("behaviour",),
 )
@@ -126,7 +128,10 @@ def freezing(tree: xr.DataTree) -> Any:
                 _dots(ax, x_on, on[ok], None)
                 row = effect[(effect["phase"] == ph) & (effect["group"] == g)]
                 top = np.nanmax(np.concatenate([off, on, [0]]))
-                _mark(ax, x_off, x_on, min(top + 4, 104), stars(float(row["p"].iloc[0])))
+                mark = stars(
+                    float(row["p"].iloc[0]), float(row["diff"].iloc[0]), min_effect=MIN_EFFECT
+                )
+                _mark(ax, x_off, x_on, min(top + 4, 104), mark)
             else:
                 vals = _per_subject(beh, var, ph, None).values[in_g]
                 if np.all(np.isnan(vals)):
@@ -138,7 +143,9 @@ def freezing(tree: xr.DataTree) -> Any:
                         (beh["group"] == groups[0]).values
                     ]
                     p = permutation_test(vals, first, n_perm=2000)
-                    ax.text(gi, min(np.nanmax(vals) + 5, 106), stars(p), ha="center", fontsize=8)
+                    gap = (np.nanmean(vals) - np.nanmean(first)) / 100  # percent → fraction
+                    mark = stars(p, gap, min_effect=MIN_EFFECT)
+                    ax.text(gi, min(np.nanmax(vals) + 5, 106), mark, ha="center", fontsize=8)
         if lit:
             ax.set_xticks(
                 [gi * 2.4 + d for gi in range(len(groups)) for d in (0, 1)],

@@ -73,15 +73,18 @@ def group_colours(groups: list[str]) -> dict[str, str]:
     return {g: OKABE_ITO[i % len(OKABE_ITO)] for i, g in enumerate(groups)}
 
 
-def stars(p: float) -> str:
-    """Significance mark: ``***`` p<0.001, ``**`` p<0.01, ``*`` p<0.05, else ``n.s.``.
+def stars(p: float, effect: float | None = None, *, min_effect: float = 0.0) -> str:
+    """Significance mark from the criteria's rule (:func:`engramlab.analysis.significance_stars`
+    at the criteria's ALPHA): ``***`` p<0.001, ``**`` p<0.01, ``*`` p<ALPHA, else ``n.s.`` —
+    and ``n.s.`` whenever ``effect`` is given and its magnitude is below ``min_effect``.
 
-    >>> stars(0.0078), stars(0.2)
-    ('**', 'n.s.')
+    >>> stars(0.0078), stars(0.2), stars(0.0078, -0.02, min_effect=0.10)
+    ('**', 'n.s.', 'n.s.')
     """
-    if p != p:  # NaN
-        return ""
-    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "n.s."
+    from engramlab.analysis._criteria import ALPHA
+    from engramlab.analysis._stats import significance_stars
+
+    return significance_stars(p, effect, alpha=ALPHA, min_effect=min_effect)
 
 
 def tidy(fig: Any) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from engramlab.analysis._stats import format_dz, format_p
 from engramlab.report._schedule import group_differences, schedule_table
 
 __all__ = ["write_report"]
@@ -97,13 +98,17 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
     if tree.engram.has("behaviour"):
         le = tree.engram.light_effect()
         if not le.empty:
-            le = le.assign(p=le["p"].map(lambda p: f"{p:.4f}"))
+            dz = [format_dz(d, floored=f) for d, f in zip(le["d"], le["d_floored"], strict=True)]
+            le = le.assign(p=le["p"].map(format_p), d=dz).drop(columns="d_floored")
+            le = le.rename(columns={"d": "d_z"})
             heading = "Light effect (on − off, paired sign-flip permutation test)"
             out.append((heading, _table(le, "{:.2f}")))
     figs = [(FIGURES[k].title, path, FIGURES[k].caption) for k, path in figures.items()]
     out.append(("Figures", figs))
     if tree.engram.has("criteria"):
         df = tree.engram.criteria()
+        if "p" in df.columns:
+            df = df.assign(p=df["p"].map(format_p))
         keep = ("memory", "criterion", "declared", "status", "score", "p", "reason")
         out.append(("Engram criteria", _table(df[[c for c in keep if c in df.columns]])))
         if "definition" in df.columns:

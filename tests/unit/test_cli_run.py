@@ -61,3 +61,39 @@ def test_run_refuses_an_existing_non_store_directory(tmp_path):
     assert res.exit_code == 2
     assert "is not an engramlab run store" in res.output
     assert (tmp_path / "data.txt").read_text() == "x"
+
+
+def test_ml_run_table_is_per_group_with_the_edits_in_force(ml_run):
+    from engramlab.engrams import format_ml_summary
+
+    lines = format_ml_summary(ml_run.tree).splitlines()  # what `engramlab run` prints
+    zero, one = lines.index("group erase-zero (n=1):"), lines.index("group erase-one (n=1):")
+    after = {
+        g: next(ln for ln in lines[start:] if ln.split()[:1] == ["after"])
+        for g, start in (("zero", zero), ("one", one))
+    }
+    assert after["zero"].split()[1] == "-digits:0"
+    assert after["one"].split()[1] == "-digits:1"
+    assert "(trained)" not in "\n".join(lines)
+    res = CliRunner().invoke(main, ["criteria", str(ml_run.path)])
+    assert res.exit_code == 0, res.output
+    assert "None" not in res.output
+    assert "thresholds on scores" in res.output and "necessity_max_accuracy=0.2" in res.output
+
+
+def test_run_table_prints_no_zero_p_and_stars_only_criteria_sized_effects(liu_run):
+    import re
+
+    from engramlab.analysis import format_light_table, light_effect
+    from engramlab.analysis._criteria import MIN_EFFECT
+
+    text = format_light_table(light_effect(liu_run.tree))
+    assert "0.0000" not in text
+    rows = [ln.split() for ln in text.splitlines() if re.match(r"  \S+\s+\d+\s", ln)]
+    assert rows
+    for cells in rows:
+        diff, starred = float(cells[4]), cells[-1].startswith("*")
+        if abs(diff) < MIN_EFFECT:
+            assert not starred, cells
+        dz = cells[5].lstrip("≥≤")
+        assert dz in {">1000", "<-1000"} or abs(float(dz)) <= 1e3
