@@ -33,8 +33,8 @@ __all__ = ["__version__", *_PUBLIC]
 
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
-        if name == "open_run":  # stores come with the ``.engram`` accessor registered
-            importlib.import_module("engramlab.analysis")
+        if name == "open_run":  # stores come with the ``.engram`` accessor (and its .plot)
+            importlib.import_module("engramlab.plot")
         return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'engramlab' has no attribute {name!r}")
 

@@ -95,19 +95,6 @@ class _Base:
             return []
         return list(self._obj[name].children)
 
-    def plot(self, kind: str) -> Any:
-        """Draw figure ``kind`` (see ``engramlab.plot.FIGURES``); ``None`` if no data for it.
-
-        Matplotlib is imported only here, on first use.
-
-        >>> tree.engram.plot("freezing")                          # doctest: +SKIP
-        """
-        from engramlab.plot import make_figure
-
-        if not isinstance(self._obj, xr.DataTree):
-            raise TypeError("figures need the whole store: call .engram.plot on the DataTree")
-        return make_figure(self._obj, kind)
-
     # -------------------------------------------------------------- behaviour
     def light_effect(self) -> pd.DataFrame:
         """Light-on vs light-off behaviour per phase and group (sign-flip test, d_z).
