@@ -11,7 +11,6 @@ import ast
 from pathlib import Path
 
 import networkx as nx
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "engramlab"
 #: the op registry layer: protocol at the bottom, lifecycle (its public face) and ops above
