@@ -141,3 +141,10 @@ def test_light_table_stars_only_what_the_criteria_would_accept():
     assert lines["real"].rstrip().endswith("***")
     assert "<0.0001" in lines["real"] and "≥40.00" in lines["real"]
     assert "0.0000" not in text and "≤-2.00" in lines["tiny-shift"]
+
+
+def test_sign_flip_monte_carlo_above_12_subjects_is_close_to_the_exact_p():
+    rng = np.random.default_rng(16)
+    for _ in range(3):
+        d = rng.normal(0.25, 1.0, 16)
+        assert sign_flip_test(d) == pytest.approx(_enumerated_sign_flip(d), abs=0.01)
