@@ -39,6 +39,7 @@ __all__ = [
     "format_dz",
     "format_p",
     "light_effect",
+    "p_text",
     "permutation_test",
     "rank_sum_test",
     "sign_flip_test",
@@ -237,6 +238,16 @@ def format_p(p: float, n_perm: int | None = None) -> str:
         shown = math.ceil(floor * 10**digits) / 10**digits
         return f"<{shown:.{digits}f}"
     return f"{p:.4f}"
+
+
+def p_text(p: float, n_perm: int | None = None) -> str:
+    """``p=0.0123``, ``p<0.0001`` or ``p n/a``: :func:`format_p` with its label, for prose.
+
+    >>> p_text(0.0123), p_text(0.0), p_text(float("nan"))
+    ('p=0.0123', 'p<0.0001', 'p n/a')
+    """
+    shown = format_p(p, n_perm)
+    return f"p {shown}" if shown == "n/a" else f"p{shown}" if shown[0] == "<" else f"p={shown}"
 
 
 def significance_stars(
