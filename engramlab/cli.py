@@ -83,8 +83,9 @@ def list_() -> None:
 def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
     """Run PROTOCOL (a YAML file or a bundled protocol name) and write its run store.
 
-    Prints the light-off vs light-on table of every phase with light epochs and the path of
-    the store. Invalid protocols print one FILE:LINE:COL: error line per problem (exit 2).
+    Prints the light-off vs light-on table of every phase with light epochs (circuits; stars
+    follow the criteria's ALPHA and MIN_EFFECT) or, for ML subjects, each group's accuracy per
+    concept with the edits in force; then the path of the store. Invalid protocols print one FILE:LINE:COL: error line per problem (exit 2).
     """
     from engramlab.analysis import format_light_table, light_effect
     from engramlab.engine import run_protocol

@@ -22,6 +22,7 @@ from engramlab.analysis._stats import dz_text as dz_text
 from engramlab.analysis._stats import format_dz as format_dz
 from engramlab.analysis._stats import format_p as format_p
 from engramlab.analysis._stats import light_effect as light_effect
+from engramlab.analysis._stats import p_text as p_text
 from engramlab.analysis._stats import permutation_test as permutation_test
 from engramlab.analysis._stats import rank_sum_test as rank_sum_test
 from engramlab.analysis._stats import sign_flip_test as sign_flip_test

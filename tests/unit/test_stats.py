@@ -141,3 +141,19 @@ def test_light_table_stars_only_what_the_criteria_would_accept():
     assert lines["real"].rstrip().endswith("***")
     assert "<0.0001" in lines["real"] and "≥40.00" in lines["real"]
     assert "0.0000" not in text and "≤-2.00" in lines["tiny-shift"]
+
+
+def test_sign_flip_monte_carlo_above_12_subjects_is_close_to_the_exact_p():
+    rng = np.random.default_rng(16)
+    for _ in range(3):
+        d = rng.normal(0.25, 1.0, 16)
+        assert sign_flip_test(d) == pytest.approx(_enumerated_sign_flip(d), abs=0.01)
+
+
+def test_p_text_labels_the_formatted_p_for_prose():
+    from engramlab.analysis import p_text
+
+    assert p_text(0.0123) == "p=0.0123"
+    assert p_text(2e-5) == "p<0.0001"
+    assert p_text(2e-5, n_perm=4000) == "p<0.0003"
+    assert p_text(float("nan")) == "p n/a"
