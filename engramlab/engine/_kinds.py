@@ -209,6 +209,8 @@ class CircuitKind(SubjectKind):
         from engramlab.world._stimuli import World
 
         proto = loaded.protocol
+        if proto.subject.circuit is None:  # pragma: no cover - the schema picks the kind
+            raise RunError("a circuit subject needs `subject: {circuit: …}`")
         spec = load_circuit(proto.subject.circuit)
         act = proto.record.activity
         sites = tuple(spec.order()) if act == "all" else tuple(act)
@@ -391,7 +393,7 @@ class _MLBatch:
                 datasets=self.datasets,
                 generator=torch.Generator().manual_seed(s ^ 0x5EED),
                 lifecycle=self.loaded.lifecycle[self.log.group],
-                record_sites=tuple(model.sites) if sites == "all" else tuple(sites),
+                record_sites=tuple(getattr(model, "sites", ())) if sites == "all" else tuple(sites),
             )
             model.eval()
             run.on_step = self.on_change

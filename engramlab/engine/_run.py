@@ -107,7 +107,7 @@ def run_protocol(
             lazy = writer.open_streamed()
             criteria = kind.score(lazy, loaded, done)
             writer.finish_streamed(attrs, criteria)
-            written = publish_store(tmp, path, status="complete") if write else None
+            written = publish_store(tmp, path, status="complete") if tmp is not None else None
             from engramlab.record import open_run
 
             tree = open_run(written) if written is not None else lazy

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,36 @@ def publish_store(tmp: str | Path, path: str | Path, *, status: str = "complete"
     return path
 
 
+#: nodes written at once: zarr's per-array overhead (metadata, event-loop round trips) is
+#: mostly waiting, so a few threads write a store of ~130 small arrays ~1.7x faster
+_WRITERS = 4
+
+
+def _write_tree(tree: xr.DataTree, path: Path) -> None:
+    """Write a tree as zarr v3 with consolidated metadata: the root node first, then each
+    level of the tree with its nodes written in parallel (a parent before its children)."""
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+        root = xr.DataTree(dataset=tree.to_dataset(inherit=False))
+        root.to_zarr(path, mode="w", consolidated=False, zarr_format=3)
+
+        def one(node: xr.DataTree) -> None:
+            node.to_dataset(inherit=False).to_zarr(
+                path, group=node.path.lstrip("/"), mode="w", zarr_format=3, consolidated=False
+            )
+
+        levels: dict[int, list[xr.DataTree]] = {}
+        for node in tree.subtree:
+            if node.path != "/":
+                levels.setdefault(node.depth, []).append(node)
+        with ThreadPoolExecutor(_WRITERS) as pool:
+            for depth in sorted(levels):
+                list(pool.map(one, levels[depth]))
+        zarr.consolidate_metadata(path, zarr_format=3)
+
+
 def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     """Write ``tree`` to ``path`` atomically (temporary path + rename); returns the path.
 
@@ -123,9 +154,7 @@ def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-            clean.to_zarr(tmp, mode="w", consolidated=True, zarr_format=3)
+        _write_tree(clean, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
