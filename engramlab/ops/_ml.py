@@ -23,28 +23,10 @@ from torch import nn
 
 from engramlab.engrams._stats import SecondMoments, collect_second_moments
 from engramlab.errors import RunError, unknown_name
+from engramlab.records import Edit, Ensemble, MLTrial, SynapticTag
 from engramlab.world._datasets import MLDataset
 
 __all__ = ["Ensemble", "Formation", "MLRun", "MLTrial", "test", "train"]
-
-
-@dataclass(frozen=True)
-class MLTrial:
-    """One behaviour trial: one concept tested (accuracy and mean output norm)."""
-
-    phase: str
-    concept: str
-    accuracy: float
-    response: float
-    stimulus: str
-    time: float
-    epoch: str = ""
-    light: bool = False
-    edit: str = ""
-    null: bool = False
-    terms: tuple[tuple[str, float], ...] = ()
-    #: mean activity per recorded site over the concept's test examples
-    activity: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -62,21 +44,6 @@ class Formation:
 
 
 @dataclass
-class Ensemble:
-    """Units tagged at a site during a phase, with the mean activity pattern at tag time."""
-
-    name: str
-    site: str
-    phase: str
-    memory: str | None
-    opsin: str
-    members: np.ndarray
-    pattern: np.ndarray
-    data: str
-    concepts: tuple[str, ...]
-
-
-@dataclass
 class MLRun:
     """The state of one ML subject through a schedule."""
 
@@ -91,7 +58,7 @@ class MLRun:
     formations: dict[str, Formation] = field(default_factory=dict)
     families: dict[str, list[str]] = field(default_factory=dict)
     ensembles: dict[str, Ensemble] = field(default_factory=dict)
-    synaptic_tags: dict[str, tuple[str, str, np.ndarray]] = field(default_factory=dict)
+    synaptic_tags: dict[str, SynapticTag] = field(default_factory=dict)
     engrams: dict[str, Any] = field(default_factory=dict)
     statistics: dict[str, dict[str, SecondMoments]] = field(default_factory=dict)
     edits: dict[str, float] = field(default_factory=dict)
@@ -178,11 +145,11 @@ class MLRun:
         return self.statistics[data]
 
     def edit_label(self) -> str:
-        terms = [
-            f"{'+' if c > 0 else '-'}{'' if abs(abs(c) - 1) < 1e-12 else f'{abs(c):g}*'}{m}"
-            for m, c in self.edits.items()
-        ]
-        return ("null" if self.null else "") + "".join(terms)
+        """The edits in force, labelled for people (the data: :meth:`edits_in_force`)."""
+        return self.edits_in_force().label
+
+    def edits_in_force(self) -> Edit:
+        return Edit(tuple(self.edits.items()), self.null)
 
 
 # ---------------------------------------------------------------------- weight access
@@ -303,15 +270,15 @@ def _tag(phase, run: MLRun, ds: MLDataset, concepts, x, start, end) -> None:
             keep = torch.rand(act.size, generator=run.generator).numpy() < tag.efficiency
             members &= keep
         run.ensembles[tag.ensemble] = Ensemble(
-            tag.ensemble,
-            tag.site,
-            phase.phase,
-            phase.memory,
-            tag.opsin,
-            members,
-            act,
-            phase.data,
-            tuple(concepts),
+            name=tag.ensemble,
+            site=tag.site,
+            members=members,
+            opsin=tag.opsin,
+            phase=phase.phase,
+            memory=phase.memory,
+            pattern=act,
+            data=phase.data,
+            concepts=tuple(concepts),
         )
     else:
         delta = np.abs(end[tag.projection] - start[tag.projection])
@@ -321,7 +288,9 @@ def _tag(phase, run: MLRun, ds: MLDataset, concepts, x, start, end) -> None:
             k = max(1, int(round(tag.fraction * delta.size)))
             cut = np.sort(delta, axis=None)[-k]
             mask = delta >= cut
-        run.synaptic_tags[tag.synapses] = (tag.projection, phase.phase, mask)
+        run.synaptic_tags[tag.synapses] = SynapticTag(
+            tag.synapses, tag.projection, mask, phase.phase
+        )
 
 
 def evaluate(
