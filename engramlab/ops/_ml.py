@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,10 @@ from engramlab.engrams._stats import SecondMoments, collect_second_moments
 from engramlab.errors import RunError, unknown_name
 from engramlab.records import Edit, Ensemble, MLTrial, SynapticTag
 from engramlab.world._datasets import MLDataset
+
+if TYPE_CHECKING:
+    from engramlab.protocol import Reactivate, Silence, Test, Train
+
 
 __all__ = ["Ensemble", "Formation", "MLRun", "MLTrial", "test", "train"]
 
@@ -218,7 +222,7 @@ def light_hook(ensembles: list[Ensemble], mode: str, power: float):
 
 
 # ---------------------------------------------------------------------- ops
-def train(phase, run: MLRun) -> None:
+def train(phase: Train, run: MLRun) -> None:
     """Learn ``data``'s ``concepts`` (Adam, cross-entropy); forms ``memory:<concept>``."""
     ds = run.dataset(phase.data)
     concepts = concept_names(ds, phase.concepts)
@@ -336,7 +340,7 @@ def _record(run, phase, ds, concepts, hooks=None, epoch="", light=False) -> None
         )
 
 
-def test(phase, run: MLRun) -> None:
+def test(phase: Test, run: MLRun) -> None:
     """Accuracy per concept on the test split (``data`` or ``stimulus``), optional light."""
     data = phase.data or phase.stimulus or next(iter(run.datasets))
     ds = run.dataset(data)
@@ -363,11 +367,11 @@ def _light_test(phase, run: MLRun, mode: str) -> None:
         _record(run, phase, ds, concepts, hooks if ep == "on" else None, ep, ep == "on")
 
 
-def reactivate(phase, run: MLRun) -> None:
+def reactivate(phase: Reactivate, run: MLRun) -> None:
     """Test every concept with light driving the tagged units, by epochs."""
     _light_test(phase, run, "activate")
 
 
-def silence(phase, run: MLRun) -> None:
+def silence(phase: Silence, run: MLRun) -> None:
     """Test every concept with light clamping the tagged units, by epochs."""
     _light_test(phase, run, "silence")
