@@ -25,7 +25,7 @@ from engramlab.lifecycle import GroupLifecycle, check_schedule
 from engramlab.protocol._merge import resolve_group_phases
 from engramlab.protocol._messages import Found, has, translate
 from engramlab.protocol._schema import OPS, Phase, Protocol
-from engramlab.protocol._yaml import YamlDoc, load_yaml
+from engramlab.protocol._yaml import YamlDoc, load_yaml, read_protocol_file
 from engramlab.subjects import SubjectInfo, describe_subject
 
 __all__ = ["LoadedProtocol", "load_protocol", "validate_file", "validate_text"]
@@ -519,12 +519,7 @@ def validate_text(text: str, file: str = "<string>") -> list[Issue]:
 
 
 def _read(path: str | Path) -> tuple[str | None, list[Issue]]:
-    try:
-        return Path(path).read_text(encoding="utf-8"), []
-    except UnicodeDecodeError as exc:
-        return None, [Issue(str(path), 1, 1, f"cannot read file: not UTF-8 text ({exc.reason})")]
-    except OSError as exc:
-        return None, [Issue(str(path), 1, 1, f"cannot read file: {exc.strerror or exc}")]
+    return read_protocol_file(path)
 
 
 def validate_file(path: str | Path) -> list[Issue]:
