@@ -23,7 +23,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
 
 __all__ = [
     "CRITERIA",
@@ -61,8 +69,36 @@ __all__ = [
     "WeightsRecord",
 ]
 
-Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$", max_length=80)]
+#: Limits on counts (docs/protocol.md, "Limits"): checked before anything is allocated.
+MAX_GROUPS = 32
+MAX_PHASES = 200
+MAX_STIMULI = 64
+MAX_LIST = 64  # ensembles, memories, projections, sites named in one field
+MAX_EPOCHS = 100  # light epochs of one phase
+MAX_TRIALS = 10_000
+MAX_REPLAYS = 10_000
+MAX_HOURS = 8_760.0  # one year
+MAX_DAYS = 365.0
+MAX_SUBJECTS = 1_000
+
+
+def _safe_name(value: str) -> str:
+    # a name may become a store node, a file name or a terminal line: never a path
+    if ".." in value or value.lower() == "zarr.json":
+        raise ValueError(f"{value!r} is not a safe name: no '..' and not 'zarr.json'")
+    return value
+
+
+#: A name: letters, digits and ``_ . : + -``, starting with a letter or digit, at most 80
+#: characters, no ``..`` and not ``zarr.json`` (so it is safe as a store node or file name).
+Slug = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$", max_length=80),
+    AfterValidator(_safe_name),
+]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Trials = Annotated[int, Field(ge=1, le=MAX_TRIALS)]
+Hours = Annotated[float, Field(ge=0.0, le=MAX_HOURS)]
 
 
 def _epoch(value: Any) -> Any:
@@ -75,6 +111,8 @@ def _epoch(value: Any) -> Any:
 
 
 Epoch = Annotated[Literal["off", "on"], BeforeValidator(_epoch)]
+Epochs = Annotated[list[Epoch], Field(min_length=1, max_length=MAX_EPOCHS)]
+Names = Annotated[list[Slug], Field(max_length=MAX_LIST)]
 Opsin = Literal["ChR2", "ArchT", "none"]
 
 #: The engram criteria a protocol may declare it tests.
@@ -127,7 +165,7 @@ class CellTag(_Model):
     opsin: Opsin = "ChR2"
     rule: Literal["top-fraction", "threshold"] = "top-fraction"
     fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    threshold: float | None = None
+    threshold: Annotated[float, Field(ge=-1e6, le=1e6)] | None = None
     efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
 
 
@@ -138,7 +176,7 @@ class SynapseTag(_Model):
     projection: str
     rule: Literal["top-fraction", "threshold"] = "top-fraction"
     fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    threshold: float | None = None
+    threshold: Annotated[float, Field(ge=-1e6, le=1e6)] | None = None
 
 
 def _tag_kind(value: Any) -> str | None:
@@ -162,16 +200,16 @@ TagSpec = Annotated[
 class Light(_Model):
     """Custom light delivery on a Read phase: ``{ensemble, mode, power, epochs}``."""
 
-    ensemble: Slug | list[Slug]
+    ensemble: Slug | Names
     mode: Literal["activate", "silence"] = "activate"
     power: Fraction = 1.0
-    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
+    epochs: Epochs = Field(default_factory=lambda: ["off", "on", "off", "on"])
 
 
 # --------------------------------------------------------------------------- phases
 class _Phase(_Model):
     phase: Slug
-    hours: Annotated[float, Field(ge=0.0)] | None = None
+    hours: Hours | None = None
 
 
 class Expose(_Phase):
@@ -179,7 +217,7 @@ class Expose(_Phase):
 
     op: Literal["expose"]
     stimulus: str
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    trials: Trials = 1
     memory: Slug | None = None
     tag: TagSpec | None = None
     light: Light | None = None
@@ -191,7 +229,7 @@ class Condition(_Phase):
     op: Literal["condition"]
     stimulus: str
     us: str | None
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    trials: Trials = 1
     memory: Slug | None = None
     tag: TagSpec | None = None
     light: Light | None = None
@@ -203,9 +241,9 @@ class Train(_Phase):
     op: Literal["train"]
     data: str
     concepts: list[str | int] | Literal["all"] = "all"
-    epochs: Annotated[int, Field(ge=1)] = 1
-    lr: Annotated[float, Field(gt=0.0)] = 1e-3
-    batch_size: Annotated[int, Field(ge=1)] = 32
+    epochs: Annotated[int, Field(ge=1, le=1_000)] = 1
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    batch_size: Annotated[int, Field(ge=1, le=65_536)] = 32
     memory: Slug | None = None
     tag: TagSpec | None = None
 
@@ -219,8 +257,8 @@ class Test(_Phase):
     stimulus: str | None = None
     data: str | None = None
     concepts: list[str | int] | Literal["all"] | None = None
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
-    epochs: list[Epoch] | None = None
+    trials: Trials = 1
+    epochs: Epochs | None = None
     memory: Slug | None = None
     light: Light | None = None
 
@@ -228,9 +266,9 @@ class Test(_Phase):
 class _LightTest(_Phase):
     """A Read phase with light on a tagged ensemble in alternating epochs."""
 
-    ensemble: Slug | list[Slug]
+    ensemble: Slug | Names
     stimulus: str | None = None
-    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
+    epochs: Epochs = Field(default_factory=lambda: ["off", "on", "off", "on"])
     power: Fraction = 1.0
     memory: Slug | None = None
 
@@ -251,8 +289,8 @@ class Coactivate(_Phase):
     """Drive two or more tagged ensembles together with plasticity on, no stimulus."""
 
     op: Literal["coactivate"]
-    ensembles: list[Slug]
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    ensembles: Names
+    trials: Trials = 1
     power: Fraction = 1.0
     memory: Slug | None = None
 
@@ -261,7 +299,7 @@ class Delay(_Phase):
     """Time passes: early weights decay or consolidate; drug windows apply."""
 
     op: Literal["delay"]
-    days: Annotated[float, Field(ge=0.0)] | None = None
+    days: Annotated[float, Field(ge=0.0, le=MAX_DAYS)] | None = None
 
 
 class Consolidate(_Phase):
@@ -269,7 +307,7 @@ class Consolidate(_Phase):
 
     op: Literal["consolidate"]
     memory: Slug
-    replays: Annotated[int, Field(ge=1)] = 10
+    replays: Annotated[int, Field(ge=1, le=MAX_REPLAYS)] = 10
 
 
 class Drug(_Phase):
@@ -287,14 +325,14 @@ class Allocate(_Phase):
     ensemble: Slug
     site: str
     fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    excitability: float = 1.0
+    excitability: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
 
 
 class Ablate(_Phase):
     """Permanently silence an ensemble."""
 
     op: Literal["ablate"]
-    ensemble: Slug | list[Slug]
+    ensemble: Slug | Names
 
 
 class Forget(_Phase):
@@ -309,17 +347,17 @@ class Erase(_Phase):
     """Subtract an estimated engram."""
 
     op: Literal["erase"]
-    memory: Slug | list[Slug]
-    alpha: float = 1.0
+    memory: Slug | Names
+    alpha: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
     scaling: Literal["plain", "weight-norm"] = "plain"
-    p: float = 1.0
+    p: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
 
 
 class Implant(_Phase):
     """Add an engram to the null state or to the current model."""
 
     op: Literal["implant"]
-    memory: Slug | list[Slug]
+    memory: Slug | Names
     into: Literal["null", "current"] | None = "null"
 
 
@@ -331,9 +369,9 @@ class Potentiate(_Phase):
     """
 
     op: Literal["potentiate"]
-    ensemble: Slug | list[Slug]
+    ensemble: Slug | Names
     factor: Annotated[float, Field(gt=0.0, le=10.0)] = 0.5
-    projections: list[str] | Literal["inputs"] = "inputs"
+    projections: Annotated[list[str], Field(max_length=MAX_LIST)] | Literal["inputs"] = "inputs"
 
 
 class Shrink(_Phase):
@@ -349,7 +387,7 @@ class Estimate(_Phase):
 
     op: Literal["estimate"]
     estimator: Literal["closed-form", "delta", "synaptic-tag", "graft", "rank-one"]
-    memories: list[Slug]
+    memories: Names
 
 
 Phase = Annotated[
@@ -403,7 +441,7 @@ class ContextStimulus(_Model):
 
     kind: Literal["context", "tone", "us"]
     site: str | None = None
-    intensity: Annotated[float, Field(ge=0.0)] = 1.0
+    intensity: Annotated[float, Field(ge=0.0, le=1_000.0)] = 1.0
 
 
 class DatasetStimulus(_Model):
@@ -418,9 +456,9 @@ class FactsStimulus(_Model):
     """Synthetic facts (subject, relation → object) for transformer subjects."""
 
     kind: Literal["facts"]
-    subjects: Annotated[int, Field(ge=1)] = 50
-    relations: Annotated[int, Field(ge=1)] = 4
-    objects: Annotated[int, Field(ge=2)] = 20
+    subjects: Annotated[int, Field(ge=1, le=10_000)] = 50
+    relations: Annotated[int, Field(ge=1, le=100)] = 4
+    objects: Annotated[int, Field(ge=2, le=10_000)] = 20
 
 
 Stimulus = Annotated[ContextStimulus | DatasetStimulus | FactsStimulus, Field(discriminator="kind")]
@@ -447,14 +485,14 @@ class Subject(_Model):
 class Group(_Model):
     """An arm of the experiment. Changes the run only through ``n``, ``opsin``, ``override``."""
 
-    n: Annotated[int, Field(ge=1, le=1000)] = 8
+    n: Annotated[int, Field(ge=1, le=MAX_SUBJECTS)] = 8
     opsin: Opsin | None = None
     override: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class WeightsRecord(_Model):
     projections: list[str] | Literal["all"] = "all"
-    every: Literal["phase"] | Annotated[int, Field(ge=1)] = "phase"
+    every: Literal["phase"] | Annotated[int, Field(ge=1, le=MAX_TRIALS)] = "phase"
 
 
 class Record(_Model):
@@ -472,9 +510,9 @@ class Protocol(_Model):
     criteria: list[Literal[CRITERIA]] = Field(default_factory=list)  # type: ignore[valid-type]
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     subject: Subject
-    world: dict[str, Stimulus] = Field(default_factory=dict)
-    groups: dict[str, Group] = Field(min_length=1)
-    schedule: list[Phase] = Field(min_length=1)
+    world: dict[Slug, Stimulus] = Field(default_factory=dict, max_length=MAX_STIMULI)
+    groups: dict[Slug, Group] = Field(min_length=1, max_length=MAX_GROUPS)
+    schedule: list[Phase] = Field(min_length=1, max_length=MAX_PHASES)
     record: Record = Field(default_factory=Record)
 
     def phase(self, name: str) -> _Phase:

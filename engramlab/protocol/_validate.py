@@ -24,7 +24,14 @@ from engramlab.errors import Issue, ProtocolError, UnknownNameError, did_you_mea
 from engramlab.lifecycle import GroupLifecycle, check_schedule
 from engramlab.protocol._merge import resolve_group_phases
 from engramlab.protocol._messages import Found, has, translate
-from engramlab.protocol._schema import OPS, Phase, Protocol
+from engramlab.protocol._schema import (
+    MAX_GROUPS,
+    MAX_PHASES,
+    MAX_STIMULI,
+    OPS,
+    Phase,
+    Protocol,
+)
 from engramlab.protocol._yaml import YamlDoc, load_yaml, read_protocol_file
 from engramlab.subjects import SubjectInfo, describe_subject
 
@@ -483,10 +490,33 @@ def _in_override(
     return ("groups", group, "override", phase, *sub[:depth]), f.at_key and depth == len(sub)
 
 
+def _too_many(doc: YamlDoc) -> list[Issue]:
+    """Issues for top-level collections beyond their stated maxima (docs/protocol.md)."""
+    out = []
+    for key, limit, noun in (
+        ("groups", MAX_GROUPS, "groups"),
+        ("schedule", MAX_PHASES, "phases"),
+        ("world", MAX_STIMULI, "stimuli"),
+    ):
+        value = doc.data.get(key)
+        if isinstance(value, (dict, list)) and len(value) > limit:
+            out.append(
+                doc.issue(
+                    (key,),
+                    f"{key!r} has {len(value)} {noun}; a protocol has at most {limit} {noun}",
+                    at_key=True,
+                )
+            )
+    return out
+
+
 def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
     doc, issues = load_yaml(text, file)
     if not isinstance(doc.data, dict):
         return issues, None
+    too_many = _too_many(doc)
+    if too_many:  # refuse before the per-group work (groups × phases) is done
+        return sorted(issues + too_many, key=lambda i: (i.line, i.col)), None
     checker = _Checker(doc)
     checker.issues.extend(issues)
     protocol = checker.shape()

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import networkx as nx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from engramlab.errors import unknown_name
 
@@ -34,7 +34,25 @@ __all__ = [
     "subject_spec_model",
 ]
 
-RegionName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+
+def _not_zarr_json(value: str) -> str:
+    if value.lower() == "zarr.json":
+        raise ValueError(f"{value!r} is not a safe name: it would overwrite a store's metadata")
+    return value
+
+
+RegionName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
+#: A projection's store name: letters, digits, ``_ . : + -``; starts with a letter or digit
+#: (``..`` or ``zarr.json`` would be a path, not a name).
+ProjectionName = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:+-]*(\.[A-Za-z0-9_:+-]+)*$", max_length=80),
+    AfterValidator(_not_zarr_json),
+]
+#: Most units in one region, regions and projections in one circuit (docs/protocol.md).
+MAX_REGION_UNITS = 20_000
+MAX_REGIONS = 64
+MAX_PROJECTIONS = 256
 
 
 class _Model(BaseModel):
@@ -50,7 +68,7 @@ class RegionSpec(_Model):
     Gaussian noise in that current. ``input: true`` marks a sensory site driven by stimuli.
     """
 
-    size: Annotated[int, Field(ge=1, le=100_000)]
+    size: Annotated[int, Field(ge=1, le=MAX_REGION_UNITS)]
     activation: Literal["kwta", "relu", "sigmoid", "linear"] = "relu"
     sparsity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
     bias: float = 0.0
@@ -83,7 +101,7 @@ class ProjectionSpec(_Model):
 
     pre: RegionName
     post: RegionName
-    name: str | None = None
+    name: ProjectionName | None = None
     density: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     weight: float = 1.0
     plasticity: Literal["hebbian", "gradient", "none"] = "none"
@@ -144,8 +162,8 @@ class CircuitSpec(_Model):
     """A whole circuit: regions, projections, which input site each stimulus kind drives,
     the behaviour readout and the consolidation constants."""
 
-    regions: dict[RegionName, RegionSpec] = Field(min_length=1)
-    projections: list[ProjectionSpec] = Field(default_factory=list)
+    regions: dict[RegionName, RegionSpec] = Field(min_length=1, max_length=MAX_REGIONS)
+    projections: list[ProjectionSpec] = Field(default_factory=list, max_length=MAX_PROJECTIONS)
     inputs: dict[Literal["context", "tone", "us"], RegionName] = Field(default_factory=dict)
     readout: ReadoutSpec
     consolidation: ConsolidationSpec = Field(default_factory=ConsolidationSpec)
