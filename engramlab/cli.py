@@ -14,12 +14,35 @@ from pathlib import Path
 
 import click
 
-from engramlab.protocol import bundled_protocols, protocol_json_schema, validate_file
+from engramlab.errors import one_line
+from engramlab.protocol import bundled_protocols, lint_file, protocol_json_schema
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _fail(message: object, code: int = 2) -> None:
+    """Print ``error: MESSAGE`` as one line on stderr and exit with ``code``."""
+    click.echo(f"error: {one_line(message)}", err=True)
+    sys.exit(code)
+
+
+class _OneLineGroup(click.Group):
+    """A click group whose usage errors (a bad option value, a missing argument) are one
+    ``error: …`` line and exit status 2, never a usage block or a traceback."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as err:
+            _fail(err.format_message(), err.exit_code)
+        except click.exceptions.Abort:
+            _fail("aborted", 1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engramlab")
 def main() -> None:
     """engramlab: a memory lab simulator (engram protocols over circuits and models)."""
@@ -30,18 +53,19 @@ def main() -> None:
 def validate(files: tuple[str, ...]) -> None:
     """Check protocol FILES against the language and the memory life cycle.
 
-    Prints one line per problem, FILE:LINE:COL: error: MESSAGE (or FILE: ok), and exits
-    with status 2 if any file has a problem.
+    Prints one line per problem, FILE:LINE:COL: error: MESSAGE (or FILE: ok), then any
+    FILE:LINE:COL: warning: MESSAGE lines, and exits with status 2 if any file has an error
+    (warnings alone exit 0).
     """
     failed = False
     for file in files:
-        issues = validate_file(file)
+        issues = lint_file(file)
         for issue in issues:
             click.echo(str(issue))
-        if issues:
+        if any(i.severity == "error" for i in issues):
             failed = True
         else:
-            click.echo(f"{file}: ok")
+            click.echo(f"{one_line(file)}: ok")
     if failed:
         sys.exit(2)
 
@@ -78,30 +102,54 @@ def list_() -> None:
     default=None,
     help="Store path (default: data/runs/<name>.zarr).",
 )
-@click.option("--seed", type=int, default=None, help="Override the protocol's seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=None,
+    help="Override the protocol's seed (0 to 2**63 - 1).",
+)
 @click.option("--quiet", is_flag=True, help="Print only the store path.")
-def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
+@click.option(
+    "--force-large",
+    is_flag=True,
+    help="Run even when the estimated memory or time is beyond this machine.",
+)
+def run(protocol: str, out: str | None, seed: int | None, quiet: bool, force_large: bool) -> None:
     """Run PROTOCOL (a YAML file or a bundled protocol name) and write its run store.
 
     Prints the light-off vs light-on table of every phase with light epochs and the path of
-    the store. Invalid protocols print one FILE:LINE:COL: error line per problem (exit 2).
+    the store. Invalid protocols print one FILE:LINE:COL: error line per problem (exit 2);
+    warnings go to stderr as FILE:LINE:COL: warning lines. A run estimated to need more
+    memory or time than this machine gives is refused (exit 2) unless --force-large.
     """
+    import time as _time
+
     from engramlab._runner import run_protocol
     from engramlab.analysis import format_light_table, light_effect
-    from engramlab.errors import ProtocolError, StoreError, UnknownNameError
+    from engramlab.errors import ProtocolError, RunError, StoreError, UnknownNameError
+    from engramlab.record import check_out_path, interrupted_store_path
 
     try:
         from engramlab._runner import _resolve
-        from engramlab.protocol import load_protocol
+        from engramlab.protocol import check_cost, load_protocol
 
         loaded = load_protocol(_resolve(protocol))
+        if not force_large:
+            check_cost(loaded)
     except ProtocolError as err:
         for issue in err.issues:
             click.echo(str(issue))
         sys.exit(2)
     except UnknownNameError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+        _fail(err)
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
+    target = Path(out) if out is not None else Path("data/runs") / f"{loaded.protocol.name}.zarr"
+    try:
+        check_out_path(target)
+    except StoreError as err:
+        _fail(err)
+    started = _time.time()
 
     show = not quiet and sys.stderr.isatty()
     steps = [(g, ph.phase) for g, sched in loaded.schedules.items() for ph in sched]
@@ -121,11 +169,21 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
         else:
             result = run_protocol(loaded, out=out, seed=seed)
     except KeyboardInterrupt:
-        click.echo("interrupted: no complete store was written", err=True)
+        beside = interrupted_store_path(target)
+        if beside.is_dir() and beside.stat().st_mtime >= started:
+            click.echo(
+                f"interrupted: the groups that finished were written to {one_line(beside)} "
+                f"(status: interrupted); {one_line(target)} was not changed",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"interrupted: no store was written; {one_line(target)} was not changed",
+                err=True,
+            )
         sys.exit(130)
-    except StoreError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    except (StoreError, RunError, ProtocolError) as err:
+        _fail(err)
     if quiet:
         click.echo(str(result.path))
         return

@@ -214,6 +214,25 @@ class _Walk:
     #: ML memory families: ``M`` -> [``M:<concept>``, …] formed by train phases
     families: dict[str, list[str]] = field(default_factory=dict)
     concepts: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: memories whose engram an ``estimate`` phase has estimated so far
+    estimated: set[str] = field(default_factory=set)
+
+    def need_estimate(self, i: int, ph: Any, name: str, where: tuple[Hashable, ...]) -> None:
+        """An erase or implant applies an estimated engram: one must have been estimated.
+
+        Memories never formed are left to the life-cycle step, which reports them."""
+        members = [m for m in self.expand(name) if self.state.get(m, "absent") != "absent"]
+        missing = [m for m in members if m not in self.estimated]
+        if not missing:
+            return
+        verb = "erased" if ph.op == "erase" else "implanted"
+        shown = name if len(missing) == len(members) else ", ".join(missing)
+        self.add(
+            i,
+            where,
+            f"memory {shown!r} is {verb} in phase {ph.phase!r} before any estimate phase "
+            f"estimates its engram; add a phase with op: estimate, memories: [{name}] before it",
+        )
 
     def expand(self, memory: str) -> list[str]:
         """``M`` names every ``M:<concept>`` formed so far (unless ``M`` itself is a memory)."""
@@ -413,6 +432,7 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
         w.form(ph.memory)
     elif op == "implant":
         for name, where in _fields("memory", ph.memory):
+            w.need_estimate(i, ph, name, where)
             for m in w.expand(name):
                 if w.step(i, ph, m, where):
                     touched.append(m)
@@ -426,6 +446,7 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
                         f"memory {m!r} is estimated in phase {ph.phase!r} but never formed "
                         "before it" + did_you_mean(m, w.order + list(w.families)),
                     )
+                w.estimated.add(m)
     elif op in READ_OPS:
         probed: list[str] = []
         if op in ("reactivate", "silence"):
@@ -480,6 +501,8 @@ def _phase(w: _Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
                 touched.append(m)
     elif op in ("forget", "erase"):
         for name, where in _fields("memory", ph.memory):
+            if op == "erase":
+                w.need_estimate(i, ph, name, where)
             for m in w.expand(name):
                 if w.step(i, ph, m, where):
                     touched.append(m)

@@ -5,6 +5,9 @@
 ["p.yaml:1:1: error: the protocol is missing required key 'name'"]
 """
 
+from engramlab.protocol._cost import Cost as Cost
+from engramlab.protocol._cost import check_cost as check_cost
+from engramlab.protocol._cost import estimate_cost as estimate_cost
 from engramlab.protocol._library import bundled_protocols as bundled_protocols
 from engramlab.protocol._library import protocol_json_schema as protocol_json_schema
 from engramlab.protocol._merge import deep_merge as deep_merge
@@ -42,6 +45,8 @@ from engramlab.protocol._schema import Test as Test
 from engramlab.protocol._schema import Train as Train
 from engramlab.protocol._schema import WeightsRecord as WeightsRecord
 from engramlab.protocol._validate import LoadedProtocol as LoadedProtocol
+from engramlab.protocol._validate import lint_file as lint_file
+from engramlab.protocol._validate import lint_text as lint_text
 from engramlab.protocol._validate import load_protocol as load_protocol
 from engramlab.protocol._validate import validate_file as validate_file
 from engramlab.protocol._validate import validate_text as validate_text

@@ -35,7 +35,14 @@ from engramlab.protocol._schema import (
 from engramlab.protocol._yaml import YamlDoc, load_yaml, read_protocol_file
 from engramlab.subjects import SubjectInfo, describe_subject
 
-__all__ = ["LoadedProtocol", "load_protocol", "validate_file", "validate_text"]
+__all__ = [
+    "LoadedProtocol",
+    "lint_file",
+    "lint_text",
+    "load_protocol",
+    "validate_file",
+    "validate_text",
+]
 
 DataPath = tuple[Hashable, ...]
 _KINDS = ("circuit", "mlp", "transformer", "hf")
@@ -53,6 +60,8 @@ class LoadedProtocol:
     schedules: dict[str, tuple[Phase, ...]]
     #: per group: the declared life cycle of its schedule
     lifecycle: dict[str, GroupLifecycle]
+    #: warnings: valid, but the run will probably not measure what was meant
+    warnings: tuple[Issue, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -104,6 +113,7 @@ class _Checker:
         ]
         self.info: SubjectInfo | None = None
         self.kind: str | None = None
+        self.warnings: list[Issue] = []
 
     # ------------------------------------------------------------------ reporting
     def add(self, path: DataPath, message: str, *, at_key: bool = False) -> None:
@@ -447,6 +457,48 @@ class _Checker:
                 schedules[g] = tuple(phases)
         return schedules
 
+    def tag_warnings(self, protocol: Protocol, schedules: dict[str, tuple[Phase, ...]]) -> None:
+        """Warn about cell and synaptic tags whose fraction selects less than one cell or
+        synapse (the tag then holds a single cell, or none: not the fraction asked for)."""
+        if self.kind != "circuit":
+            return
+        from engramlab.subjects import load_circuit
+
+        try:
+            spec = load_circuit(protocol.subject.circuit)
+        except (UnknownNameError, ValidationError):  # pragma: no cover - reported already
+            return
+        sizes = {name: r.size for name, r in spec.regions.items()}
+        synapses = {p.key: p.density * sizes[p.pre] * sizes[p.post] for p in spec.projections}
+        seen: set[tuple[int, str]] = set()
+        for phases in schedules.values():
+            for i, ph in enumerate(phases):
+                tag = getattr(ph, "tag", None)
+                if tag is None or tag.rule != "top-fraction":
+                    continue
+                site = getattr(tag, "site", None)
+                if site is not None:
+                    count, what = tag.fraction * sizes.get(site, 0), f"units of site {site!r}"
+                    total = sizes.get(site, 0)
+                else:
+                    total = synapses.get(tag.projection, 0)
+                    count, what = tag.fraction * total, f"synapses of {tag.projection!r}"
+                if total == 0 or count >= 1 or (i, what) in seen:
+                    continue
+                seen.add((i, what))
+                line, col = self.doc.value_pos(("schedule", i, "tag", "fraction"))
+                self.warnings.append(
+                    Issue(
+                        self.doc.file,
+                        line,
+                        col,
+                        f"the tag of phase {ph.phase!r} selects fraction {tag.fraction:g} of the "
+                        f"{total:g} {what}: {count:.2g} < 1, so it holds one at most; raise "
+                        "'fraction' or use rule: threshold",
+                        severity="warning",
+                    )
+                )
+
     def walk(self, schedules: dict[str, tuple[Phase, ...]]) -> dict[str, GroupLifecycle]:
         """Walk each group's schedule through the life cycle; report issues once per location."""
         lifecycles: dict[str, GroupLifecycle] = {}
@@ -528,6 +580,7 @@ def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
     unique = sorted(dict.fromkeys(checker.issues), key=lambda i: (i.line, i.col))
     if unique or protocol is None:
         return unique, None
+    checker.tag_warnings(protocol, schedules)
     loaded = LoadedProtocol(
         protocol=protocol,
         text=text,
@@ -535,6 +588,7 @@ def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         schedules={g: schedules[g] for g in protocol.groups},
         lifecycle={g: lifecycles[g] for g in protocol.groups},
+        warnings=tuple(checker.warnings),
     )
     return [], loaded
 
@@ -546,6 +600,25 @@ def validate_text(text: str, file: str = "<string>") -> list[Issue]:
     ['p.yaml:1:1: error: a protocol must be a YAML mapping of keys, got a list']
     """
     return _check(text, file)[0]
+
+
+def lint_text(text: str, file: str = "<string>") -> list[Issue]:
+    """Errors and warnings (``issue.severity``) of a protocol given as YAML text, in file
+    order; warnings are only looked for in a protocol without errors.
+
+    >>> [i.severity for i in lint_text("- 1", "p.yaml")]
+    ['error']
+    """
+    issues, loaded = _check(text, file)
+    if loaded is None:
+        return issues
+    return sorted(loaded.warnings, key=lambda i: (i.line, i.col))
+
+
+def lint_file(path: str | Path) -> list[Issue]:
+    """Errors and warnings of the protocol file at ``path`` (see :func:`lint_text`)."""
+    text, issues = _read(path)
+    return issues if text is None else lint_text(text, str(path))
 
 
 def _read(path: str | Path) -> tuple[str | None, list[Issue]]:

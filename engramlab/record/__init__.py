@@ -1,7 +1,13 @@
 """Recording: logs → labelled xarray DataTree → zarr store; ``open_run`` reads it back."""
 
+from engramlab.record._store import PROVENANCE as PROVENANCE
 from engramlab.record._store import check_out_path as check_out_path
+from engramlab.record._store import interrupted_store_path as interrupted_store_path
 from engramlab.record._store import open_run as open_run
+from engramlab.record._store import publish_store as publish_store
+from engramlab.record._store import release_out_path as release_out_path
+from engramlab.record._store import store_problem as store_problem
 from engramlab.record._store import summarize as summarize
+from engramlab.record._store import temp_store_path as temp_store_path
 from engramlab.record._store import write_store as write_store
 from engramlab.record._tree import build_tree as build_tree

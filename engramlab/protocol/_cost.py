@@ -1,0 +1,169 @@
+"""An up-front estimate of what a run will cost, so that a run beyond the machine is refused
+before anything is allocated (``engramlab run --force-large`` goes ahead anyway).
+
+The estimate is deliberately rough — a formula, not a simulation:
+
+- **trials** per subject: the sum over the schedule of each phase's trials (``trials``, one
+  per light epoch, ``replays``, and ``hours × interference_per_hour`` of interference);
+- **synapses** of the circuit: ``Σ pre × post`` over its projections (weights are dense);
+- **memory** (bytes): every group's subjects at once hold about :data:`STATE_COPIES` float32
+  copies of the weights; the recorded activity holds ``n × trials × recorded units`` values
+  and every weights checkpoint ``n × recorded synapses`` values, each kept about
+  :data:`RECORD_COPIES` times (logs, the tree, the writer) at 8 bytes;
+- **time** (seconds): ``Σ n × trials × synapses × SECONDS_PER_SYNAPSE_TRIAL``, with the
+  constant measured on two bundled protocols (about 20 ns per synapse and subject-trial on
+  one core, the per-trial overhead included).
+
+>>> from engramlab.protocol import load_protocol
+>>> cost = estimate_cost(load_protocol("protocols/liu2012_reactivation.yaml"))  # doctest: +SKIP
+>>> cost.memory_bytes < 2**30 and cost.seconds < 60  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from engramlab.errors import Issue, ProtocolError
+
+__all__ = [
+    "MAX_SECONDS",
+    "Cost",
+    "available_memory",
+    "check_cost",
+    "estimate_cost",
+]
+
+#: float32 copies of every weight a subject holds while simulating (initial, early, late,
+#: structural, mask, total, plus a working copy)
+STATE_COPIES = 8
+#: copies of every recorded value (trial logs, the DataTree, the zarr writer's buffers)
+RECORD_COPIES = 3
+#: measured wall time per synapse and subject-trial on one core (liu2012: 2.0e-8,
+#: kitamura2017: 1.8e-8; rounded up)
+SECONDS_PER_SYNAPSE_TRIAL = 2.5e-8
+#: runs estimated to take longer than this are refused without ``--force-large`` (6 h)
+MAX_SECONDS = 6 * 3600.0
+#: share of the machine's physical memory a run may use without ``--force-large``
+MEMORY_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class Cost:
+    """An estimate of a run's peak memory (bytes) and wall time (seconds)."""
+
+    memory_bytes: float
+    seconds: float
+    subject_trials: float
+
+    def __str__(self) -> str:
+        return f"~{_bytes(self.memory_bytes)} of memory and ~{_seconds(self.seconds)}"
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 2**10:.0f} kB"
+
+
+def _seconds(s: float) -> str:
+    if s >= 86400:
+        return f"{s / 86400:.1f} days"
+    if s >= 3600:
+        return f"{s / 3600:.1f} h"
+    if s >= 60:
+        return f"{s / 60:.0f} min"
+    return f"{s:.0f} s"
+
+
+def _phase_trials(ph, interference_per_hour: float) -> int:
+    op = ph.op
+    light = getattr(ph, "light", None)
+    if op in ("reactivate", "silence"):
+        return len(ph.epochs)
+    if op == "test":
+        if light is not None:
+            return len(light.epochs)
+        return len(ph.epochs) if ph.epochs else ph.trials
+    if op == "consolidate":
+        return ph.replays
+    if op == "forget" and ph.mode == "interference":
+        hours = 24.0 if ph.hours is None else ph.hours
+        return max(1, round(hours * interference_per_hour))
+    return int(getattr(ph, "trials", 0) or 0)
+
+
+def estimate_cost(loaded) -> Cost:
+    """The :class:`Cost` of running a loaded protocol (circuit subjects; ML subjects are
+    estimated from their trials only, as their cost is dominated by training epochs)."""
+    proto = loaded.protocol
+    if proto.subject.kind != "circuit":
+        return Cost(0.0, 0.0, 0.0)
+    from engramlab.subjects import load_circuit
+
+    spec = load_circuit(proto.subject.circuit)
+    sizes = {name: r.size for name, r in spec.regions.items()}
+    weights = {p.key: sizes[p.pre] * sizes[p.post] for p in spec.projections}
+    synapses = float(sum(weights.values()))
+    act = proto.record.activity
+    sites = list(sizes) if act == "all" else [s for s in act if s in sizes]
+    units = float(sum(sizes[s] for s in sites))
+    wrec = proto.record.weights
+    recorded = float(
+        synapses if wrec.projections == "all" else sum(weights.get(k, 0) for k in wrec.projections)
+    )
+    per_hour = spec.consolidation.interference_per_hour
+    memory = seconds = trials_total = 0.0
+    peak_state = 0.0
+    for g, group in proto.groups.items():
+        phases = loaded.schedules[g]
+        trials = float(sum(_phase_trials(ph, per_hour) for ph in phases))
+        every = wrec.every
+        checkpoints = len(phases) if every == "phase" else trials / every
+        n = float(group.n)
+        peak_state = max(peak_state, n * synapses * 4 * STATE_COPIES)
+        memory += n * (trials * units + checkpoints * recorded) * 8 * RECORD_COPIES
+        seconds += n * trials * synapses * SECONDS_PER_SYNAPSE_TRIAL
+        trials_total += n * trials
+    return Cost(memory + peak_state, seconds, trials_total)
+
+
+def available_memory() -> float:
+    """Bytes of physical memory of the machine (what a run can use at most)."""
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return float("inf")
+
+
+def check_cost(loaded, *, memory: float | None = None, max_seconds: float = MAX_SECONDS) -> Cost:
+    """Raise :class:`ProtocolError` (one issue, at the ``groups`` key) when the estimated run
+    needs more than :data:`MEMORY_SHARE` of ``memory`` (default: the machine's physical
+    memory) or more than ``max_seconds``; return the estimate otherwise."""
+    cost = estimate_cost(loaded)
+    limit = (available_memory() if memory is None else memory) * MEMORY_SHARE
+    if cost.memory_bytes <= limit and cost.seconds <= max_seconds:
+        return cost
+    from engramlab.protocol._yaml import load_yaml
+
+    doc, _ = load_yaml(loaded.text, loaded.file)
+    line, col = doc.key_pos(("groups",))
+    why = (
+        f"more than the {_bytes(limit)} this machine can give it"
+        if cost.memory_bytes > limit
+        else f"longer than the {_seconds(max_seconds)} allowed"
+    )
+    raise ProtocolError(
+        [
+            Issue(
+                loaded.file,
+                line,
+                col,
+                f"this run is estimated to need {cost} "
+                f"({cost.subject_trials:.3g} subject-trials), {why}; reduce n, trials or "
+                "recording (record.weights.every), or pass --force-large to run it anyway",
+            )
+        ]
+    )
