@@ -213,10 +213,10 @@ def inspect(store: str) -> None:
 
     try:
         tree = open_run(store, allow_interrupted=True)
-    except StoreError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    click.echo(summarize(tree))
+        text = summarize(tree)
+    except (StoreError, KeyError, ValueError, TypeError) as err:
+        _fail(f"{store}: not a readable engramlab store ({err})")
+    click.echo(text)
 
 
 @main.command()
@@ -241,17 +241,16 @@ def criteria(store: str, rescore: bool) -> None:
             ds = tree["criteria"].to_dataset()
         else:
             ds = score_criteria(tree)
-    except (StoreError, ProtocolError, KeyError) as err:
-        click.echo(f"error: {store}: not a readable circuit run store ({err})", err=True)
-        sys.exit(2)
-    a = tree.attrs
-    click.echo(f"{a.get('title') or a.get('protocol_name', '')}")
-    if a.get("reference"):
-        click.echo(f"  {a['reference']}")
-    declared = _json.loads(a.get("criteria", "[]"))
-    click.echo(f"  declared criteria: {', '.join(declared) or 'none'}")
-    click.echo("")
-    click.echo(format_criteria_table(ds))
+        a = tree.attrs
+        lines = [one_line(a.get("title") or a.get("protocol_name", ""))]
+        if a.get("reference"):
+            lines.append(f"  {one_line(a['reference'])}")
+        declared = [one_line(c) for c in _json.loads(a.get("criteria", "[]"))]
+        lines += [f"  declared criteria: {', '.join(declared) or 'none'}", ""]
+        lines.append(format_criteria_table(ds))
+    except (StoreError, ProtocolError, KeyError, ValueError, TypeError) as err:
+        _fail(f"{store}: not a readable circuit run store ({err})")
+    click.echo("\n".join(lines))
 
 
 def _open_store(store: str):
@@ -261,8 +260,11 @@ def _open_store(store: str):
     try:
         return open_run(store)
     except StoreError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+        _fail(err)
+
+
+#: what a foreign or damaged (but well-formed) store raises while being read
+_READ_ERRORS = (KeyError, ValueError, TypeError, IndexError, OSError)
 
 
 @main.command()
@@ -281,7 +283,13 @@ def plot(store: str, kinds: tuple[str, ...], out: str) -> None:
             f"error: unknown figure kind {unknown[0]!r} (known: {', '.join(FIGURES)})", err=True
         )
         sys.exit(2)
-    written = save_figures(_open_store(store), out, list(kinds) or None)
+    from engramlab.errors import EngramlabError
+
+    tree = _open_store(store)
+    try:
+        written = save_figures(tree, out, list(kinds) or None)
+    except (EngramlabError, *_READ_ERRORS) as err:
+        _fail(f"{store}: cannot draw its figures ({err})")
     for kind in kinds:
         if kind not in written:
             click.echo(f"{kind}: skipped (the store has no data for it)", err=True)
@@ -296,9 +304,14 @@ def plot(store: str, kinds: tuple[str, ...], out: str) -> None:
 )
 def report(store: str, out: str) -> None:
     """Write report.html (self-contained) and report.md with figures for a run STORE."""
+    from engramlab.errors import EngramlabError
     from engramlab.report import write_report
 
-    paths = write_report(_open_store(store), out)
+    tree = _open_store(store)
+    try:
+        paths = write_report(tree, out)
+    except (EngramlabError, *_READ_ERRORS) as err:
+        _fail(f"{store}: cannot write its report ({err})")
     click.echo(str(paths["html"]))
     click.echo(str(paths["md"]))
 

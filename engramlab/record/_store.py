@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from engramlab.errors import StoreError
+from engramlab.errors import StoreError, one_line
 
 try:  # POSIX
     import fcntl
@@ -325,14 +325,13 @@ def check_out_path(path: str | Path) -> Path:
                     f"{str(target)!r} exists and is not an engramlab run store ({problem}); "
                     "choose another --out path (only a previous run store is ever replaced)"
                 )
-    if not os.access(anc, os.W_OK | os.X_OK):
-        raise _refuse(
-            path, f"cannot be written: {str(anc)!r} is read-only or not writable by this user"
-        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe-", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as err:
-        raise _refuse(path, f"cannot be created: {err.strerror or err}") from err
+        raise _refuse(path, f"cannot be written: {err.strerror or err}") from err
     _acquire(path)
     _clean_stale(path)
     return path
@@ -434,7 +433,7 @@ def open_run(path: str | Path, *, allow_interrupted: bool = False) -> xr.DataTre
 
 def summarize(tree: xr.DataTree) -> str:
     """A human-readable summary of a run store: provenance, groups, nodes and their shapes."""
-    a = tree.attrs
+    a = {k: one_line(v) for k, v in tree.attrs.items()}  # attributes are the store's text
     lines = [
         f"{a.get('protocol_name', '?')}: {a.get('title', '')}",
         f"  reference : {a.get('reference', '') or '-'}",
@@ -447,16 +446,19 @@ def summarize(tree: xr.DataTree) -> str:
         groups, counts = np.unique([str(g) for g in beh["group"].values], return_counts=True)
         lines.append(
             "  groups    : "
-            + ", ".join(f"{g} (n={c})" for g, c in zip(groups, counts, strict=False))
+            + ", ".join(f"{one_line(g)} (n={c})" for g, c in zip(groups, counts, strict=False))
         )
         phases = list(dict.fromkeys(str(p) for p in np.ravel(beh["phase"].values)))
-        lines.append(f"  phases    : {', '.join(p for p in phases if p)}")
+        lines.append(f"  phases    : {one_line(', '.join(p for p in phases if p))}")
     lines.append("  nodes:")
     for node in tree.subtree:
         ds = node.to_dataset(inherit=False)
         for name, var in ds.data_vars.items():
             dims = ", ".join(f"{d}={n}" for d, n in zip(var.dims, var.shape, strict=False))
             lines.append(
-                f"    {node.path.rstrip('/')}/{name:<12} ({dims})  [{var.attrs.get('units', '')}]"
+                one_line(
+                    f"    {node.path.rstrip('/')}/{name:<12} ({dims})  "
+                    f"[{var.attrs.get('units', '')}]"
+                )
             )
     return "\n".join(lines)
