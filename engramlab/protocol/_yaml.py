@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engramlab.errors import Issue
@@ -298,8 +299,9 @@ def load_yaml(text: str, file: str = "<string>") -> tuple[YamlDoc, list[Issue]]:
     doc = YamlDoc(file=file, data=None)
     if len(text) > MAX_FILE_BYTES:
         return doc, [Issue(file, 1, 1, _too_long(len(text.encode("utf-8", "replace"))))]
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         root = loader.get_single_node()
     except RecursionError:  # pragma: no cover - the depth limit stops nesting first
         return doc, [Issue(file, 1, 1, f"the document nests deeper than {MAX_DEPTH} levels")]
@@ -313,10 +315,24 @@ def load_yaml(text: str, file: str = "<string>") -> tuple[YamlDoc, list[Issue]]:
         if exc.context and exc.problem:
             problem = f"{exc.context}, {exc.problem}"
         return doc, [Issue(file, line, col, f"YAML syntax error: {problem}")]
-    except yaml.YAMLError as exc:  # e.g. a reader error on control characters
+    except yaml.reader.ReaderError as exc:  # a control character in the text
+        before = text[: exc.position]
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        line, col = before.count("\n") + 1, len(before) - before.rfind("\n")
+        return doc, [
+            Issue(
+                file,
+                line,
+                col,
+                f"character U+{code:04X} is not allowed in YAML text; write it as an escape "
+                "inside a double-quoted string",
+            )
+        ]
+    except yaml.YAMLError as exc:
         return doc, [Issue(file, 1, 1, f"YAML error: {exc}")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         return doc, [Issue(file, 1, 1, "the file is empty; a protocol is a YAML mapping")]
     conv = _Converter(doc)
