@@ -501,13 +501,18 @@ class _Checker:
 
     def walk(self, schedules: dict[str, tuple[Phase, ...]]) -> dict[str, GroupLifecycle]:
         """Walk each group's schedule through the life cycle; report issues once per location."""
+        from engramlab.ops import available_ops
+
         lifecycles: dict[str, GroupLifecycle] = {}
         by_issue: dict[tuple[int, int, str], list[str]] = {}
+        unavailable = set(OPS) - set(available_ops(self.kind)) if self.kind and self.info else set()
         for g, phases in schedules.items():
             lc, issues = check_schedule(phases, concepts=self.train_concepts())
             lifecycles[g] = lc
             override = self.groups[g].get("override") or {}
             for wi in issues:
+                if phases[wi.phase].op in unavailable:
+                    continue  # reported as unavailable; its life-cycle effects are moot
                 f = Found(("schedule", wi.phase, *wi.field), wi.message)
                 patch = override.get(phases[wi.phase].phase)
                 where = _in_override(f, g, phases[wi.phase].phase, patch) if patch else None
