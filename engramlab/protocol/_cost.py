@@ -14,6 +14,10 @@ The estimate is deliberately rough — a formula, not a simulation:
   constant measured on two bundled protocols (about 20 ns per synapse and subject-trial on
   one core, the per-trial overhead included).
 
+ML subjects (``mlp``, ``transformer``) are estimated from their weight matrices: weights and
+optimiser state, the closed-form estimator's ``fan_in²`` second moments, and
+``n × epochs × samples × weights`` for time.
+
 >>> from engramlab.protocol import load_protocol
 >>> cost = estimate_cost(load_protocol("protocols/liu2012_reactivation.yaml"))  # doctest: +SKIP
 >>> cost.memory_bytes < 2**30 and cost.seconds < 60  # doctest: +SKIP
@@ -43,6 +47,10 @@ RECORD_COPIES = 3
 #: measured wall time per synapse and subject-trial on one core (liu2012: 2.0e-8,
 #: kitamura2017: 1.8e-8; rounded up)
 SECONDS_PER_SYNAPSE_TRIAL = 2.5e-8
+#: ML subjects: samples per training epoch assumed (the bundled digits set has ~1,400) and
+#: wall time per weight and sample (forward + backward, float32, one core)
+ML_SAMPLES = 2_000
+ML_SECONDS_PER_WEIGHT_SAMPLE = 3e-9
 #: runs estimated to take longer than this are refused without ``--force-large`` (6 h)
 MAX_SECONDS = 6 * 3600.0
 #: share of the machine's physical memory a run may use without ``--force-large``
@@ -95,12 +103,44 @@ def _phase_trials(ph, interference_per_hour: float) -> int:
     return int(getattr(ph, "trials", 0) or 0)
 
 
+def _ml_layers(proto) -> list[tuple[int, int]]:
+    """``(fan_in, fan_out)`` of the weight matrices of an ML subject (rough for transformers)."""
+    spec = getattr(proto.subject, proto.subject.kind) or {}
+    if proto.subject.kind == "mlp":
+        layers = [int(w) for w in spec.get("layers", [64, 128, 64, 10])]
+        return list(zip(layers[:-1], layers[1:], strict=False))
+    if proto.subject.kind == "transformer":
+        d = int(spec.get("d_model", 64))
+        d_mlp = int(spec.get("d_mlp") or 4 * d)
+        per_layer = [(d, 3 * d), (d, d), (d, d_mlp), (d_mlp, d)]
+        return per_layer * int(spec.get("layers", 2))
+    return []  # hf: a pretrained checkpoint, sized by its own files
+
+
+def _ml_cost(loaded) -> Cost:
+    """ML subjects: weights, optimiser state and the closed-form estimator's second moments
+    (``fan_in²`` per layer, float64) per subject; time from training epochs × samples."""
+    proto = loaded.protocol
+    layers = _ml_layers(proto)
+    params = float(sum(a * b for a, b in layers))
+    moments = float(sum(a * a for a, _ in layers))
+    memory = seconds = trials_total = 0.0
+    for g, group in proto.groups.items():
+        n = float(group.n)
+        memory = max(memory, n * (params * 4 * STATE_COPIES + moments * 8 * 2))
+        epochs = sum(
+            getattr(ph, "epochs", 0) or 0 for ph in loaded.schedules[g] if ph.op == "train"
+        )
+        seconds += n * epochs * ML_SAMPLES * params * ML_SECONDS_PER_WEIGHT_SAMPLE
+        trials_total += n * epochs
+    return Cost(memory, seconds, trials_total)
+
+
 def estimate_cost(loaded) -> Cost:
-    """The :class:`Cost` of running a loaded protocol (circuit subjects; ML subjects are
-    estimated from their trials only, as their cost is dominated by training epochs)."""
+    """The :class:`Cost` of running a loaded protocol."""
     proto = loaded.protocol
     if proto.subject.kind != "circuit":
-        return Cost(0.0, 0.0, 0.0)
+        return _ml_cost(loaded)
     from engramlab.subjects import load_circuit
 
     spec = load_circuit(proto.subject.circuit)

@@ -96,6 +96,9 @@ HOSTILE = {
     "phase-zarr-json": _swap("phase: wait", "phase: zarr.json"),
     "name-dotdot": _swap("name: minimal", "name: a..b"),
     "unsafe-tag": _swap("seed: 1", "seed: !!python/object/apply:os.system [echo pwned]"),
+    "mlp-huge-layers": (ROOT / "protocols" / "ai_engram_digits_erasure.yaml")
+    .read_text()
+    .replace("layers: [64, 128, 64, 10]", "layers: [64, 100000, 100000, 10]"),
     "many-groups-phases": "engramlab: 1\nname: big\nsubject: {circuit: mouse-fear}\ngroups:\n"
     + "\n".join(f"  g{i}: {{n: 8}}" for i in range(5000))
     + "\nschedule:\n"
@@ -421,3 +424,33 @@ def test_damaged_store_is_one_line_exit_2(kind, tiny_store, tmp_path):
         assert res.exit_code == 2, (cmd, res.output)
         [line] = res.output.splitlines()
         assert line.startswith("error: ") and "Traceback" not in res.output
+
+
+def test_ctrl_c_cli_says_where_the_interrupted_store_went(tiny_store, tmp_path, monkeypatch):
+    import engramlab.ops as ops
+
+    store = _copy(tiny_store, tmp_path)
+    created = json.loads((store / "zarr.json").read_text())["attributes"]["created"]
+    text = TINY.read_text().replace("  g: {n: 2}\n", "  g: {n: 2}\n  h: {n: 2}\n")
+    file = tmp_path / "two.yaml"
+    file.write_text(text)
+    real = ops.OP_FUNCS["reactivate"]["circuit"]
+    calls = {"n": 0}
+
+    def flaky(phase, run):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second group's recall
+            raise KeyboardInterrupt
+        real(phase, run)
+
+    monkeypatch.setitem(ops.OP_FUNCS["reactivate"], "circuit", flaky)
+    res = CliRunner().invoke(main, ["run", str(file), "--out", str(store), "--force-large"])
+    assert res.exit_code == 130
+    beside = interrupted_store_path(store)
+    assert res.output.strip() == (
+        f"interrupted: the groups that finished were written to {beside} "
+        f"(status: interrupted); {store} was not changed"
+    )
+    assert json.loads((store / "zarr.json").read_text())["attributes"]["created"] == created
+    assert set(open_run(beside, allow_interrupted=True)["behaviour"]["group"].values) == {"g"}
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
