@@ -142,6 +142,8 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool, force_lar
         sys.exit(2)
     except UnknownNameError as err:
         _fail(err)
+    except (OSError, ValueError) as err:  # a protocol path too long to look up
+        _fail(f"cannot read protocol {protocol[:80]!r}: {getattr(err, 'strerror', None) or err}")
     for warning in loaded.warnings:
         click.echo(str(warning), err=True)
     target = Path(out) if out is not None else Path("data/runs") / f"{loaded.protocol.name}.zarr"

@@ -305,6 +305,16 @@ def check_out_path(path: str | Path) -> Path:
     :func:`release_out_path`). Stale temporary directories of killed runs are removed.
     """
     path = Path(path)
+    try:
+        return _check_out_path(path)
+    except StoreError:
+        raise
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte, an I/O error
+        reason = getattr(err, "strerror", None) or str(err)
+        raise _refuse(path, f"cannot be used: {reason}") from err
+
+
+def _check_out_path(path: Path) -> Path:
     if path.name in ("", ".", "..") or str(path).endswith(("/", os.sep)) and not path.name:
         raise _refuse(path, "does not name a store directory; give a path such as runs/study.zarr")
     for target in (path, interrupted_store_path(path)):
