@@ -63,8 +63,11 @@ __all__ = [
     "write_store",
 ]
 
-#: root attributes every engramlab run store carries (provenance)
+#: root attributes every engramlab run store carries (provenance): a directory is replaced by
+#: ``--out`` only if it has them all
 PROVENANCE = ("engramlab_version", "protocol_sha256", "protocol_yaml", "status", "created")
+#: root attributes a store needs to be read (the protocol and the status)
+READABLE = ("protocol_yaml", "status")
 #: largest ``zarr.json`` read when checking a store (the root's holds the protocol text)
 _MAX_META_BYTES = 64 << 20
 
@@ -131,11 +134,12 @@ def _read_meta(meta: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def store_problem(path: str | Path) -> str | None:
+def store_problem(path: str | Path, *, required: tuple[str, ...] = PROVENANCE) -> str | None:
     """Why ``path`` is not an engramlab run store, or ``None`` if it is one.
 
     A run store is a real directory (not a symlink) holding a zarr v3 group whose root
-    attributes carry the provenance :data:`PROVENANCE`, whose sub-directories are all zarr
+    attributes carry ``required`` (default: the whole provenance :data:`PROVENANCE`; reading
+    needs only :data:`READABLE`), whose sub-directories are all zarr
     nodes (or the chunks of an array) matching the consolidated metadata, and which holds no
     other file. A copied ``zarr.json`` beside a user's files is therefore not a store.
     """
@@ -148,7 +152,7 @@ def store_problem(path: str | Path) -> str | None:
     if root is None or root.get("zarr_format") != 3 or root.get("node_type") != "group":
         return "it has no zarr v3 group metadata (zarr.json)"
     attrs = root.get("attributes")
-    missing = [k for k in PROVENANCE if not isinstance(attrs, dict) or k not in attrs]
+    missing = [k for k in required if not isinstance(attrs, dict) or k not in attrs]
     if missing:
         return f"its metadata lacks the provenance attribute {missing[0]!r}"
     nodes: set[str] = set()
@@ -413,14 +417,15 @@ def write_store(tree: xr.DataTree, path: str | Path) -> Path:
 def open_run(path: str | Path, *, allow_interrupted: bool = False) -> xr.DataTree:
     """Open a run store as an ``xarray.DataTree`` (every array loaded into memory).
 
-    A directory that is not an engramlab run store (see :func:`store_problem`), a damaged
+    A directory that is not a run store (see :func:`store_problem`; reading needs the
+    attributes :data:`READABLE`, not the whole provenance), a damaged
     chunk or unreadable metadata raise a one-line :class:`~engramlab.errors.StoreError`. A
     store marked ``status: interrupted`` raises too unless ``allow_interrupted=True``.
     """
     path = Path(path)
     if not path.exists():
         raise StoreError(f"no run store at {str(path)!r}; run a protocol with `engramlab run`")
-    problem = store_problem(path)
+    problem = store_problem(path, required=READABLE)
     if problem is not None:
         raise StoreError(f"{str(path)!r} is not a readable engramlab store: {problem}")
     try:
