@@ -26,6 +26,9 @@ def _fail(message: object, code: int = 2) -> None:
     sys.exit(code)
 
 
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class _OneLineGroup(click.Group):
     """A click group whose usage errors (a bad option value, a missing argument) are one
     ``error: …`` line and exit status 2, never a usage block or a traceback."""
@@ -35,6 +38,9 @@ class _OneLineGroup(click.Group):
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
+        except _NO_ARGS as err:  # `engramlab` alone: the help, as click prints it
+            click.echo(err.format_message(), err=True)
+            sys.exit(err.exit_code)
         except click.ClickException as err:
             _fail(err.format_message(), err.exit_code)
         except click.exceptions.Abort:
