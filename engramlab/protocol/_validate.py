@@ -24,14 +24,8 @@ from engramlab.errors import Issue, ProtocolError, UnknownNameError, did_you_mea
 from engramlab.lifecycle import GroupLifecycle, check_schedule
 from engramlab.protocol._merge import resolve_group_phases
 from engramlab.protocol._messages import Found, has, translate
-from engramlab.protocol._schema import (
-    MAX_GROUPS,
-    MAX_PHASES,
-    MAX_STIMULI,
-    OPS,
-    Phase,
-    Protocol,
-)
+from engramlab.protocol._schema import OPS, Phase, Protocol
+from engramlab.protocol._warnings import count_issues, tag_warnings
 from engramlab.protocol._yaml import YamlDoc, load_yaml, read_protocol_file
 from engramlab.subjects import SubjectInfo, describe_subject
 
@@ -457,48 +451,6 @@ class _Checker:
                 schedules[g] = tuple(phases)
         return schedules
 
-    def tag_warnings(self, protocol: Protocol, schedules: dict[str, tuple[Phase, ...]]) -> None:
-        """Warn about cell and synaptic tags whose fraction selects less than one cell or
-        synapse (the tag then holds a single cell, or none: not the fraction asked for)."""
-        if self.kind != "circuit":
-            return
-        from engramlab.subjects import load_circuit
-
-        try:
-            spec = load_circuit(protocol.subject.circuit)
-        except (UnknownNameError, ValidationError):  # pragma: no cover - reported already
-            return
-        sizes = {name: r.size for name, r in spec.regions.items()}
-        synapses = {p.key: p.density * sizes[p.pre] * sizes[p.post] for p in spec.projections}
-        seen: set[tuple[int, str]] = set()
-        for phases in schedules.values():
-            for i, ph in enumerate(phases):
-                tag = getattr(ph, "tag", None)
-                if tag is None or tag.rule != "top-fraction":
-                    continue
-                site = getattr(tag, "site", None)
-                if site is not None:
-                    count, what = tag.fraction * sizes.get(site, 0), f"units of site {site!r}"
-                    total = sizes.get(site, 0)
-                else:
-                    total = synapses.get(tag.projection, 0)
-                    count, what = tag.fraction * total, f"synapses of {tag.projection!r}"
-                if total == 0 or count >= 1 or (i, what) in seen:
-                    continue
-                seen.add((i, what))
-                line, col = self.doc.value_pos(("schedule", i, "tag", "fraction"))
-                self.warnings.append(
-                    Issue(
-                        self.doc.file,
-                        line,
-                        col,
-                        f"the tag of phase {ph.phase!r} selects fraction {tag.fraction:g} of the "
-                        f"{total:g} {what}: {count:.2g} < 1, so it holds one at most; raise "
-                        "'fraction' or use rule: threshold",
-                        severity="warning",
-                    )
-                )
-
     def walk(self, schedules: dict[str, tuple[Phase, ...]]) -> dict[str, GroupLifecycle]:
         """Walk each group's schedule through the life cycle; report issues once per location."""
         from engramlab.ops import available_ops
@@ -547,31 +499,11 @@ def _in_override(
     return ("groups", group, "override", phase, *sub[:depth]), f.at_key and depth == len(sub)
 
 
-def _too_many(doc: YamlDoc) -> list[Issue]:
-    """Issues for top-level collections beyond their stated maxima (docs/protocol.md)."""
-    out = []
-    for key, limit, noun in (
-        ("groups", MAX_GROUPS, "groups"),
-        ("schedule", MAX_PHASES, "phases"),
-        ("world", MAX_STIMULI, "stimuli"),
-    ):
-        value = doc.data.get(key)
-        if isinstance(value, (dict, list)) and len(value) > limit:
-            out.append(
-                doc.issue(
-                    (key,),
-                    f"{key!r} has {len(value)} {noun}; a protocol has at most {limit} {noun}",
-                    at_key=True,
-                )
-            )
-    return out
-
-
 def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
     doc, issues = load_yaml(text, file)
     if not isinstance(doc.data, dict):
         return issues, None
-    too_many = _too_many(doc)
+    too_many = count_issues(doc)
     if too_many:  # refuse before the per-group work (groups × phases) is done
         return sorted(issues + too_many, key=lambda i: (i.line, i.col)), None
     checker = _Checker(doc)
@@ -585,7 +517,7 @@ def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
     unique = sorted(dict.fromkeys(checker.issues), key=lambda i: (i.line, i.col))
     if unique or protocol is None:
         return unique, None
-    checker.tag_warnings(protocol, schedules)
+    checker.warnings = tag_warnings(doc, checker.kind, protocol, schedules)
     loaded = LoadedProtocol(
         protocol=protocol,
         text=text,
