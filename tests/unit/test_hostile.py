@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -131,6 +132,7 @@ def test_hostile_protocol_run_exits_2_with_located_one_line_errors(name, tmp_pat
     assert not any(ln.startswith("FAKE.yaml") for ln in lines)
     assert "\x1b" not in res.output and "\x00" not in res.output
     assert not out.exists()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 3 * 1024 * 1024  # KiB: 3 GiB
 
 
 def test_forged_line_stays_inside_one_issue():
@@ -454,3 +456,17 @@ def test_ctrl_c_cli_says_where_the_interrupted_store_went(tiny_store, tmp_path, 
     assert json.loads((store / "zarr.json").read_text())["attributes"]["created"] == created
     assert set(open_run(beside, allow_interrupted=True)["behaviour"]["group"].values) == {"g"}
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_a_hostile_file_among_local_protocols_is_listed_never_read(tmp_path, monkeypatch):
+    (tmp_path / "protocols").mkdir()
+    (tmp_path / "protocols" / "zero.yaml").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "protocols" / "fifo.yaml")
+    monkeypatch.chdir(tmp_path)
+    t0 = time.perf_counter()
+    res = CliRunner().invoke(main, ["list"])
+    assert res.exit_code == 0
+    assert "zero" in res.output and "fifo" in res.output
+    res = CliRunner().invoke(main, ["run", "zero", "--out", str(tmp_path / "o.zarr")])
+    assert res.exit_code == 2 and "not a regular file" in res.output
+    assert time.perf_counter() - t0 < 10
