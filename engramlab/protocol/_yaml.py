@@ -151,6 +151,7 @@ class _Converter:
         self.issues: list[Issue] = []
         self.count = 0
         self.active: set[int] = set()
+        self.too_deep = False
 
     def _issue(self, node: Node, message: str) -> None:
         line, col = _pos(node)
@@ -163,6 +164,12 @@ class _Converter:
                 self._issue(node, f"the document expands to more than {_MAX_NODES} YAML nodes")
             return None
         self.doc.values.setdefault(path, _pos(node))
+        if len(path) > MAX_DEPTH:  # aliases can nest deeper than the text does
+            if not self.too_deep:
+                self._issue(node, f"aliases nest the document deeper than {MAX_DEPTH} levels")
+            self.too_deep = True
+            self.doc.dropped.add(path)
+            return None
         if id(node) in self.active:
             self._issue(node, "recursive YAML alias; a protocol must be a tree")
             self.doc.dropped.add(path)

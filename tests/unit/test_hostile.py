@@ -100,6 +100,15 @@ HOSTILE = {
     "mlp-huge-layers": (ROOT / "protocols" / "ai_engram_digits_erasure.yaml")
     .read_text()
     .replace("layers: [64, 128, 64, 10]", "layers: [64, 100000, 100000, 10]"),
+    "alias-deep-chain": "engramlab: 1\nname: x\n"
+    + "a0: &x0 "
+    + "[" * 30
+    + "1"
+    + "]" * 30
+    + "\n"
+    + "".join(f"a{i}: &x{i} " + "[" * 30 + f"*x{i - 1}" + "]" * 30 + "\n" for i in range(1, 60)),
+    "billion-laughs": "engramlab: 1\nname: x\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 8) + "]\n" for i in range(1, 10)),
     "many-groups-phases": "engramlab: 1\nname: big\nsubject: {circuit: mouse-fear}\ngroups:\n"
     + "\n".join(f"  g{i}: {{n: 8}}" for i in range(5000))
     + "\nschedule:\n"
