@@ -53,6 +53,8 @@ ProjectionName = Annotated[
 MAX_REGION_UNITS = 20_000
 MAX_REGIONS = 64
 MAX_PROJECTIONS = 256
+#: largest magnitude of any number of a circuit spec (a bigger one overflows float32)
+BIG = 1e6
 
 
 class _Model(BaseModel):
@@ -71,21 +73,21 @@ class RegionSpec(_Model):
     size: Annotated[int, Field(ge=1, le=MAX_REGION_UNITS)]
     activation: Literal["kwta", "relu", "sigmoid", "linear"] = "relu"
     sparsity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    bias: float = 0.0
-    noise: Annotated[float, Field(ge=0.0)] = 0.0
+    bias: Annotated[float, Field(ge=-BIG, le=BIG)] = 0.0
+    noise: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     input: bool = False
     #: fraction of units a context/tone pattern activates (input regions only)
     pattern_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
     #: kWTA rate code: ``None`` normalises the winners' rates to a maximum of 1 (pattern
     #: only); a number ``g`` gives ``tanh(g · (current − threshold))``, so a region driven
     #: harder (e.g. by light) fires faster and passes that intensity downstream
-    rate_gain: Annotated[float, Field(gt=0.0)] | None = None
+    rate_gain: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
     #: light current per unit of ``power`` injected into opsin-expressing units
-    light_gain: Annotated[float, Field(ge=0.0)] = 4.0
+    light_gain: Annotated[float, Field(ge=0.0, le=BIG)] = 4.0
     #: excitability trace: after each learning trial a unit's excitability rises by
     #: ``trace_gain`` × its rate, then decays with time constant ``trace_tau_hours``
-    trace_gain: Annotated[float, Field(ge=0.0)] = 0.0
-    trace_tau_hours: Annotated[float, Field(gt=0.0)] = 6.0
+    trace_gain: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    trace_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 6.0
 
 
 class ProjectionSpec(_Model):
@@ -103,23 +105,23 @@ class ProjectionSpec(_Model):
     post: RegionName
     name: ProjectionName | None = None
     density: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    weight: float = 1.0
+    weight: Annotated[float, Field(ge=-BIG, le=BIG)] = 1.0
     plasticity: Literal["hebbian", "gradient", "none"] = "none"
-    lr: Annotated[float, Field(ge=0.0)] = 0.0
+    lr: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     norm: Literal["none", "row", "decay"] = "none"
-    decay: Annotated[float, Field(ge=0.0)] = 0.0
-    w_max: Annotated[float, Field(gt=0.0)] | None = None
+    decay: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    w_max: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
     #: structural (protein-synthesis-independent) connections formed between co-active
     #: units at learning: Δs = structural_lr · post ⊗ pre · (structural_max − s)
-    structural_lr: Annotated[float, Field(ge=0.0)] = 0.0
-    structural_max: Annotated[float, Field(gt=0.0)] = 1.0
+    structural_lr: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    structural_max: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
     #: structural connections form only where post · pre reaches this co-activity
-    structural_threshold: Annotated[float, Field(ge=0.0)] = 0.0
+    structural_threshold: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     #: share of every plastic change that is structural (protein-synthesis-independent, kept
     #: under anisomycin) rather than early (labile, lost unless consolidated)
     structural_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     #: slow turnover of consolidated weights (systems-level forgetting), in days; none if unset
-    late_tau_days: Annotated[float, Field(gt=0.0)] | None = None
+    late_tau_days: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
 
     @property
     def key(self) -> str:
@@ -131,8 +133,8 @@ class ReadoutSpec(_Model):
     """Behaviour: ``freezing = sigmoid(gain · (mean rate of site − threshold))`` in [0, 1]."""
 
     site: RegionName
-    gain: Annotated[float, Field(gt=0.0)] = 8.0
-    threshold: float = 0.5
+    gain: Annotated[float, Field(gt=0.0, le=BIG)] = 8.0
+    threshold: Annotated[float, Field(ge=-BIG, le=BIG)] = 0.5
 
 
 class ConsolidationSpec(_Model):
@@ -142,20 +144,20 @@ class ConsolidationSpec(_Model):
     component at ``rate_per_hour`` (zero while a protein-synthesis inhibitor acts).
     """
 
-    tau_hours: Annotated[float, Field(gt=0.0)] = 4.0
-    rate_per_hour: Annotated[float, Field(ge=0.0)] = 0.5
-    trial_minutes: Annotated[float, Field(gt=0.0)] = 3.0
+    tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 4.0
+    rate_per_hour: Annotated[float, Field(ge=0.0, le=BIG)] = 0.5
+    trial_minutes: Annotated[float, Field(gt=0.0, le=BIG)] = 3.0
     #: offline replay (``consolidate``): intensity of the reinstated experience and the
     #: current that drives the memory's tagged ensembles
-    replay_intensity: Annotated[float, Field(ge=0.0)] = 0.5
-    replay_drive: Annotated[float, Field(ge=0.0)] = 2.0
+    replay_intensity: Annotated[float, Field(ge=0.0, le=BIG)] = 0.5
+    replay_drive: Annotated[float, Field(ge=0.0, le=BIG)] = 2.0
     #: regions whose activity pattern at encoding is reinstated during replay (the fast,
     #: hippocampal store); empty: replay reinstates only the experience's input
     replay_sites: list[str] = Field(default_factory=list)
     #: ``forget`` in ``decay`` mode: learned changes relax toward the naive weights with this
     #: time constant; ``interference`` mode presents this many random experiences per hour
-    forget_tau_hours: Annotated[float, Field(gt=0.0)] = 96.0
-    interference_per_hour: Annotated[float, Field(ge=0.0)] = 1.0
+    forget_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 96.0
+    interference_per_hour: Annotated[float, Field(ge=0.0, le=BIG)] = 1.0
 
 
 class CircuitSpec(_Model):
