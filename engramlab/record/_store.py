@@ -209,7 +209,10 @@ _HELD: dict[str, tuple[int, Path]] = {}
 
 def _lock_dir() -> Path:
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    d = Path(tempfile.gettempdir()) / f"engramlab-locks-{uid}"
+    # a fixed place (not $TMPDIR, which two shells may set differently): every run of this
+    # user on this machine must find the same lock for the same path
+    base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+    d = base / f"engramlab-locks-{uid}"
     try:
         d.mkdir(mode=0o700, exist_ok=True)
         st = d.lstat()
