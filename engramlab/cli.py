@@ -97,7 +97,7 @@ def list_() -> None:
         return
     width = max(len(name) for name, _, _ in rows)
     for name, title, shown in rows:
-        click.echo(f"{name:<{width}}  {title}  ({shown})")
+        click.echo(one_line(f"{name:<{width}}  {title}  ({shown})"))
 
 
 @main.command()
@@ -196,9 +196,9 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool, force_lar
         click.echo(str(result.path))
         return
     proto = loaded.protocol
-    click.echo(f"{proto.title or proto.name}")
+    click.echo(one_line(proto.title or proto.name))
     if proto.reference:
-        click.echo(f"  {proto.reference}")
+        click.echo(f"  {one_line(proto.reference)}")
     groups = ", ".join(f"{g} (n={grp.n})" for g, grp in proto.groups.items())
     click.echo(f"  groups: {groups}")
     click.echo("")

@@ -505,8 +505,8 @@ class Protocol(_Model):
 
     engramlab: Literal[1]
     name: Slug
-    title: str = ""
-    reference: str = ""
+    title: Annotated[str, Field(max_length=1_000)] = ""
+    reference: Annotated[str, Field(max_length=1_000)] = ""
     criteria: list[Literal[CRITERIA]] = Field(default_factory=list)  # type: ignore[valid-type]
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     subject: Subject

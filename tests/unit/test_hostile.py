@@ -479,3 +479,17 @@ def test_a_hostile_file_among_local_protocols_is_listed_never_read(tmp_path, mon
     res = CliRunner().invoke(main, ["run", "zero", "--out", str(tmp_path / "o.zarr")])
     assert res.exit_code == 2 and "not a regular file" in res.output
     assert time.perf_counter() - t0 < 10
+
+
+def test_protocol_text_reaches_the_terminal_escaped(tmp_path):
+    file = tmp_path / "t.yaml"
+    file.write_text(
+        TINY.read_text().replace(
+            "seed: 1\n", 'seed: 1\ntitle: "\\e[2Jcleared\\nFAKE.yaml:1:1: error: x"\n'
+        )
+    )
+    res = CliRunner().invoke(main, ["run", str(file), "--out", str(tmp_path / "o.zarr")])
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.output
+    assert not any(line.startswith("FAKE.yaml") for line in res.output.splitlines())
+    assert res.output.splitlines()[0] == "\\x1b[2Jcleared\\x0aFAKE.yaml:1:1: error: x"
