@@ -322,7 +322,7 @@ def check_out_path(path: str | Path) -> Path:
 
 
 def _check_out_path(path: Path) -> Path:
-    if path.name in ("", ".", "..") or str(path).endswith(("/", os.sep)) and not path.name:
+    if path.name in ("", ".", ".."):
         raise _refuse(path, "does not name a store directory; give a path such as runs/study.zarr")
     for target in (path, interrupted_store_path(path)):
         if target.is_symlink():
@@ -380,9 +380,9 @@ def publish_store(tmp: str | Path, path: str | Path, *, status: str) -> Path:
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(target)
+    except StoreError as err:
+        raise StoreError(f"{err} (the finished store is kept at {str(tmp)!r})") from err
     except OSError as err:
-        if isinstance(err, StoreError):
-            raise
         raise StoreError(
             f"cannot move the finished store to {str(path)!r}: {err.strerror or err} "
             f"(it is kept at {str(tmp)!r})"

@@ -493,3 +493,18 @@ def test_protocol_text_reaches_the_terminal_escaped(tmp_path):
     assert "\x1b" not in res.output
     assert not any(line.startswith("FAKE.yaml") for line in res.output.splitlines())
     assert res.output.splitlines()[0] == "\\x1b[2Jcleared\\x0aFAKE.yaml:1:1: error: x"
+
+
+def test_publish_store_never_moves_over_a_foreign_directory(tiny_store, tmp_path):
+    out = tmp_path / "o.zarr"
+    tmp = temp_store_path(out)
+    shutil.copytree(tiny_store, tmp)
+    out.mkdir()  # appeared while the run was writing
+    (out / "data.csv").write_text("1,2")
+    with pytest.raises(StoreError, match="is not an engramlab run store.*kept at"):
+        publish_store(tmp, out, status="complete")
+    assert (out / "data.csv").read_text() == "1,2"
+    assert store_problem(tmp) is None  # the finished store is not lost
+    assert publish_store(tmp, tmp_path / "p.zarr", status="interrupted") == (
+        tmp_path / "p.interrupted.zarr"
+    )
