@@ -14,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engramlab import load_protocol
 from engramlab._runner import simulate
+
+from engramlab import load_protocol
 from engramlab.record import build_tree, write_store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import torch
 
-from engramlab._ml_runner import one_thread
+from engramlab.engine import one_thread
 from engramlab.engrams._graft import graft_engram
 from engramlab.ops._ml import MLRun, train
 from engramlab.ops._ml_edit import estimate

@@ -18,9 +18,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _PUBLIC: dict[str, str] = {
-    "RunResult": "engramlab._runner",
-    "run_protocol": "engramlab._runner",
-    "simulate": "engramlab._runner",
+    "RunResult": "engramlab.engine",
+    "run_protocol": "engramlab.engine",
+    "simulate": "engramlab.engine",
     "light_effect": "engramlab.analysis",
     "ProtocolError": "engramlab.errors",
     "load_protocol": "engramlab.protocol",

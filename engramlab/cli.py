@@ -130,18 +130,16 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool, force_lar
     """
     import time as _time
 
-    from engramlab._runner import run_protocol
     from engramlab.analysis import format_light_table, light_effect
+    from engramlab.engine import run_protocol
     from engramlab.errors import ProtocolError, RunError, StoreError, UnknownNameError
     from engramlab.record import check_out_path, interrupted_store_path
 
     try:
-        from engramlab._runner import _resolve
+        from engramlab.engine import resolve_protocol as _resolve
         from engramlab.protocol import check_cost, load_protocol
 
         loaded = load_protocol(_resolve(protocol))
-        if not force_large:
-            check_cost(loaded)
     except ProtocolError as err:
         for issue in err.issues:
             click.echo(str(issue))
@@ -155,20 +153,26 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool, force_lar
     target = Path(out) if out is not None else Path("data/runs") / f"{loaded.protocol.name}.zarr"
     try:
         check_out_path(target)
+        if not force_large:
+            check_cost(loaded, out=target)
     except StoreError as err:
         _fail(err)
+    except ProtocolError as err:  # beyond this machine
+        for issue in err.issues:
+            click.echo(str(issue))
+        sys.exit(2)
     started = _time.time()
 
     show = not quiet and sys.stderr.isatty()
-    steps = [(g, ph.phase) for g, sched in loaded.schedules.items() for ph in sched]
-    bar = (
-        click.progressbar(length=len(steps), label="simulating", file=sys.stderr) if show else None
-    )
+    # one step per subject and phase: batched circuits advance a batch at a time, ML
+    # subjects (run one after another) one subject at a time
+    steps = sum(loaded.protocol.groups[g].n * len(sched) for g, sched in loaded.schedules.items())
+    bar = click.progressbar(length=steps, label="simulating", file=sys.stderr) if show else None
 
-    def progress(group: str, phase: str) -> None:
+    def progress(group: str, phase: str, subjects: int) -> None:
         if bar is not None:
             bar.label = f"{group}: {phase}"
-            bar.update(1)
+            bar.update(subjects)
 
     try:
         if bar is not None:

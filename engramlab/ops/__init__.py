@@ -20,6 +20,7 @@ __all__ = [
     "DrugEffect",
     "available_ops",
     "get_drug",
+    "op_impl",
     "register_drug",
     "register_op",
 ]
@@ -34,6 +35,22 @@ def register_op(name: str, kind: str, fn: Callable, *, replace: bool = False) ->
     if kind in impls and not replace:
         raise ValueError(f"op {name!r} is already registered for {kind}; pass replace=True")
     impls[kind] = fn
+
+
+def op_impl(name: str, kind: str) -> Callable:
+    """The implementation of op ``name`` on ``kind`` subjects, looked up when called (so a
+    replaced registration takes effect at once); an op the kind lacks raises a
+    :class:`~engramlab.errors.RunError` naming the kinds that have it."""
+    from engramlab.errors import RunError
+
+    impl = OP_FUNCS.get(name, {}).get(kind)
+    if impl is None:
+        kinds = sorted(OP_FUNCS.get(name, {}))
+        raise RunError(
+            f"op {name!r} is not available for {kind} subjects"
+            + (f" (only for: {', '.join(kinds)})" if kinds else "")
+        )
+    return impl
 
 
 def available_ops(kind: str) -> tuple[str, ...]:

@@ -69,7 +69,7 @@ class GroupRun:
     """Mutable simulation state of one group (all its subjects at once)."""
 
     group: str
-    subject: Circuit
+    subject: Circuit  # None once the batch is finished and recorded
     world: World
     generator: torch.Generator
     record_sites: tuple[str, ...]
@@ -83,6 +83,10 @@ class GroupRun:
     drugs: list[DrugWindow] = field(default_factory=list)
     trials: list[TrialRecord] = field(default_factory=list)
     on_trial: Callable[[], None] | None = None
+    #: position of the phase being run in the group's schedule
+    phase_index: int = 0
+    #: projections whose full weights go into Δμ checkpoints
+    recorded_projections: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:

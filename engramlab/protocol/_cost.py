@@ -6,10 +6,13 @@ The estimate is deliberately rough — a formula, not a simulation:
 - **trials** per subject: the sum over the schedule of each phase's trials (``trials``, one
   per light epoch, ``replays``, and ``hours × interference_per_hour`` of interference);
 - **synapses** of the circuit: ``Σ pre × post`` over its projections (weights are dense);
-- **memory** (bytes): every group's subjects at once hold about :data:`STATE_COPIES` float32
-  copies of the weights; the recorded activity holds ``n × trials × recorded units`` values
-  and every weights checkpoint ``n × recorded synapses`` values, each kept about
-  :data:`RECORD_COPIES` times (logs, the tree, the writer) at 8 bytes;
+- **memory** (bytes): the subjects simulated at once (a batch of the engine, at most a
+  group) hold about :data:`STATE_COPIES` float32 copies of the weights; the recorded activity
+  holds ``trials × recorded units`` values per subject and every weights checkpoint
+  ``recorded synapses`` values, each kept about :data:`RECORD_COPIES` times (logs, the tree,
+  the writer) at 8 bytes — for one batch when the engine streams the run to disk (a group
+  larger than a batch), for the whole run otherwise;
+- **disk** (bytes): every recorded value once, as float32, before compression;
 - **time** (seconds): ``Σ n × trials × synapses × SECONDS_PER_SYNAPSE_TRIAL``, with the
   constant measured on two bundled protocols (about 20 ns per synapse and subject-trial on
   one core, the per-trial overhead included).
@@ -64,9 +67,14 @@ class Cost:
     memory_bytes: float
     seconds: float
     subject_trials: float
+    #: bytes of the recorded arrays before compression (an upper bound of the store's size)
+    disk_bytes: float = 0.0
 
     def __str__(self) -> str:
-        return f"~{_bytes(self.memory_bytes)} of memory and ~{_seconds(self.seconds)}"
+        return (
+            f"~{_bytes(self.memory_bytes)} of memory, ~{_bytes(self.disk_bytes)} of disk and "
+            f"~{_seconds(self.seconds)}"
+        )
 
 
 def _bytes(n: float) -> str:
@@ -155,19 +163,38 @@ def estimate_cost(loaded) -> Cost:
         synapses if wrec.projections == "all" else sum(weights.get(k, 0) for k in wrec.projections)
     )
     per_hour = spec.consolidation.interference_per_hour
-    memory = seconds = trials_total = 0.0
-    peak_state = 0.0
+    batch = float(_batch_size())
+    seconds = trials_total = disk = 0.0
+    peak_state = peak_batch = in_memory = 0.0
+    streamed = False
     for g, group in proto.groups.items():
         phases = loaded.schedules[g]
         trials = float(sum(_phase_trials(ph, per_hour) for ph in phases))
         every = wrec.every
         checkpoints = len(phases) if every == "phase" else trials / every
         n = float(group.n)
-        peak_state = max(peak_state, n * synapses * 4 * STATE_COPIES)
-        memory += n * (trials * units + checkpoints * recorded) * 8 * RECORD_COPIES
+        record = (trials * units + checkpoints * recorded) * 4  # float32 bytes per subject
+        peak_state = max(peak_state, min(n, batch) * synapses * 4 * STATE_COPIES)
+        peak_batch = max(peak_batch, min(n, batch) * record * 2 * RECORD_COPIES)
+        in_memory += n * record * 2 * RECORD_COPIES
+        streamed = streamed or n > batch
+        disk += n * record
         seconds += n * trials * synapses * SECONDS_PER_SYNAPSE_TRIAL
         trials_total += n * trials
-    return Cost(memory + peak_state, seconds, trials_total)
+    # the engine streams a run of several batches to disk; a run of one batch per group is
+    # built in memory
+    records = peak_batch if streamed else in_memory
+    return Cost(peak_state + records, seconds, trials_total, disk)
+
+
+def _batch_size() -> int:
+    """Subjects the engine simulates at once (a circuit batch)."""
+    try:
+        from engramlab.engine import subject_kind
+
+        return int(subject_kind("circuit").batch_size)
+    except (ImportError, AttributeError):  # pragma: no cover - an engine without batches
+        return 1 << 30
 
 
 def available_memory() -> float:
@@ -178,23 +205,47 @@ def available_memory() -> float:
         return float("inf")
 
 
-def check_cost(loaded, *, memory: float | None = None, max_seconds: float = MAX_SECONDS) -> Cost:
+def _free_disk(out) -> float:
+    if out is None:
+        return float("inf")
+    import shutil
+    from pathlib import Path
+
+    here = Path(out).absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    try:
+        return float(shutil.disk_usage(here).free)
+    except OSError:
+        return float("inf")
+
+
+def check_cost(
+    loaded,
+    *,
+    memory: float | None = None,
+    max_seconds: float = MAX_SECONDS,
+    out=None,
+) -> Cost:
     """Raise :class:`ProtocolError` (one issue, at the ``groups`` key) when the estimated run
     needs more than :data:`MEMORY_SHARE` of ``memory`` (default: the machine's physical
-    memory) or more than ``max_seconds``; return the estimate otherwise."""
+    memory), more than ``max_seconds``, or (given the store path ``out``) more disk than is
+    free there; return the estimate otherwise."""
     cost = estimate_cost(loaded)
     limit = (available_memory() if memory is None else memory) * MEMORY_SHARE
-    if cost.memory_bytes <= limit and cost.seconds <= max_seconds:
+    free = _free_disk(out)
+    if cost.memory_bytes <= limit and cost.seconds <= max_seconds and cost.disk_bytes <= free:
         return cost
     from engramlab.protocol._yaml import load_yaml
 
     doc, _ = load_yaml(loaded.text, loaded.file)
     line, col = doc.key_pos(("groups",))
-    why = (
-        f"more than the {_bytes(limit)} this machine can give it"
-        if cost.memory_bytes > limit
-        else f"longer than the {_seconds(max_seconds)} allowed"
-    )
+    if cost.memory_bytes > limit:
+        why = f"more than the {_bytes(limit)} of memory this machine can give it"
+    elif cost.disk_bytes > free:
+        why = f"more than the {_bytes(free)} free on the disk of --out"
+    else:
+        why = f"longer than the {_seconds(max_seconds)} allowed"
     raise ProtocolError(
         [
             Issue(

@@ -9,5 +9,6 @@ from engramlab.record._store import release_out_path as release_out_path
 from engramlab.record._store import store_problem as store_problem
 from engramlab.record._store import summarize as summarize
 from engramlab.record._store import temp_store_path as temp_store_path
+from engramlab.record._store import verify_chunks as verify_chunks
 from engramlab.record._store import write_store as write_store
 from engramlab.record._tree import build_tree as build_tree

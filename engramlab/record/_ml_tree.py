@@ -450,7 +450,7 @@ def _edits(logs, sc, nodes) -> None:
 
 
 def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
-    """The run store's DataTree from the group logs of :func:`engramlab._ml_runner.simulate_ml`."""
+    """The run store's DataTree from the group logs of :func:`engramlab.engine.simulate`."""
     sc = _subject_coords(logs)
     activity: dict[str, xr.Dataset] = {}
     nodes: dict[str, xr.Dataset] = {"behaviour": _behaviour(loaded, logs, sc, activity)}

@@ -60,6 +60,7 @@ __all__ = [
     "store_problem",
     "summarize",
     "temp_store_path",
+    "verify_chunks",
     "write_store",
 ]
 
@@ -280,7 +281,7 @@ def _alive(pid: int) -> bool:
 def _clean_stale(path: Path) -> None:
     """Remove ``.NAME.partial-PID`` / ``.NAME.old-PID`` directories of dead processes."""
     names = {path.name, interrupted_store_path(path).name}
-    pattern = re.compile(r"^\.(?P<name>.+)\.(?:partial|old)-(?P<pid>[0-9]+)$")
+    pattern = re.compile(r"^\.(?P<name>.+)\.(?:partial|writing|old)-(?P<pid>[0-9]+)$")
     try:
         entries = list(path.parent.iterdir())
     except OSError:
@@ -354,7 +355,7 @@ def _check_out_path(path: Path) -> Path:
     return path
 
 
-def publish_store(tmp: str | Path, path: str | Path, *, status: str) -> Path:
+def publish_store(tmp: str | Path, path: str | Path, *, status: str = "complete") -> Path:
     """Move a finished store directory ``tmp`` (see :func:`temp_store_path`) into place.
 
     A ``complete`` store goes to ``path``; any other status to
@@ -392,18 +393,24 @@ def publish_store(tmp: str | Path, path: str | Path, *, status: str) -> Path:
     return target
 
 
+def _vlen_tree(tree: xr.DataTree) -> xr.DataTree:
+    """``tree`` with every fixed-width string array as variable-length UTF-8."""
+    return xr.DataTree.from_dict(
+        {node.path: _vlen_strings(node.to_dataset()) for node in tree.subtree}
+    )
+
+
 def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     """Write ``tree`` to ``path`` atomically (temporary path + :func:`publish_store`).
 
     An existing store at ``path`` is replaced only after the new one is complete; a tree whose
     ``status`` attribute is not ``complete`` goes beside it (:func:`interrupted_store_path`).
-    Returns where the store went.
+    The temporary directory is ``.NAME.writing-PID`` (not :func:`temp_store_path`, which a
+    streaming writer of the same run may be reading from). Returns where the store went.
     """
     path = check_out_path(path)
-    tmp = temp_store_path(path)
-    clean = xr.DataTree.from_dict(
-        {node.path: _vlen_strings(node.to_dataset()) for node in tree.subtree}
-    )
+    tmp = path.with_name(f".{path.name}.writing-{os.getpid()}")
+    clean = _vlen_tree(tree)
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -417,13 +424,43 @@ def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     return publish_store(tmp, path, status=str(tree.attrs.get("status", "complete")))
 
 
-def open_run(path: str | Path, *, allow_interrupted: bool = False) -> xr.DataTree:
-    """Open a run store as an ``xarray.DataTree`` (every array loaded into memory).
+def verify_chunks(path: str | Path) -> None:
+    """Decode every chunk of every array of the store at ``path``, one chunk at a time (so
+    memory stays at one chunk); raise :class:`~engramlab.errors.StoreError` at the first that
+    cannot be read (a truncated or corrupted chunk)."""
+    import itertools
+
+    import zarr
+
+    name = "/"
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        for name, node in group.members(max_depth=None):  # noqa: B007 - named in the error
+            if not isinstance(node, zarr.Array):
+                continue
+            if not node.shape:
+                node[...]
+                continue
+            for block in itertools.product(*(range(n) for n in node.cdata_shape)):
+                node.blocks[block]
+    except Exception as err:  # noqa: BLE001 - any decoding failure is a damaged store
+        raise StoreError(
+            f"{str(path)!r} is a damaged store: array {name!r} cannot be read "
+            f"({type(err).__name__}: {err})"
+        ) from err
+
+
+def open_run(
+    path: str | Path, *, allow_interrupted: bool = False, verify: bool = True
+) -> xr.DataTree:
+    """Open a run store as an ``xarray.DataTree`` (arrays are read lazily).
 
     A directory that is not a run store (see :func:`store_problem`; reading needs the
-    attributes :data:`READABLE`, not the whole provenance), a damaged
-    chunk or unreadable metadata raise a one-line :class:`~engramlab.errors.StoreError`. A
-    store marked ``status: interrupted`` raises too unless ``allow_interrupted=True``.
+    attributes :data:`READABLE`, not the whole provenance) or unreadable metadata raise a
+    one-line :class:`~engramlab.errors.StoreError`; with ``verify`` (the default) every chunk
+    is decoded first (:func:`verify_chunks`), so a truncated or corrupted chunk is that error
+    too, never a codec traceback later (a store just written by this process may skip it). A
+    store marked ``status: interrupted`` raises unless ``allow_interrupted=True``.
     """
     path = Path(path)
     if not path.exists():
@@ -431,15 +468,17 @@ def open_run(path: str | Path, *, allow_interrupted: bool = False) -> xr.DataTre
     problem = store_problem(path, required=READABLE)
     if problem is not None:
         raise StoreError(f"{str(path)!r} is not a readable engramlab store: {problem}")
+    if verify:
+        verify_chunks(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = xr.open_datatree(path, engine="zarr").load()
+            tree = xr.open_datatree(path, engine="zarr")
+        tree = tree.map_over_datasets(_object_strings)
     except Exception as err:  # noqa: BLE001 - any decoding failure is a damaged store
         raise StoreError(
             f"{str(path)!r} is not a readable engramlab store: {type(err).__name__}: {err}"
         ) from err
-    tree = tree.map_over_datasets(_object_strings)
     status = tree.attrs.get("status")
     if status != "complete" and not allow_interrupted:
         raise StoreError(

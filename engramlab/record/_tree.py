@@ -248,15 +248,20 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     for pi, key in enumerate(projections):
         init = np.concatenate([lg.initial[key] for lg in logs])
         post, pre = init.shape[1:]
-        delta = np.full((n_sub, nc, post, pre), np.nan, dtype=np.float32)
+        full = key in wanted
+        delta = np.full((n_sub, nc, post, pre), np.nan, dtype=np.float32) if full else None
         row = 0
         for lg, idx, n in zip(logs, cmaps, sizes, strict=False):
             for c, j in zip(lg.checkpoints, idx, strict=False):
-                delta[row : row + n, j] = c.weights[key] - lg.initial[key]
+                if delta is not None:
+                    delta[row : row + n, j] = c.weights[key] - lg.initial[key]
+                if c.norms is not None:  # taken by the engine at the checkpoint
+                    norms[row : row + n, j, pi] = c.norms[key]
+                else:
+                    d = (c.weights[key] - lg.initial[key]).astype(np.float64)
+                    norms[row : row + n, j, pi] = np.sqrt(np.sum(d**2, axis=(1, 2)))
             row += n
-        norms[:, :, pi] = np.sqrt(np.nansum(delta.astype(np.float64) ** 2, axis=(2, 3)))
-        norms[:, :, pi][np.isnan(delta[:, :, 0, 0])] = np.nan
-        if key in wanted:
+        if delta is not None:
             c = dict(ccoords)
             c["post"] = ("post", np.arange(post), _attrs("1", "postsynaptic unit"))
             c["pre"] = ("pre", np.arange(pre), _attrs("1", "presynaptic unit"))

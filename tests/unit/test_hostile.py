@@ -173,7 +173,7 @@ def test_cost_refusal_names_the_estimate_and_the_flag(tmp_path):
     res = CliRunner().invoke(main, ["run", str(file), "--out", str(tmp_path / "o.zarr")])
     assert res.exit_code == 2
     [line] = res.output.splitlines()
-    assert re.search(r"estimated to need ~[0-9.]+ [TGM]B of memory and ~", line)
+    assert re.search(r"estimated to need ~[0-9.]+ [TGM]B of memory, ~[0-9.]+ [TGM]B of disk", line)
     assert "--force-large" in line
     assert line.startswith(f"{file}:10:1: error: ")  # at the groups key
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from engramlab._ml_runner import one_thread
+from engramlab.engine import one_thread
 from engramlab.engrams import memit_update, pinv_sym
 from engramlab.ops._ml import MLRun, train
 from engramlab.ops._ml import test as run_test
