@@ -69,6 +69,8 @@ __all__ = [
 PROVENANCE = ("engramlab_version", "protocol_sha256", "protocol_yaml", "status", "created")
 #: root attributes a store needs to be read (the protocol and the status)
 READABLE = ("protocol_yaml", "status")
+#: arrays up to this size are verified in one read; larger ones one chunk at a time
+_VERIFY_WHOLE_BYTES = 64 << 20
 #: largest ``zarr.json`` read when checking a store (the root's holds the protocol text)
 _MAX_META_BYTES = 64 << 20
 
@@ -425,8 +427,8 @@ def write_store(tree: xr.DataTree, path: str | Path) -> Path:
 
 
 def verify_chunks(path: str | Path) -> None:
-    """Decode every chunk of every array of the store at ``path``, one chunk at a time (so
-    memory stays at one chunk); raise :class:`~engramlab.errors.StoreError` at the first that
+    """Decode every chunk of every array of the store at ``path`` (an array over 64 MiB one
+    chunk at a time, so memory stays bounded); raise :class:`~engramlab.errors.StoreError` at the first that
     cannot be read (a truncated or corrupted chunk)."""
     import itertools
 
@@ -438,7 +440,7 @@ def verify_chunks(path: str | Path) -> None:
         for name, node in group.members(max_depth=None):  # noqa: B007 - named in the error
             if not isinstance(node, zarr.Array):
                 continue
-            if not node.shape:
+            if node.nbytes <= _VERIFY_WHOLE_BYTES:  # small: one read of every chunk
                 node[...]
                 continue
             for block in itertools.product(*(range(n) for n in node.cdata_shape)):
