@@ -69,7 +69,7 @@ def run_protocol(
     store marked ``status: interrupted`` holding the groups that finished, or no store at all.
     """
     from engramlab.protocol import LoadedProtocol, load_protocol
-    from engramlab.record import check_out_path
+    from engramlab.record import check_out_path, release_out_path
     from engramlab.record._store import _vlen_tree, publish_store, temp_store_path
     from engramlab.record._stream import StoreWriter
     from engramlab.record._tree import root_attrs
@@ -124,6 +124,8 @@ def run_protocol(
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if write:  # a run that failed still lets the next run write its path
+            release_out_path(path)
     return RunResult(path=written, tree=tree, seconds=_time.perf_counter() - t0)
 
 
