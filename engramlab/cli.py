@@ -156,7 +156,10 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool, force_lar
     try:
         check_out_path(target)
         if not force_large:
-            check_cost(loaded, out=target)
+            from engramlab.engine import subject_kind
+
+            batch = subject_kind(loaded.protocol.subject.kind).batch_size
+            check_cost(loaded, out=target, batch=batch)
     except StoreError as err:
         _fail(err)
     except ProtocolError as err:  # beyond this machine
@@ -188,6 +191,12 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool, force_lar
             click.echo(
                 f"interrupted: the groups that finished were written to {one_line(beside)} "
                 f"(status: interrupted); {one_line(target)} was not changed",
+                err=True,
+            )
+        elif target.is_dir() and target.stat().st_mtime >= started:
+            click.echo(
+                f"interrupted: the groups that finished were written to {one_line(target)} "
+                "(status: interrupted)",
                 err=True,
             )
         else:

@@ -33,6 +33,7 @@ import os
 from dataclasses import dataclass
 
 from engramlab.errors import Issue, ProtocolError
+from engramlab.protocol._opspec import get_op
 
 __all__ = [
     "MAX_SECONDS",
@@ -94,21 +95,9 @@ def _seconds(s: float) -> str:
     return f"{s:.0f} s"
 
 
-def _phase_trials(ph, interference_per_hour: float) -> int:
-    op = ph.op
-    light = getattr(ph, "light", None)
-    if op in ("reactivate", "silence"):
-        return len(ph.epochs)
-    if op == "test":
-        if light is not None:
-            return len(light.epochs)
-        return len(ph.epochs) if ph.epochs else ph.trials
-    if op == "consolidate":
-        return ph.replays
-    if op == "forget" and ph.mode == "interference":
-        hours = 24.0 if ph.hours is None else ph.hours
-        return max(1, round(hours * interference_per_hour))
-    return int(getattr(ph, "trials", 0) or 0)
+def _phase_trials(ph, interference_per_hour: float = 0.0) -> float:
+    """Trials a phase simulates per subject, as its op declares (``OpSpec.trials``)."""
+    return get_op(ph.op).trials_of(ph, interference_per_hour)
 
 
 def _ml_layers(proto) -> list[tuple[int, int]]:
@@ -137,15 +126,20 @@ def _ml_cost(loaded) -> Cost:
         n = float(group.n)
         memory = max(memory, n * (params * 4 * STATE_COPIES + moments * 8 * 2))
         epochs = sum(
-            getattr(ph, "epochs", 0) or 0 for ph in loaded.schedules[g] if ph.op == "train"
+            _phase_trials(ph)
+            for ph in loaded.schedules[g]
+            if get_op(ph.op).role == "form" and getattr(ph, "data", None) is not None
         )
         seconds += n * epochs * ML_SAMPLES * params * ML_SECONDS_PER_WEIGHT_SAMPLE
         trials_total += n * epochs
     return Cost(memory, seconds, trials_total)
 
 
-def estimate_cost(loaded) -> Cost:
-    """The :class:`Cost` of running a loaded protocol."""
+def estimate_cost(loaded, *, batch: int | None = None) -> Cost:
+    """The :class:`Cost` of running a loaded protocol whose engine simulates ``batch``
+    subjects at once and streams a group larger than that to disk (``None``: a whole group
+    at once, built in memory). The caller passes the engine's batch size (the protocol layer
+    does not import the engine)."""
     proto = loaded.protocol
     if proto.subject.kind != "circuit":
         return _ml_cost(loaded)
@@ -163,7 +157,7 @@ def estimate_cost(loaded) -> Cost:
         synapses if wrec.projections == "all" else sum(weights.get(k, 0) for k in wrec.projections)
     )
     per_hour = spec.consolidation.interference_per_hour
-    batch = float(_batch_size())
+    batch = float("inf") if batch is None else float(batch)
     seconds = trials_total = disk = 0.0
     peak_state = peak_batch = in_memory = 0.0
     streamed = False
@@ -185,16 +179,6 @@ def estimate_cost(loaded) -> Cost:
     # built in memory
     records = peak_batch if streamed else in_memory
     return Cost(peak_state + records, seconds, trials_total, disk)
-
-
-def _batch_size() -> int:
-    """Subjects the engine simulates at once (a circuit batch)."""
-    try:
-        from engramlab.engine import subject_kind
-
-        return int(subject_kind("circuit").batch_size)
-    except (ImportError, AttributeError):  # pragma: no cover - an engine without batches
-        return 1 << 30
 
 
 def available_memory() -> float:
@@ -226,12 +210,13 @@ def check_cost(
     memory: float | None = None,
     max_seconds: float = MAX_SECONDS,
     out=None,
+    batch: int | None = None,
 ) -> Cost:
     """Raise :class:`ProtocolError` (one issue, at the ``groups`` key) when the estimated run
     needs more than :data:`MEMORY_SHARE` of ``memory`` (default: the machine's physical
     memory), more than ``max_seconds``, or (given the store path ``out``) more disk than is
-    free there; return the estimate otherwise."""
-    cost = estimate_cost(loaded)
+    free there; return the estimate otherwise. ``batch``: see :func:`estimate_cost`."""
+    cost = estimate_cost(loaded, batch=batch)
     limit = (available_memory() if memory is None else memory) * MEMORY_SHARE
     free = _free_disk(out)
     if cost.memory_bytes <= limit and cost.seconds <= max_seconds and cost.disk_bytes <= free:

@@ -57,6 +57,7 @@ __all__ = [
     "interrupted_store_path",
     "open_run",
     "publish_store",
+    "publish_target",
     "release_out_path",
     "store_problem",
     "summarize",
@@ -115,7 +116,8 @@ def _old_path(path: Path) -> Path:
 
 
 def interrupted_store_path(path: str | Path) -> Path:
-    """Where an interrupted run's store goes: beside ``path``, never over it.
+    """Where an interrupted run's store goes when ``path`` holds a complete run store:
+    beside it, never over it (see :func:`publish_target`).
 
     >>> interrupted_store_path("runs/x.zarr").as_posix()
     'runs/x.interrupted.zarr'
@@ -124,6 +126,26 @@ def interrupted_store_path(path: str | Path) -> Path:
     if path.suffix == ".zarr":
         return path.with_name(f"{path.stem}.interrupted.zarr")
     return path.with_name(f"{path.name}.interrupted")
+
+
+def _holds_complete_store(path: Path) -> bool:
+    root = _read_meta(path / "zarr.json") if path.is_dir() and not path.is_symlink() else None
+    attrs = root.get("attributes") if root is not None else None
+    return isinstance(attrs, dict) and attrs.get("status") == "complete"
+
+
+def publish_target(path: str | Path, status: str) -> Path:
+    """Where a store of ``status`` written for ``path`` goes: a ``complete`` store to
+    ``path``; any other (``interrupted``) to ``path`` too, unless ``path`` holds a complete
+    run store, which it never replaces: then beside it, :func:`interrupted_store_path`.
+
+    >>> publish_target("nowhere/x.zarr", "interrupted").as_posix()
+    'nowhere/x.zarr'
+    """
+    path = Path(path)
+    if status == "complete" or not _holds_complete_store(path):
+        return path
+    return interrupted_store_path(path)
 
 
 # --------------------------------------------------------------------------- ownership
@@ -361,8 +383,8 @@ def _check_out_path(path: Path) -> Path:
 def publish_store(tmp: str | Path, path: str | Path, *, status: str = "complete") -> Path:
     """Move a finished store directory ``tmp`` (see :func:`temp_store_path`) into place.
 
-    A ``complete`` store goes to ``path``; any other status to
-    :func:`interrupted_store_path`, beside it. An existing target is replaced only if it is an
+    A ``complete`` store goes to ``path``; an interrupted one too, unless ``path`` holds a
+    complete store: then beside it (:func:`publish_target`). An existing target is replaced only if it is an
     engramlab run store, and only once the new one is in place (it is first renamed to the
     hidden ``.NAME.old-PID``, restored if the move fails). The lock taken by
     :func:`check_out_path` is released. Returns where the store went.
@@ -370,7 +392,7 @@ def publish_store(tmp: str | Path, path: str | Path, *, status: str = "complete"
     tmp, path = Path(tmp), Path(path)
     try:
         check_out_path(path)
-        target = path if status == "complete" else interrupted_store_path(path)
+        target = publish_target(path, status)
         if target.exists():
             old = _old_path(target)
             if old.exists():
@@ -437,7 +459,8 @@ def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     """Write ``tree`` to ``path`` atomically (temporary path + :func:`publish_store`).
 
     An existing store at ``path`` is replaced only after the new one is complete; a tree whose
-    ``status`` attribute is not ``complete`` goes beside it (:func:`interrupted_store_path`).
+    ``status`` attribute is not ``complete`` never replaces a complete store: it goes beside it
+    (:func:`publish_target`).
     The temporary directory is ``.NAME.writing-PID`` (not :func:`temp_store_path`, which a
     streaming writer of the same run may be reading from). Returns where the store went.
     """

@@ -25,6 +25,7 @@ from engramlab.record import (
     interrupted_store_path,
     open_run,
     publish_store,
+    publish_target,
     release_out_path,
     store_problem,
     temp_store_path,
@@ -467,6 +468,31 @@ def test_ctrl_c_cli_says_where_the_interrupted_store_went(tiny_store, tmp_path, 
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
 
 
+def test_ctrl_c_cli_without_a_previous_store_writes_the_path(tmp_path, monkeypatch):
+    import engramlab.ops as ops
+
+    file = tmp_path / "two.yaml"
+    file.write_text(TINY.read_text().replace("  g: {n: 2}\n", "  g: {n: 2}\n  h: {n: 2}\n"))
+    real = ops.OP_FUNCS["reactivate"]["circuit"]
+    calls = {"n": 0}
+
+    def flaky(phase, run):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second group's recall
+            raise KeyboardInterrupt
+        real(phase, run)
+
+    monkeypatch.setitem(ops.OP_FUNCS["reactivate"], "circuit", flaky)
+    out = tmp_path / "new.zarr"
+    res = CliRunner().invoke(main, ["run", str(file), "--out", str(out), "--force-large"])
+    assert res.exit_code == 130
+    assert res.output.strip() == (
+        f"interrupted: the groups that finished were written to {out} (status: interrupted)"
+    )
+    assert set(open_run(out, allow_interrupted=True)["behaviour"]["group"].values) == {"g"}
+    assert not interrupted_store_path(out).exists()
+
+
 def test_a_hostile_file_among_local_protocols_is_listed_never_read(tmp_path, monkeypatch):
     (tmp_path / "protocols").mkdir()
     (tmp_path / "protocols" / "zero.yaml").symlink_to("/dev/zero")
@@ -505,6 +531,21 @@ def test_publish_store_never_moves_over_a_foreign_directory(tiny_store, tmp_path
         publish_store(tmp, out, status="complete")
     assert (out / "data.csv").read_text() == "1,2"
     assert store_problem(tmp) is None  # the finished store is not lost
-    assert publish_store(tmp, tmp_path / "p.zarr", status="interrupted") == (
-        tmp_path / "p.interrupted.zarr"
-    )
+    # no complete store at p.zarr: the interrupted store goes there, not beside
+    assert publish_store(tmp, tmp_path / "p.zarr", status="interrupted") == tmp_path / "p.zarr"
+
+
+def test_interrupted_store_goes_to_the_path_unless_a_complete_store_is_there(tiny_store, tmp_path):
+    out = tmp_path / "o.zarr"
+    assert publish_target(out, "interrupted") == out  # nothing there
+    tree = open_run(tiny_store)
+    tree.attrs["status"] = "interrupted"
+    assert write_store(tree, out) == out
+    assert publish_target(out, "interrupted") == out  # an interrupted store is replaced
+    assert write_store(tree, out) == out
+    assert open_run(out, allow_interrupted=True).attrs["status"] == "interrupted"
+    tree.attrs["status"] = "complete"
+    assert write_store(tree, out) == out  # a complete run replaces an interrupted store
+    assert publish_target(out, "interrupted") == interrupted_store_path(out)
+    assert publish_target(out, "complete") == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zarr"]
