@@ -307,14 +307,15 @@ def _threshold_definitions(ds) -> str:
     return "\n".join(out)
 
 
-def _open_store(store: str):
+def _open_store(store: str, doing: str | None = None):
+    """Open a run store, or exit 2 with one line (prefixed ``STORE: cannot DOING`` if given)."""
     from engramlab.errors import StoreError
     from engramlab.record import open_run
 
     try:
         return open_run(store)
     except StoreError as err:
-        _fail(err)
+        _fail(f"{store!r}: cannot {doing} ({err})" if doing else err)
 
 
 #: what a foreign or damaged (but well-formed) store raises while being read
@@ -419,7 +420,7 @@ def export(
     if nwb_dir and csv_dir and Path(nwb_dir).resolve() == Path(csv_dir).resolve():
         click.echo("error: --nwb and --csv name the same directory; give two paths", err=True)
         sys.exit(2)
-    tree = _open_store(store)
+    tree = _open_store(store, "export this store")
     try:
         for target in (nwb_dir, csv_dir):  # refuse before writing anything
             if target:

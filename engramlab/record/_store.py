@@ -69,8 +69,14 @@ __all__ = [
 #: root attributes every engramlab run store carries (provenance): a directory is replaced by
 #: ``--out`` only if it has them all
 PROVENANCE = ("engramlab_version", "protocol_sha256", "protocol_yaml", "status", "created")
-#: root attributes a store needs to be read (the protocol and the status)
-READABLE = ("protocol_yaml", "status")
+#: root attributes a store needs to be read (its status); what ran comes from its
+#: ``/schedule`` node or, in stores written before that node existed, ``protocol_yaml``
+READABLE = ("status",)
+#: why a store that records neither is refused (:func:`open_run`, ``run_design``)
+NO_DESIGN = (
+    "the store records neither a /schedule node nor its protocol_yaml; "
+    "run the protocol again with this engramlab to get a self-describing store"
+)
 #: arrays up to this size are verified in one read; larger ones one chunk at a time
 _VERIFY_WHOLE_BYTES = 64 << 20
 #: largest ``zarr.json`` read when checking a store (the root's holds the protocol text)
@@ -510,7 +516,8 @@ def open_run(
     """Open a run store as an ``xarray.DataTree`` (arrays are read lazily).
 
     A directory that is not a run store (see :func:`store_problem`; reading needs the
-    attributes :data:`READABLE`, not the whole provenance) or unreadable metadata raise a
+    attributes :data:`READABLE`, not the whole provenance), a store that records neither a
+    ``/schedule`` node nor ``protocol_yaml`` (what ran) or unreadable metadata raise a
     one-line :class:`~engramlab.errors.StoreError`; with ``verify`` (the default) every chunk
     is decoded first (:func:`verify_chunks`), so a truncated or corrupted chunk is that error
     too, never a codec traceback later (a store just written by this process may skip it). A
@@ -533,6 +540,8 @@ def open_run(
         raise StoreError(
             f"{str(path)!r} is not a readable engramlab store: {type(err).__name__}: {err}"
         ) from err
+    if "schedule" not in tree.children and not tree.attrs.get("protocol_yaml"):
+        raise StoreError(f"{str(path)!r} is not a readable engramlab store: {NO_DESIGN}")
     status = tree.attrs.get("status")
     if status != "complete" and not allow_interrupted:
         raise StoreError(

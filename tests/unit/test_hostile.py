@@ -409,16 +409,20 @@ def _damage(store: Path, kind: str) -> None:
         chunk.write_bytes(chunk.read_bytes()[:5])
     elif kind == "missing-node":
         shutil.rmtree(store / "behaviour" / "freezing")
-    elif kind == "no-protocol-yaml":
+    elif kind == "no-design":  # neither protocol_yaml nor the /schedule node: what ran?
         meta = json.loads((store / "zarr.json").read_text())
         del meta["attributes"]["protocol_yaml"]
+        listed = meta["consolidated_metadata"]["metadata"]
+        for key in [k for k in listed if k.split("/")[0] == "schedule"]:
+            del listed[key]
         (store / "zarr.json").write_text(json.dumps(meta))
+        shutil.rmtree(store / "schedule")
     elif kind == "garbage-metadata":
         (store / "behaviour" / "zarr.json").write_text("{not json")
 
 
 @pytest.mark.parametrize(
-    "kind", ["truncated-chunk", "missing-node", "no-protocol-yaml", "garbage-metadata"]
+    "kind", ["truncated-chunk", "missing-node", "no-design", "garbage-metadata"]
 )
 def test_damaged_store_is_one_line_exit_2(kind, tiny_store, tmp_path):
     store = _copy(tiny_store, tmp_path)
