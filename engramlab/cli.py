@@ -14,12 +14,41 @@ from pathlib import Path
 
 import click
 
-from engramlab.protocol import bundled_protocols, protocol_json_schema, validate_file
+from engramlab.errors import one_line
+from engramlab.protocol import bundled_protocols, lint_file, protocol_json_schema
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _fail(message: object, code: int = 2) -> None:
+    """Print ``error: MESSAGE`` as one line on stderr and exit with ``code``."""
+    click.echo(f"error: {one_line(message)}", err=True)
+    sys.exit(code)
+
+
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+class _OneLineGroup(click.Group):
+    """A click group whose usage errors (a bad option value, a missing argument) are one
+    ``error: …`` line and exit status 2, never a usage block or a traceback."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _NO_ARGS as err:  # `engramlab` alone: the help, as click prints it
+            click.echo(err.format_message(), err=True)
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            _fail(err.format_message(), err.exit_code)
+        except click.exceptions.Abort:
+            _fail("aborted", 1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engramlab")
 def main() -> None:
     """engramlab: a memory lab simulator (engram protocols over circuits and models)."""
@@ -30,18 +59,19 @@ def main() -> None:
 def validate(files: tuple[str, ...]) -> None:
     """Check protocol FILES against the language and the memory life cycle.
 
-    Prints one line per problem, FILE:LINE:COL: error: MESSAGE (or FILE: ok), and exits
-    with status 2 if any file has a problem.
+    Prints one line per problem, FILE:LINE:COL: error: MESSAGE (or FILE: ok), then any
+    FILE:LINE:COL: warning: MESSAGE lines, and exits with status 2 if any file has an error
+    (warnings alone exit 0).
     """
     failed = False
     for file in files:
-        issues = validate_file(file)
+        issues = lint_file(file)
         for issue in issues:
             click.echo(str(issue))
-        if issues:
+        if any(i.severity == "error" for i in issues):
             failed = True
         else:
-            click.echo(f"{file}: ok")
+            click.echo(f"{one_line(file)}: ok")
     if failed:
         sys.exit(2)
 
@@ -67,7 +97,7 @@ def list_() -> None:
         return
     width = max(len(name) for name, _, _ in rows)
     for name, title, shown in rows:
-        click.echo(f"{name:<{width}}  {title}  ({shown})")
+        click.echo(one_line(f"{name:<{width}}  {title}  ({shown})"))
 
 
 @main.command()
@@ -78,22 +108,38 @@ def list_() -> None:
     default=None,
     help="Store path (default: data/runs/<name>.zarr).",
 )
-@click.option("--seed", type=int, default=None, help="Override the protocol's seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=None,
+    help="Override the protocol's seed (0 to 2**63 - 1).",
+)
 @click.option("--quiet", is_flag=True, help="Print only the store path.")
-def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
+@click.option(
+    "--force-large",
+    is_flag=True,
+    help="Run even when the estimated memory or time is beyond this machine.",
+)
+def run(protocol: str, out: str | None, seed: int | None, quiet: bool, force_large: bool) -> None:
     """Run PROTOCOL (a YAML file or a bundled protocol name) and write its run store.
 
     Prints the light-off vs light-on table of every phase with light epochs (circuits; stars
     follow the criteria's ALPHA and MIN_EFFECT) or, for ML subjects, each group's accuracy per
-    concept with the edits in force; then the path of the store. Invalid protocols print one FILE:LINE:COL: error line per problem (exit 2).
+    concept with the edits in force; then the path of the store. Invalid protocols print one
+    FILE:LINE:COL: error line per problem (exit 2); warnings go to stderr as FILE:LINE:COL:
+    warning lines. A run estimated to need more memory or time than this machine gives is
+    refused (exit 2) unless --force-large.
     """
+    import time as _time
+
     from engramlab.analysis import format_light_table, light_effect
     from engramlab.engine import run_protocol
-    from engramlab.errors import ProtocolError, StoreError, UnknownNameError
+    from engramlab.errors import ProtocolError, RunError, StoreError, UnknownNameError
+    from engramlab.record import check_out_path, interrupted_store_path
 
     try:
         from engramlab.engine import resolve_protocol as _resolve
-        from engramlab.protocol import load_protocol
+        from engramlab.protocol import check_cost, load_protocol
 
         loaded = load_protocol(_resolve(protocol))
     except ProtocolError as err:
@@ -101,8 +147,26 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
             click.echo(str(issue))
         sys.exit(2)
     except UnknownNameError as err:
-        click.echo(f"error: {err}", err=True)
+        _fail(err)
+    except (OSError, ValueError) as err:  # a protocol path too long to look up
+        _fail(f"cannot read protocol {protocol[:80]!r}: {getattr(err, 'strerror', None) or err}")
+    for warning in loaded.warnings:
+        click.echo(str(warning), err=True)
+    target = Path(out) if out is not None else Path("data/runs") / f"{loaded.protocol.name}.zarr"
+    try:
+        check_out_path(target)
+        if not force_large:
+            from engramlab.engine import subject_kind
+
+            batch = subject_kind(loaded.protocol.subject.kind).batch_size
+            check_cost(loaded, out=target, batch=batch)
+    except StoreError as err:
+        _fail(err)
+    except ProtocolError as err:  # beyond this machine
+        for issue in err.issues:
+            click.echo(str(issue))
         sys.exit(2)
+    started = _time.time()
 
     show = not quiet and sys.stderr.isatty()
     # one step per subject and phase: batched circuits advance a batch at a time, ML
@@ -122,18 +186,34 @@ def run(protocol: str, out: str | None, seed: int | None, quiet: bool) -> None:
         else:
             result = run_protocol(loaded, out=out, seed=seed)
     except KeyboardInterrupt:
-        click.echo("interrupted: no complete store was written", err=True)
+        beside = interrupted_store_path(target)
+        if beside.is_dir() and beside.stat().st_mtime >= started:
+            click.echo(
+                f"interrupted: the groups that finished were written to {one_line(beside)} "
+                f"(status: interrupted); {one_line(target)} was not changed",
+                err=True,
+            )
+        elif target.is_dir() and target.stat().st_mtime >= started:
+            click.echo(
+                f"interrupted: the groups that finished were written to {one_line(target)} "
+                "(status: interrupted)",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"interrupted: no store was written; {one_line(target)} was not changed",
+                err=True,
+            )
         sys.exit(130)
-    except StoreError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    except (StoreError, RunError, ProtocolError) as err:
+        _fail(err)
     if quiet:
         click.echo(str(result.path))
         return
     proto = loaded.protocol
-    click.echo(f"{proto.title or proto.name}")
+    click.echo(one_line(proto.title or proto.name))
     if proto.reference:
-        click.echo(f"  {proto.reference}")
+        click.echo(f"  {one_line(proto.reference)}")
     groups = ", ".join(f"{g} (n={grp.n})" for g, grp in proto.groups.items())
     click.echo(f"  groups: {groups}")
     click.echo("")
@@ -156,10 +236,10 @@ def inspect(store: str) -> None:
 
     try:
         tree = open_run(store, allow_interrupted=True)
-    except StoreError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    click.echo(summarize(tree))
+        text = summarize(tree)
+    except (StoreError, KeyError, ValueError, TypeError) as err:
+        _fail(f"{store}: not a readable engramlab store ({err})")
+    click.echo(text)
 
 
 @main.command()
@@ -187,22 +267,19 @@ def criteria(store: str, rescore: bool) -> None:
             ds = tree["criteria"].to_dataset()
         else:
             ds = score_criteria(tree)
-    except (StoreError, ProtocolError, KeyError) as err:
-        click.echo(f"error: {store}: not a readable run store ({err})", err=True)
-        sys.exit(2)
-    a = tree.attrs
-    click.echo(f"{a.get('title') or a.get('protocol_name', '')}")
-    if a.get("reference"):
-        click.echo(f"  {a['reference']}")
-    declared = _json.loads(a.get("criteria", "[]"))
-    click.echo(f"  declared criteria: {', '.join(declared) or 'none'}")
-    click.echo("")
-    if "alpha" in ds.attrs:  # circuit criteria: significance tests at ALPHA
-        click.echo(format_criteria_table(ds))
-    else:  # ML criteria: thresholds on measured scores, no p value
-        click.echo(format_criteria_table(ds, definitions=False))
-        click.echo("")
-        click.echo(_threshold_definitions(ds))
+        a = tree.attrs
+        lines = [one_line(a.get("title") or a.get("protocol_name", ""))]
+        if a.get("reference"):
+            lines.append(f"  {one_line(a['reference'])}")
+        declared = [one_line(c) for c in _json.loads(a.get("criteria", "[]"))]
+        lines += [f"  declared criteria: {', '.join(declared) or 'none'}", ""]
+        if "alpha" in ds.attrs:  # circuit criteria: significance tests at ALPHA
+            lines.append(format_criteria_table(ds))
+        else:  # ML criteria: thresholds on measured scores, no p value
+            lines += [format_criteria_table(ds, definitions=False), "", _threshold_definitions(ds)]
+    except (StoreError, ProtocolError, KeyError, ValueError, TypeError) as err:
+        _fail(f"{store}: not a readable run store ({err})")
+    click.echo("\n".join(lines))
 
 
 def _threshold_definitions(ds) -> str:
@@ -230,15 +307,19 @@ def _threshold_definitions(ds) -> str:
     return "\n".join(out)
 
 
-def _open_store(store: str):
+def _open_store(store: str, doing: str | None = None):
+    """Open a run store, or exit 2 with one line (prefixed ``STORE: cannot DOING`` if given)."""
     from engramlab.errors import StoreError
     from engramlab.record import open_run
 
     try:
         return open_run(store)
     except StoreError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
+        _fail(f"{store!r}: cannot {doing} ({err})" if doing else err)
+
+
+#: what a foreign or damaged (but well-formed) store raises while being read
+_READ_ERRORS = (KeyError, ValueError, TypeError, IndexError, OSError)
 
 
 @main.command()
@@ -257,7 +338,13 @@ def plot(store: str, kinds: tuple[str, ...], out: str) -> None:
             f"error: unknown figure kind {unknown[0]!r} (known: {', '.join(FIGURES)})", err=True
         )
         sys.exit(2)
-    written = save_figures(_open_store(store), out, list(kinds) or None)
+    from engramlab.errors import EngramlabError
+
+    tree = _open_store(store)
+    try:
+        written = save_figures(tree, out, list(kinds) or None)
+    except (EngramlabError, *_READ_ERRORS) as err:
+        _fail(f"{store}: cannot draw its figures ({err})")
     for kind in kinds:
         if kind not in written:
             click.echo(f"{kind}: skipped (the store has no data for it)", err=True)
@@ -272,9 +359,14 @@ def plot(store: str, kinds: tuple[str, ...], out: str) -> None:
 )
 def report(store: str, out: str) -> None:
     """Write report.html (self-contained) and report.md with figures for a run STORE."""
+    from engramlab.errors import EngramlabError
     from engramlab.report import write_report
 
-    paths = write_report(_open_store(store), out)
+    tree = _open_store(store)
+    try:
+        paths = write_report(tree, out)
+    except (EngramlabError, *_READ_ERRORS) as err:
+        _fail(f"{store}: cannot write its report ({err})")
     click.echo(str(paths["html"]))
     click.echo(str(paths["md"]))
 
@@ -328,7 +420,7 @@ def export(
     if nwb_dir and csv_dir and Path(nwb_dir).resolve() == Path(csv_dir).resolve():
         click.echo("error: --nwb and --csv name the same directory; give two paths", err=True)
         sys.exit(2)
-    tree = _open_store(store)
+    tree = _open_store(store, "export this store")
     try:
         for target in (nwb_dir, csv_dir):  # refuse before writing anything
             if target:

@@ -26,7 +26,26 @@ __all__ = [
     "UnknownNameError",
     "UnsupportedOpError",
     "did_you_mean",
+    "one_line",
 ]
+
+_UNSAFE = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+_UNSAFE.update(
+    {c: f"\\u{c:04x}" for c in [0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+)
+
+
+def one_line(text: object) -> str:
+    """``text`` with every control character escaped (``\\n``, ``\\x1b``…), so that a message
+    quoting a user's value is exactly one line and cannot move the terminal's cursor.
+
+    >>> one_line("a\\nFAKE.yaml:1:1: error: b")
+    'a\\\\x0aFAKE.yaml:1:1: error: b'
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return text.translate(_UNSAFE)
 
 
 class EngramlabError(Exception):
@@ -35,15 +54,24 @@ class EngramlabError(Exception):
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem in a protocol file, at a line and column (1-based)."""
+    """One problem in a protocol file, at a line and column (1-based).
+
+    ``severity`` is ``"error"`` (the protocol is invalid) or ``"warning"`` (valid, but the run
+    will probably not measure what was meant). Printed, an issue is always exactly one line:
+    control characters in the file name or message are escaped.
+    """
 
     file: str
     line: int
     col: int
     message: str
+    severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: error: {self.message}"
+        return (
+            f"{one_line(self.file)}:{self.line}:{self.col}: {self.severity}: "
+            f"{one_line(self.message)}"
+        )
 
 
 class ProtocolError(EngramlabError, ValueError):

@@ -69,7 +69,7 @@ def run_protocol(
     store marked ``status: interrupted`` holding the groups that finished, or no store at all.
     """
     from engramlab.protocol import LoadedProtocol, load_protocol
-    from engramlab.record import check_out_path
+    from engramlab.record import check_out_path, release_out_path
     from engramlab.record._store import _vlen_tree, publish_store, temp_store_path
     from engramlab.record._stream import StoreWriter
     from engramlab.record._tree import root_attrs
@@ -110,7 +110,7 @@ def run_protocol(
             written = publish_store(tmp, path, status="complete") if tmp is not None else None
             from engramlab.record import open_run
 
-            tree = open_run(written) if written is not None else lazy
+            tree = open_run(written, verify=False) if written is not None else lazy
         else:
             tree = writer.finish_in_memory()
             scored: dict[str, xr.Dataset] = {}
@@ -134,6 +134,8 @@ def run_protocol(
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if write:  # a run that failed still lets the next run write its path
+            release_out_path(path)
     return RunResult(path=written, tree=tree, seconds=_time.perf_counter() - t0)
 
 

@@ -10,6 +10,9 @@ Layering: this package imports no other engramlab package but :mod:`engramlab.er
 ["p.yaml:1:1: error: the protocol is missing required key 'name'"]
 """
 
+from engramlab.protocol._cost import Cost as Cost
+from engramlab.protocol._cost import check_cost as check_cost
+from engramlab.protocol._cost import estimate_cost as estimate_cost
 from engramlab.protocol._drugs import DRUGS as DRUGS
 from engramlab.protocol._drugs import DrugEffect as DrugEffect
 from engramlab.protocol._drugs import get_drug as get_drug
@@ -61,6 +64,8 @@ from engramlab.protocol._schema import Test as Test
 from engramlab.protocol._schema import Train as Train
 from engramlab.protocol._schema import WeightsRecord as WeightsRecord
 from engramlab.protocol._validate import LoadedProtocol as LoadedProtocol
+from engramlab.protocol._validate import lint_file as lint_file
+from engramlab.protocol._validate import lint_text as lint_text
 from engramlab.protocol._validate import load_protocol as load_protocol
 from engramlab.protocol._validate import validate_file as validate_file
 from engramlab.protocol._validate import validate_text as validate_text

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import engramlab
 from engramlab.protocol._schema import Protocol
+from engramlab.protocol._yaml import load_yaml, read_protocol_file
 
 __all__ = ["bundled_protocols", "protocol_json_schema", "protocols_dirs"]
 
@@ -45,7 +44,8 @@ def bundled_protocols() -> list[tuple[Path, str, str]]:
     """``(path, name, title)`` of every YAML protocol in :func:`protocols_dirs`, by file name.
 
     A file that cannot be parsed is listed under its file name with an empty title
-    (``engramlab validate`` says what is wrong with it).
+    (``engramlab validate`` says what is wrong with it); only regular files of bounded size
+    are read (a FIFO or a link to ``/dev/zero`` among them is listed, never read).
 
     >>> all(p.suffix in (".yaml", ".yml") for p, _, _ in bundled_protocols())
     True
@@ -59,10 +59,8 @@ def bundled_protocols() -> list[tuple[Path, str, str]]:
                 continue
             seen.add(real)
             name, title = path.stem, ""
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
-                data = None
+            text, _ = read_protocol_file(path)  # a regular file of bounded size only
+            data = None if text is None else load_yaml(text, str(path))[0].data
             if isinstance(data, dict):
                 name = str(data.get("name") or name)
                 title = str(data.get("title") or "")

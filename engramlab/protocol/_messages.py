@@ -364,6 +364,9 @@ def translate(
     unions: dict[tuple[Hashable, ...], dict[str, list[tuple[list[Hashable], Any]]]] = {}
     plain: list[tuple[list[Hashable], Mapping[str, Any]]] = []
     for err in errors:
+        if "[key]" in err["loc"]:  # a mapping key (a group or stimulus name) is invalid
+            out.append(_key_error(err, data, base))
+            continue
         rel, label_at, label = _data_path(err["loc"], data, err["type"] == "missing")
         if label_at is None:
             plain.append((rel, err))
@@ -389,6 +392,28 @@ def translate(
         if found is not None:
             out.append(found)
     return out
+
+
+_KEY_NOUN = {"groups": "group name", "world": "stimulus name"}
+
+
+def _key_error(err: Mapping[str, Any], data: Any, base: Path) -> Found:
+    """The message for an invalid mapping key (pydantic's ``[key]`` location)."""
+    loc = list(err["loc"])
+    rel, _, _ = _data_path(loc[: loc.index("[key]")], data, False)
+    path = (*base, *rel)
+    noun = _KEY_NOUN.get(str(path[-2]) if len(path) >= 2 else "", "key")
+    key = err.get("input", path[-1] if path else None)
+    if err["type"] == "string_too_long":
+        why = f"is longer than {(err.get('ctx') or {}).get('max_length')} characters"
+    elif err["type"] == "value_error":
+        why = "is not safe: a name has no '..' and is not 'zarr.json'"
+    else:
+        why = (
+            "must be a name of letters, digits and _ . : + - (starting with a letter or digit, "
+            "no spaces)"
+        )
+    return Found(path, f"{noun} {show(key)} {why}", at_key=True)
 
 
 def _typo_of(rel: Sequence[Hashable], extras: set[tuple[tuple[Hashable, ...], Hashable]]) -> bool:

@@ -96,6 +96,32 @@ def _no_hours(ph: Any) -> float:
     return 0.0
 
 
+# trials per subject (the cost estimate), ``trials(phase, interference_per_hour)``
+def _epoch_trials(ph: Any, per_hour: float) -> float:
+    return float(len(ph.epochs))
+
+
+def _test_trials(ph: Any, per_hour: float) -> float:
+    if ph.light is not None:
+        return float(len(ph.light.epochs))
+    return float(len(ph.epochs) if ph.epochs else ph.trials)
+
+
+def _train_trials(ph: Any, per_hour: float) -> float:
+    return float(ph.epochs)
+
+
+def _replay_trials(ph: Any, per_hour: float) -> float:
+    return float(ph.replays)
+
+
+def _forget_trials(ph: Any, per_hour: float) -> float:
+    if ph.mode != "interference":
+        return 0.0
+    hours = 24.0 if ph.hours is None else ph.hours
+    return float(max(1, round(hours * per_hour)))
+
+
 # --------------------------------------------------------------------------- the ops
 register_op(
     OpSpec(
@@ -131,6 +157,7 @@ register_op(
         words.describe_train,
         "{phase: learn, op: train, data: digits, concepts: all, epochs: 5, memory: digits}",
         _ml("ml.train"),
+        trials=_train_trials,
     )
 )
 register_op(
@@ -143,6 +170,7 @@ register_op(
         "{phase: probe, op: test, stimulus: A, light: {ensemble: engram-B, epochs: [off, on]}}",
         {**_circuit("retrieval.test"), **_ml("ml.test")},
         verb="lit",
+        trials=_test_trials,
     )
 )
 register_op(
@@ -157,6 +185,7 @@ register_op(
         {**_circuit("retrieval.reactivate"), **_ml("ml.reactivate")},
         verb="reactivated",
         light="activate",
+        trials=_epoch_trials,
     )
 )
 register_op(
@@ -170,6 +199,7 @@ register_op(
         {**_circuit("retrieval.silence"), **_ml("ml.silence")},
         verb="silenced",
         light="silence",
+        trials=_epoch_trials,
     )
 )
 register_op(
@@ -208,6 +238,7 @@ register_op(
         "{phase: replay, op: consolidate, memory: fear-B, replays: 20}",
         _circuit("systems.consolidate"),
         verb="consolidated",
+        trials=_replay_trials,
     )
 )
 register_op(
@@ -256,6 +287,7 @@ register_op(
         "{phase: fade, op: forget, memory: fear-B, mode: decay, hours: 72}",
         _circuit("systems.forget"),
         verb="forgotten",
+        trials=_forget_trials,
     )
 )
 register_op(
@@ -263,7 +295,7 @@ register_op(
         "erase",
         m.Erase,
         "Delete",
-        step.named_memories,
+        step.edit,
         words.describe_fields,
         "{phase: unlearn, op: erase, memory: 'digits:3', alpha: 1.0}",
         _ml("ml_edit.erase"),
@@ -275,7 +307,7 @@ register_op(
         "implant",
         m.Implant,
         "Create",
-        step.named_memories,
+        step.edit,
         words.describe_fields,
         "{phase: inject, op: implant, memory: fear-B, into: current}",
         _ml("ml_edit.implant"),

@@ -67,7 +67,10 @@ class OpSpec:
     messages ("ensemble 'e' is *reactivated* in phase …"). ``light``: the light mode the op
     itself applies (``activate``/``silence``; plots). ``hours``: simulated hours a phase takes,
     when not the default rule. ``check``: extra checks on the raw phase mapping,
-    ``check(phase_dict, path) -> list[Found]``, run by the validator.
+    ``check(phase_dict, path) -> list[Found]``, run by the validator. ``trials``: the trials
+    a phase simulates per subject, ``trials(phase, interference_per_hour)``, for the up-front
+    cost estimate (:func:`engramlab.protocol.estimate_cost`; a training epoch counts as one),
+    when not the default rule (the phase's ``trials`` field, 0 without one).
     """
 
     name: str
@@ -82,6 +85,13 @@ class OpSpec:
     light: Literal["activate", "silence"] | None = None
     hours: Callable[[Any], float] | None = None
     check: Callable[[Mapping[str, Any], tuple[Any, ...]], list[Any]] | None = None
+    trials: Callable[[Any, float], float] | None = None
+
+    def trials_of(self, phase: Any, interference_per_hour: float = 0.0) -> float:
+        """Trials ``phase`` (a phase of this op) simulates per subject (cost estimate)."""
+        if self.trials is not None:
+            return float(self.trials(phase, interference_per_hour))
+        return float(getattr(phase, "trials", 0) or 0)
 
     def __post_init__(self) -> None:
         if self.lifecycle is not None and self.lifecycle not in LIFECYCLE_CLASSES:

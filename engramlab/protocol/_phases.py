@@ -11,9 +11,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
 
 __all__ = [
+    "MAX_DAYS",
+    "MAX_EPOCHS",
+    "MAX_GROUPS",
+    "MAX_HOURS",
+    "MAX_LIST",
+    "MAX_PHASES",
+    "MAX_REPLAYS",
+    "MAX_STIMULI",
+    "MAX_SUBJECTS",
+    "MAX_TRIALS",
     "Ablate",
     "Allocate",
     "CellTag",
@@ -25,11 +43,14 @@ __all__ = [
     "Epoch",
     "Erase",
     "Estimate",
+    "Epochs",
     "Expose",
     "Forget",
     "Fraction",
+    "Hours",
     "Implant",
     "Light",
+    "Names",
     "Opsin",
     "PhaseModel",
     "Potentiate",
@@ -40,10 +61,39 @@ __all__ = [
     "SynapseTag",
     "Test",
     "Train",
+    "Trials",
 ]
 
-Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$", max_length=80)]
+#: Limits on counts (docs/protocol.md, "Limits"): checked before anything is allocated.
+MAX_GROUPS = 32
+MAX_PHASES = 200
+MAX_STIMULI = 64
+MAX_LIST = 64  # ensembles, memories, projections, sites named in one field
+MAX_EPOCHS = 100  # light epochs of one phase
+MAX_TRIALS = 10_000
+MAX_REPLAYS = 10_000
+MAX_HOURS = 8_760.0  # one year
+MAX_DAYS = 365.0
+MAX_SUBJECTS = 1_000
+
+
+def _safe_name(value: str) -> str:
+    # a name may become a store node, a file name or a terminal line: never a path
+    if ".." in value or value.lower() == "zarr.json":
+        raise ValueError(f"{value!r} is not a safe name: no '..' and not 'zarr.json'")
+    return value
+
+
+#: A name: letters, digits and ``_ . : + -``, starting with a letter or digit, at most 80
+#: characters, no ``..`` and not ``zarr.json`` (so it is safe as a store node or file name).
+Slug = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:+-]*$", max_length=80),
+    AfterValidator(_safe_name),
+]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Trials = Annotated[int, Field(ge=1, le=MAX_TRIALS)]
+Hours = Annotated[float, Field(ge=0.0, le=MAX_HOURS)]
 
 
 def _epoch(value: Any) -> Any:
@@ -56,6 +106,8 @@ def _epoch(value: Any) -> Any:
 
 
 Epoch = Annotated[Literal["off", "on"], BeforeValidator(_epoch)]
+Epochs = Annotated[list[Epoch], Field(min_length=1, max_length=MAX_EPOCHS)]
+Names = Annotated[list[Slug], Field(max_length=MAX_LIST)]
 Opsin = Literal["ChR2", "ArchT", "none"]
 
 
@@ -74,7 +126,7 @@ class CellTag(_Model):
     opsin: Opsin = "ChR2"
     rule: Literal["top-fraction", "threshold"] = "top-fraction"
     fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    threshold: float | None = None
+    threshold: Annotated[float, Field(ge=-1e6, le=1e6)] | None = None
     efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
 
 
@@ -85,7 +137,7 @@ class SynapseTag(_Model):
     projection: str
     rule: Literal["top-fraction", "threshold"] = "top-fraction"
     fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
-    threshold: float | None = None
+    threshold: Annotated[float, Field(ge=-1e6, le=1e6)] | None = None
 
 
 def _tag_kind(value: Any) -> str | None:
@@ -109,10 +161,10 @@ TagSpec = Annotated[
 class Light(_Model):
     """Custom light delivery on a Read phase: ``{ensemble, mode, power, epochs}``."""
 
-    ensemble: Slug | list[Slug]
+    ensemble: Slug | Names
     mode: Literal["activate", "silence"] = "activate"
     power: Fraction = 1.0
-    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
+    epochs: Epochs = Field(default_factory=lambda: ["off", "on", "off", "on"])
 
 
 # --------------------------------------------------------------------------- phases
@@ -120,7 +172,7 @@ class _Phase(_Model):
     """Every phase: a unique name and, optionally, the simulated hours it takes."""
 
     phase: Slug
-    hours: Annotated[float, Field(ge=0.0)] | None = None
+    hours: Hours | None = None
 
 
 class Expose(_Phase):
@@ -128,7 +180,7 @@ class Expose(_Phase):
 
     op: Literal["expose"]
     stimulus: str
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    trials: Trials = 1
     memory: Slug | None = None
     tag: TagSpec | None = None
     light: Light | None = None
@@ -140,7 +192,7 @@ class Condition(_Phase):
     op: Literal["condition"]
     stimulus: str
     us: str | None
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    trials: Trials = 1
     memory: Slug | None = None
     tag: TagSpec | None = None
     light: Light | None = None
@@ -152,9 +204,9 @@ class Train(_Phase):
     op: Literal["train"]
     data: str
     concepts: list[str | int] | Literal["all"] = "all"
-    epochs: Annotated[int, Field(ge=1)] = 1
-    lr: Annotated[float, Field(gt=0.0)] = 1e-3
-    batch_size: Annotated[int, Field(ge=1)] = 32
+    epochs: Annotated[int, Field(ge=1, le=1_000)] = 1
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    batch_size: Annotated[int, Field(ge=1, le=65_536)] = 32
     memory: Slug | None = None
     tag: TagSpec | None = None
 
@@ -168,8 +220,8 @@ class Test(_Phase):
     stimulus: str | None = None
     data: str | None = None
     concepts: list[str | int] | Literal["all"] | None = None
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
-    epochs: list[Epoch] | None = None
+    trials: Trials = 1
+    epochs: Epochs | None = None
     memory: Slug | None = None
     light: Light | None = None
 
@@ -177,9 +229,9 @@ class Test(_Phase):
 class _LightTest(_Phase):
     """A Read phase with light on a tagged ensemble in alternating epochs."""
 
-    ensemble: Slug | list[Slug]
+    ensemble: Slug | Names
     stimulus: str | None = None
-    epochs: list[Epoch] = Field(default_factory=lambda: ["off", "on", "off", "on"], min_length=1)
+    epochs: Epochs = Field(default_factory=lambda: ["off", "on", "off", "on"])
     power: Fraction = 1.0
     memory: Slug | None = None
 
@@ -200,8 +252,8 @@ class Coactivate(_Phase):
     """Drive two or more tagged ensembles together with plasticity on, no stimulus."""
 
     op: Literal["coactivate"]
-    ensembles: list[Slug]
-    trials: Annotated[int, Field(ge=1, le=10_000)] = 1
+    ensembles: Names
+    trials: Trials = 1
     power: Fraction = 1.0
     memory: Slug | None = None
 
@@ -210,7 +262,7 @@ class Delay(_Phase):
     """Time passes: early weights decay or consolidate; drug windows apply."""
 
     op: Literal["delay"]
-    days: Annotated[float, Field(ge=0.0)] | None = None
+    days: Annotated[float, Field(ge=0.0, le=MAX_DAYS)] | None = None
 
 
 class Consolidate(_Phase):
@@ -218,7 +270,7 @@ class Consolidate(_Phase):
 
     op: Literal["consolidate"]
     memory: Slug
-    replays: Annotated[int, Field(ge=1)] = 10
+    replays: Annotated[int, Field(ge=1, le=MAX_REPLAYS)] = 10
 
 
 class Drug(_Phase):
@@ -236,14 +288,14 @@ class Allocate(_Phase):
     ensemble: Slug
     site: str
     fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    excitability: float = 1.0
+    excitability: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
 
 
 class Ablate(_Phase):
     """Permanently silence an ensemble."""
 
     op: Literal["ablate"]
-    ensemble: Slug | list[Slug]
+    ensemble: Slug | Names
 
 
 class Forget(_Phase):
@@ -258,17 +310,17 @@ class Erase(_Phase):
     """Subtract an estimated engram."""
 
     op: Literal["erase"]
-    memory: Slug | list[Slug]
-    alpha: float = 1.0
+    memory: Slug | Names
+    alpha: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
     scaling: Literal["plain", "weight-norm"] = "plain"
-    p: float = 1.0
+    p: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
 
 
 class Implant(_Phase):
     """Add an engram to the null state or to the current model."""
 
     op: Literal["implant"]
-    memory: Slug | list[Slug]
+    memory: Slug | Names
     into: Literal["null", "current"] | None = "null"
 
 
@@ -280,9 +332,9 @@ class Potentiate(_Phase):
     """
 
     op: Literal["potentiate"]
-    ensemble: Slug | list[Slug]
+    ensemble: Slug | Names
     factor: Annotated[float, Field(gt=0.0, le=10.0)] = 0.5
-    projections: list[str] | Literal["inputs"] = "inputs"
+    projections: Annotated[list[str], Field(max_length=MAX_LIST)] | Literal["inputs"] = "inputs"
 
 
 class Shrink(_Phase):
@@ -304,7 +356,7 @@ class Estimate(_Phase):
     op: Literal["estimate"]
     #: a name in the estimator registry (:func:`engramlab.engrams.register_estimator`)
     estimator: str
-    memories: list[Slug]
+    memories: Names
 
 
 #: The base class of every phase model (``phase``, ``hours``).

@@ -30,6 +30,11 @@ from pydantic import Field
 from engramlab.protocol import _ops  # noqa: F401  (declares the built-in ops)
 from engramlab.protocol._opspec import OPS, _seal
 from engramlab.protocol._phases import (
+    MAX_GROUPS,
+    MAX_PHASES,
+    MAX_STIMULI,
+    MAX_SUBJECTS,
+    MAX_TRIALS,
     Ablate,
     Allocate,
     CellTag,
@@ -125,7 +130,7 @@ class ContextStimulus(_Model):
 
     kind: Literal["context", "tone", "us"]
     site: str | None = None
-    intensity: Annotated[float, Field(ge=0.0)] = 1.0
+    intensity: Annotated[float, Field(ge=0.0, le=1_000.0)] = 1.0
 
 
 class DatasetStimulus(_Model):
@@ -140,9 +145,9 @@ class FactsStimulus(_Model):
     """Synthetic facts (subject, relation → object) for transformer subjects."""
 
     kind: Literal["facts"]
-    subjects: Annotated[int, Field(ge=1)] = 50
-    relations: Annotated[int, Field(ge=1)] = 4
-    objects: Annotated[int, Field(ge=2)] = 20
+    subjects: Annotated[int, Field(ge=1, le=10_000)] = 50
+    relations: Annotated[int, Field(ge=1, le=100)] = 4
+    objects: Annotated[int, Field(ge=2, le=10_000)] = 20
 
 
 Stimulus = Annotated[ContextStimulus | DatasetStimulus | FactsStimulus, Field(discriminator="kind")]
@@ -169,14 +174,14 @@ class Subject(_Model):
 class Group(_Model):
     """An arm of the experiment. Changes the run only through ``n``, ``opsin``, ``override``."""
 
-    n: Annotated[int, Field(ge=1, le=1000)] = 8
+    n: Annotated[int, Field(ge=1, le=MAX_SUBJECTS)] = 8
     opsin: Opsin | None = None
     override: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class WeightsRecord(_Model):
     projections: list[str] | Literal["all"] = "all"
-    every: Literal["phase"] | Annotated[int, Field(ge=1)] = "phase"
+    every: Literal["phase"] | Annotated[int, Field(ge=1, le=MAX_TRIALS)] = "phase"
 
 
 class Record(_Model):
@@ -189,14 +194,14 @@ class Protocol(_Model):
 
     engramlab: Literal[1]
     name: Slug
-    title: str = ""
-    reference: str = ""
+    title: Annotated[str, Field(max_length=1_000)] = ""
+    reference: Annotated[str, Field(max_length=1_000)] = ""
     criteria: list[Literal[CRITERIA]] = Field(default_factory=list)  # type: ignore[valid-type]
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     subject: Subject
-    world: dict[str, Stimulus] = Field(default_factory=dict)
-    groups: dict[str, Group] = Field(min_length=1)
-    schedule: list[Phase] = Field(min_length=1)
+    world: dict[Slug, Stimulus] = Field(default_factory=dict, max_length=MAX_STIMULI)
+    groups: dict[Slug, Group] = Field(min_length=1, max_length=MAX_GROUPS)
+    schedule: list[Phase] = Field(min_length=1, max_length=MAX_PHASES)
     record: Record = Field(default_factory=Record)
 
     def phase(self, name: str) -> PhaseModel:

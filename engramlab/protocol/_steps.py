@@ -25,6 +25,7 @@ __all__ = [
     "coactivate",
     "delay",
     "drug",
+    "edit",
     "estimate",
     "form",
     "named_memories",
@@ -104,6 +105,14 @@ def named_memories(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
     return touched
 
 
+def edit(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
+    """An edit that applies an estimated engram (erase, implant): like :func:`named_memories`,
+    and an ``estimate`` phase must have estimated each named memory before it."""
+    for name, where in names_at("memory", ph.memory):
+        w.need_estimate(i, ph, name, where)
+    return named_memories(w, i, ph, t, dur)
+
+
 def estimate(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
     """Estimation reads no state, but every memory it names must have formed."""
     for name, where in names_at("memories", ph.memories):
@@ -115,6 +124,7 @@ def estimate(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
                     f"memory {m!r} is estimated in phase {ph.phase!r} but never formed "
                     "before it" + did_you_mean(m, w.order + list(w.families)),
                 )
+            w.estimated.add(m)
     return []
 
 

@@ -26,10 +26,18 @@ from engramlab.protocol._messages import Found, has, translate
 from engramlab.protocol._opspec import OPS, available_ops
 from engramlab.protocol._schema import Phase, Protocol
 from engramlab.protocol._walk import GroupLifecycle, check_schedule
-from engramlab.protocol._yaml import YamlDoc, load_yaml
+from engramlab.protocol._warnings import count_issues, tag_warnings
+from engramlab.protocol._yaml import YamlDoc, load_yaml, read_protocol_file
 from engramlab.subjects import SubjectInfo, describe_subject
 
-__all__ = ["LoadedProtocol", "load_protocol", "validate_file", "validate_text"]
+__all__ = [
+    "LoadedProtocol",
+    "lint_file",
+    "lint_text",
+    "load_protocol",
+    "validate_file",
+    "validate_text",
+]
 
 DataPath = tuple[Hashable, ...]
 _KINDS = ("circuit", "mlp", "transformer", "hf")
@@ -47,6 +55,8 @@ class LoadedProtocol:
     schedules: dict[str, tuple[Phase, ...]]
     #: per group: the declared life cycle of its schedule
     lifecycle: dict[str, GroupLifecycle]
+    #: warnings: valid, but the run will probably not measure what was meant
+    warnings: tuple[Issue, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -98,6 +108,7 @@ class _Checker:
         ]
         self.info: SubjectInfo | None = None
         self.kind: str | None = None
+        self.warnings: list[Issue] = []
 
     # ------------------------------------------------------------------ reporting
     def add(self, path: DataPath, message: str, *, at_key: bool = False) -> None:
@@ -427,11 +438,14 @@ class _Checker:
         """Walk each group's schedule through the life cycle; report issues once per location."""
         lifecycles: dict[str, GroupLifecycle] = {}
         by_issue: dict[tuple[int, int, str], list[str]] = {}
+        unavailable = set(OPS) - set(available_ops(self.kind)) if self.kind and self.info else set()
         for g, phases in schedules.items():
             lc, issues = check_schedule(phases, concepts=self.train_concepts())
             lifecycles[g] = lc
             override = self.groups[g].get("override") or {}
             for wi in issues:
+                if phases[wi.phase].op in unavailable:
+                    continue  # reported as unavailable; its life-cycle effects are moot
                 f = Found(("schedule", wi.phase, *wi.field), wi.message)
                 patch = override.get(phases[wi.phase].phase)
                 where = _in_override(f, g, phases[wi.phase].phase, patch) if patch else None
@@ -470,6 +484,9 @@ def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
     doc, issues = load_yaml(text, file)
     if not isinstance(doc.data, dict):
         return issues, None
+    too_many = count_issues(doc)
+    if too_many:  # refuse before the per-group work (groups × phases) is done
+        return sorted(issues + too_many, key=lambda i: (i.line, i.col)), None
     checker = _Checker(doc)
     checker.issues.extend(issues)
     protocol = checker.shape()
@@ -481,6 +498,7 @@ def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
     unique = sorted(dict.fromkeys(checker.issues), key=lambda i: (i.line, i.col))
     if unique or protocol is None:
         return unique, None
+    checker.warnings = tag_warnings(doc, checker.kind, protocol, schedules)
     loaded = LoadedProtocol(
         protocol=protocol,
         text=text,
@@ -488,6 +506,7 @@ def _check(text: str, file: str) -> tuple[list[Issue], LoadedProtocol | None]:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         schedules={g: schedules[g] for g in protocol.groups},
         lifecycle={g: lifecycles[g] for g in protocol.groups},
+        warnings=tuple(checker.warnings),
     )
     return [], loaded
 
@@ -501,13 +520,27 @@ def validate_text(text: str, file: str = "<string>") -> list[Issue]:
     return _check(text, file)[0]
 
 
+def lint_text(text: str, file: str = "<string>") -> list[Issue]:
+    """Errors and warnings (``issue.severity``) of a protocol given as YAML text, in file
+    order; warnings are only looked for in a protocol without errors.
+
+    >>> [i.severity for i in lint_text("- 1", "p.yaml")]
+    ['error']
+    """
+    issues, loaded = _check(text, file)
+    if loaded is None:
+        return issues
+    return sorted(loaded.warnings, key=lambda i: (i.line, i.col))
+
+
+def lint_file(path: str | Path) -> list[Issue]:
+    """Errors and warnings of the protocol file at ``path`` (see :func:`lint_text`)."""
+    text, issues = _read(path)
+    return issues if text is None else lint_text(text, str(path))
+
+
 def _read(path: str | Path) -> tuple[str | None, list[Issue]]:
-    try:
-        return Path(path).read_text(encoding="utf-8"), []
-    except UnicodeDecodeError as exc:
-        return None, [Issue(str(path), 1, 1, f"cannot read file: not UTF-8 text ({exc.reason})")]
-    except OSError as exc:
-        return None, [Issue(str(path), 1, 1, f"cannot read file: {exc.strerror or exc}")]
+    return read_protocol_file(path)
 
 
 def validate_file(path: str | Path) -> list[Issue]:

@@ -199,6 +199,25 @@ class Walk:
     #: ML memory families: ``M`` -> [``M:<concept>``, …] formed by train phases
     families: dict[str, list[str]] = field(default_factory=dict)
     concepts: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: memories whose engram an ``estimate`` phase has estimated so far
+    estimated: set[str] = field(default_factory=set)
+
+    def need_estimate(self, i: int, ph: Any, name: str, where: tuple[Hashable, ...]) -> None:
+        """An op that applies an estimated engram (erase, implant): one must have been estimated.
+
+        Memories never formed are left to the life-cycle step, which reports them."""
+        members = [m for m in self.expand(name) if self.state.get(m, "absent") != "absent"]
+        missing = [m for m in members if m not in self.estimated]
+        if not missing:
+            return
+        verb = get_op(ph.op).verb or "edited"
+        shown = name if len(missing) == len(members) else ", ".join(missing)
+        self.add(
+            i,
+            where,
+            f"memory {shown!r} is {verb} in phase {ph.phase!r} before any estimate phase "
+            f"estimates its engram; add a phase with op: estimate, memories: [{name}] before it",
+        )
 
     def expand(self, memory: str) -> list[str]:
         """``M`` names every ``M:<concept>`` formed so far (unless ``M`` itself is a memory)."""

@@ -405,11 +405,9 @@ def run_design(tree: xr.DataTree) -> StoredDesign:
     text = tree.attrs.get("protocol_yaml")
     if not text:
         from engramlab.errors import StoreError
+        from engramlab.record._store import NO_DESIGN
 
-        raise StoreError(
-            "the store records neither a /schedule node nor its protocol_yaml; "
-            "run the protocol again with this engramlab to get a self-describing store"
-        )
+        raise StoreError(NO_DESIGN)
     from engramlab.protocol import load_protocol
 
     return design_from_node(schedule_node(load_protocol(text, file="protocol_yaml")))

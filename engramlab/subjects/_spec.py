@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 import networkx as nx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from engramlab.errors import unknown_name
 
@@ -35,7 +35,27 @@ __all__ = [
     "subject_spec_model",
 ]
 
-RegionName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+
+def _not_zarr_json(value: str) -> str:
+    if value.lower() == "zarr.json":
+        raise ValueError(f"{value!r} is not a safe name: it would overwrite a store's metadata")
+    return value
+
+
+RegionName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
+#: A projection's store name: letters, digits, ``_ . : + -``; starts with a letter or digit
+#: (``..`` or ``zarr.json`` would be a path, not a name).
+ProjectionName = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:+-]*(\.[A-Za-z0-9_:+-]+)*$", max_length=80),
+    AfterValidator(_not_zarr_json),
+]
+#: Most units in one region, regions and projections in one circuit (docs/protocol.md).
+MAX_REGION_UNITS = 20_000
+MAX_REGIONS = 64
+MAX_PROJECTIONS = 256
+#: largest magnitude of any number of a circuit spec (a bigger one overflows float32)
+BIG = 1e6
 
 
 class _Model(BaseModel):
@@ -51,24 +71,24 @@ class RegionSpec(_Model):
     Gaussian noise in that current. ``input: true`` marks a sensory site driven by stimuli.
     """
 
-    size: Annotated[int, Field(ge=1, le=100_000)]
+    size: Annotated[int, Field(ge=1, le=MAX_REGION_UNITS)]
     activation: Literal["kwta", "relu", "sigmoid", "linear"] = "relu"
     sparsity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
-    bias: float = 0.0
-    noise: Annotated[float, Field(ge=0.0)] = 0.0
+    bias: Annotated[float, Field(ge=-BIG, le=BIG)] = 0.0
+    noise: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     input: bool = False
     #: fraction of units a context/tone pattern activates (input regions only)
     pattern_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
     #: kWTA rate code: ``None`` normalises the winners' rates to a maximum of 1 (pattern
     #: only); a number ``g`` gives ``tanh(g · (current − threshold))``, so a region driven
     #: harder (e.g. by light) fires faster and passes that intensity downstream
-    rate_gain: Annotated[float, Field(gt=0.0)] | None = None
+    rate_gain: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
     #: light current per unit of ``power`` injected into opsin-expressing units
-    light_gain: Annotated[float, Field(ge=0.0)] = 4.0
+    light_gain: Annotated[float, Field(ge=0.0, le=BIG)] = 4.0
     #: excitability trace: after each learning trial a unit's excitability rises by
     #: ``trace_gain`` × its rate, then decays with time constant ``trace_tau_hours``
-    trace_gain: Annotated[float, Field(ge=0.0)] = 0.0
-    trace_tau_hours: Annotated[float, Field(gt=0.0)] = 6.0
+    trace_gain: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    trace_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 6.0
 
 
 class ProjectionSpec(_Model):
@@ -84,25 +104,25 @@ class ProjectionSpec(_Model):
 
     pre: RegionName
     post: RegionName
-    name: str | None = None
+    name: ProjectionName | None = None
     density: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    weight: float = 1.0
+    weight: Annotated[float, Field(ge=-BIG, le=BIG)] = 1.0
     plasticity: Literal["hebbian", "gradient", "none"] = "none"
-    lr: Annotated[float, Field(ge=0.0)] = 0.0
+    lr: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     norm: Literal["none", "row", "decay"] = "none"
-    decay: Annotated[float, Field(ge=0.0)] = 0.0
-    w_max: Annotated[float, Field(gt=0.0)] | None = None
+    decay: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    w_max: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
     #: structural (protein-synthesis-independent) connections formed between co-active
     #: units at learning: Δs = structural_lr · post ⊗ pre · (structural_max − s)
-    structural_lr: Annotated[float, Field(ge=0.0)] = 0.0
-    structural_max: Annotated[float, Field(gt=0.0)] = 1.0
+    structural_lr: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    structural_max: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
     #: structural connections form only where post · pre reaches this co-activity
-    structural_threshold: Annotated[float, Field(ge=0.0)] = 0.0
+    structural_threshold: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     #: share of every plastic change that is structural (protein-synthesis-independent, kept
     #: under anisomycin) rather than early (labile, lost unless consolidated)
     structural_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     #: slow turnover of consolidated weights (systems-level forgetting), in days; none if unset
-    late_tau_days: Annotated[float, Field(gt=0.0)] | None = None
+    late_tau_days: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
 
     @property
     def key(self) -> str:
@@ -114,8 +134,8 @@ class ReadoutSpec(_Model):
     """Behaviour: ``freezing = sigmoid(gain · (mean rate of site − threshold))`` in [0, 1]."""
 
     site: RegionName
-    gain: Annotated[float, Field(gt=0.0)] = 8.0
-    threshold: float = 0.5
+    gain: Annotated[float, Field(gt=0.0, le=BIG)] = 8.0
+    threshold: Annotated[float, Field(ge=-BIG, le=BIG)] = 0.5
 
 
 class ConsolidationSpec(_Model):
@@ -125,28 +145,28 @@ class ConsolidationSpec(_Model):
     component at ``rate_per_hour`` (zero while a protein-synthesis inhibitor acts).
     """
 
-    tau_hours: Annotated[float, Field(gt=0.0)] = 4.0
-    rate_per_hour: Annotated[float, Field(ge=0.0)] = 0.5
-    trial_minutes: Annotated[float, Field(gt=0.0)] = 3.0
+    tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 4.0
+    rate_per_hour: Annotated[float, Field(ge=0.0, le=BIG)] = 0.5
+    trial_minutes: Annotated[float, Field(gt=0.0, le=BIG)] = 3.0
     #: offline replay (``consolidate``): intensity of the reinstated experience and the
     #: current that drives the memory's tagged ensembles
-    replay_intensity: Annotated[float, Field(ge=0.0)] = 0.5
-    replay_drive: Annotated[float, Field(ge=0.0)] = 2.0
+    replay_intensity: Annotated[float, Field(ge=0.0, le=BIG)] = 0.5
+    replay_drive: Annotated[float, Field(ge=0.0, le=BIG)] = 2.0
     #: regions whose activity pattern at encoding is reinstated during replay (the fast,
     #: hippocampal store); empty: replay reinstates only the experience's input
     replay_sites: list[str] = Field(default_factory=list)
     #: ``forget`` in ``decay`` mode: learned changes relax toward the naive weights with this
     #: time constant; ``interference`` mode presents this many random experiences per hour
-    forget_tau_hours: Annotated[float, Field(gt=0.0)] = 96.0
-    interference_per_hour: Annotated[float, Field(ge=0.0)] = 1.0
+    forget_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 96.0
+    interference_per_hour: Annotated[float, Field(ge=0.0, le=BIG)] = 1.0
 
 
 class CircuitSpec(_Model):
     """A whole circuit: regions, projections, which input site each stimulus kind drives,
     the behaviour readout and the consolidation constants."""
 
-    regions: dict[RegionName, RegionSpec] = Field(min_length=1)
-    projections: list[ProjectionSpec] = Field(default_factory=list)
+    regions: dict[RegionName, RegionSpec] = Field(min_length=1, max_length=MAX_REGIONS)
+    projections: list[ProjectionSpec] = Field(default_factory=list, max_length=MAX_PROJECTIONS)
     inputs: dict[Literal["context", "tone", "us"], RegionName] = Field(default_factory=dict)
     readout: ReadoutSpec
     consolidation: ConsolidationSpec = Field(default_factory=ConsolidationSpec)
