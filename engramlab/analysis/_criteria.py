@@ -179,7 +179,13 @@ def _paired_outcome(label: str, diff: np.ndarray, minimum: float, note: str = ""
     ok = bool(score >= minimum)
     txt = f"{score:+.2f} (d_z {cohens_dz(d):.2f}, p={p:.4f}, n={d.size})"
     return _Outcome(
-        label, score, p, int(d.size), bool(p < ALPHA and ok), f"{txt}{'; ' + note if note else ''}", ok
+        label,
+        score,
+        p,
+        int(d.size),
+        bool(p < ALPHA and ok),
+        f"{txt}{'; ' + note if note else ''}",
+        ok,
     )
 
 
@@ -195,7 +201,9 @@ def _combine(
     ok = [bool(o.ok and a < ALPHA) for o, a in zip(outcomes, adj, strict=True)]
     idx = list(range(len(outcomes)))
     pool = [i for i in idx if ok[i]] or [i for i in idx if np.isfinite(adj[i])] or idx
-    best = min(pool, key=lambda i: (np.nan_to_num(adj[i], nan=2.0), -np.nan_to_num(outcomes[i].score)))
+    best = min(
+        pool, key=lambda i: (np.nan_to_num(adj[i], nan=2.0), -np.nan_to_num(outcomes[i].score))
+    )
     parts = []
     for o, a, k in zip(outcomes, adj, ok, strict=True):
         holm_txt = f"Holm p={a:.4f}; " if np.isfinite(a) else ""

@@ -36,7 +36,9 @@ __all__ = ["format_criteria_table", "score_criteria"]
 def score_criteria(tree: xr.DataTree, loaded: Any = None) -> xr.Dataset:
     """Score every registered criterion for every memory of a circuit run: the ``/criteria``
     node (dims memory, criterion) with ``score``, ``passed``, ``status``, ``statistic``,
-    ``p``, ``n``, ``reason`` and each criterion's definition in ``definition_<criterion>``.
+    ``p`` (Holm-corrected over the criterion's family of comparisons), ``p_uncorrected``,
+    ``family`` (how many comparisons were corrected for), ``n``, ``reason`` and each
+    criterion's definition in ``definition_<criterion>``.
 
     ``loaded`` is the run's :class:`~engramlab.protocol.LoadedProtocol`; by default it is
     parsed back from the store's ``protocol_yaml`` attribute.
@@ -54,6 +56,8 @@ def score_criteria(tree: xr.DataTree, loaded: Any = None) -> xr.Dataset:
     shape = (len(design.memories), len(names))
     score = np.full(shape, np.nan)
     p = np.full(shape, np.nan)
+    p_raw = np.full(shape, np.nan)
+    family = np.zeros(shape, dtype=np.int64)
     n = np.zeros(shape, dtype=np.int64)
     passed = np.zeros(shape, dtype=bool)
     status = np.full(shape, "not tested", dtype=object)
@@ -65,6 +69,7 @@ def score_criteria(tree: xr.DataTree, loaded: Any = None) -> xr.Dataset:
             for j, c in enumerate(names):
                 r = CRITERIA_TESTS[c](tree, loaded, m)
                 score[i, j], p[i, j], n[i, j] = r.score, r.p, r.n
+                p_raw[i, j], family[i, j] = r.p_uncorrected, r.family
                 passed[i, j], status[i, j] = bool(r.passed), r.status
                 statistic[i, j], reason[i, j] = r.statistic, r.reason
                 definitions[c] = r.definition or definitions.get(c, "")
@@ -82,7 +87,9 @@ def score_criteria(tree: xr.DataTree, loaded: Any = None) -> xr.Dataset:
             "passed": var(passed, "1", "criterion passed (False where not tested)"),
             "status": var(status, "1", "passed | failed | not tested"),
             "statistic": var(statistic, "1", "what score measures"),
-            "p": var(p, "1", "p value of the deciding test"),
+            "p": var(p, "1", "p value of the deciding test, Holm-corrected over the family"),
+            "p_uncorrected": var(p_raw, "1", "p value of the deciding test before correction"),
+            "family": var(family, "1", "comparisons the criterion tried (Holm family size)"),
             "n": var(n, "1", "subjects in the deciding test"),
             "reason": var(reason, "1", "per-group outcomes, or why the criterion is not tested"),
         },
@@ -111,8 +118,8 @@ def score_criteria(tree: xr.DataTree, loaded: Any = None) -> xr.Dataset:
 
 def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: int = 100) -> str:
     """The ``/criteria`` node as a terminal table: per memory, the criteria the protocol
-    declares first, then the others (marked ``undeclared``); each with status, score, p, n and
-    the reason, then every criterion's definition.
+    declares first, then the others (marked ``undeclared``); each with status, score,
+    corrected p, n, family size m and the reason, then every criterion's definition.
 
     >>> print(format_criteria_table(score_criteria(tree)))     # doctest: +SKIP
     """
@@ -122,7 +129,7 @@ def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: in
     out: list[str] = []
     for m in ds["memory"].values:
         out.append(f"memory {m}")
-        out.append(f"  {'criterion':<14}{'status':<12}{'score':>7}  {'p':>7}  {'n':>3}")
+        out.append(f"  {'criterion':<14}{'status':<12}{'score':>7}  {'p':>7}  {'n':>3}  {'m':>3}")
         for c in order:
             r = ds.sel(memory=m, criterion=c)
             st = str(r["status"].item())
@@ -130,8 +137,10 @@ def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: in
             score = f"{sc:+7.2f}" if np.isfinite(sc) else f"{'':>7}"
             pval = f"{pv:7.4f}" if np.isfinite(pv) else f"{'':>7}"
             ns = f"{nn:>3}" if nn else f"{'':>3}"
+            fam = int(r["family"]) if "family" in r else 0
+            ms = f"{fam:>3}" if fam else f"{'':>3}"
             mark = "" if c in declared else "  (undeclared)"
-            out.append(f"  {c:<14}{st:<12}{score}  {pval}  {ns}{mark}".rstrip())
+            out.append(f"  {c:<14}{st:<12}{score}  {pval}  {ns}  {ms}{mark}".rstrip())
             wrapped = textwrap.wrap(str(r["reason"].item()), width - 6)
             out.extend("      " + line for line in wrapped)
         out.append("")
@@ -140,6 +149,7 @@ def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: in
         out.append("")
     if definitions:
         out.append(
+            "p is Holm-corrected over the m comparisons a criterion tried. "
             f"Definitions (ALPHA={ds.attrs.get('alpha')}, MIN_EFFECT={ds.attrs.get('min_effect')}, "
             f"MIN_OVERLAP_EXCESS={ds.attrs.get('min_overlap_excess')}, "
             f"MIN_DELAY_HOURS={ds.attrs.get('min_delay_hours')}):"

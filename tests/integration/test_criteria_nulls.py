@@ -1,0 +1,150 @@
+"""Null models: protocols in which nothing is learned must fail every engram criterion.
+
+A criterion that a subject passes without learning is not evidence of an engram. Each null here
+runs on two seeds with 8 subjects per group:
+
+* **nothing learned** — conditioning under APV (plasticity blocked) and conditioning without a
+  US: no criterion passes (reactivation is tested against the cue's overlap before learning and
+  against the APV group, and fails);
+* **shuffled tag** — the memory's "ensemble" is a random set of DG units of the engram's size
+  (``allocate`` with no excitability bias), the conditioning itself intact: every criterion
+  about the ensemble fails or cannot be tested; persistence and content, which read the memory
+  from behaviour and never consult the ensemble, pass — that shows the fear was learned, so the
+  ensemble criteria fail because of the tag, not for want of a memory;
+* **artificial association under APV** — Ohkawa's co-activation with NMDA receptors blocked, and
+  with the context ensemble alone: mimicry and sufficiency do not pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engramlab import run_protocol
+from engramlab.protocol import load_protocol
+from tests.conftest import PROTOCOLS
+
+SEEDS = (7, 8)
+
+NULL_BASE = """engramlab: 1
+name: null-models
+title: Null models in which nothing is learned
+criteria: [sufficiency, necessity, specificity, reactivation, persistence, ecphory, content,
+  dormancy, mimicry]
+seed: 7
+subject: {circuit: mouse-fear}
+world:
+  A: {kind: context}
+  B: {kind: context}
+  C: {kind: context}
+  shock: {kind: us}
+"""
+
+NOTHING_LEARNED_GROUPS = """groups:
+  apv: {n: 8, override: {injection: {drug: apv}}}
+  no-us: {n: 8, override: {conditioning: {us: null}}}
+"""
+
+SHUFFLED_GROUPS = """groups:
+  shuffled-tag:
+    n: 8
+    override:
+      conditioning: {tag: null}
+      light-recall: {ensemble: random-set}
+      lesion: {ensemble: random-set}
+"""
+
+SCHEDULE = """schedule:
+  - {phase: shuffle, op: allocate, ensemble: random-set, site: DG, fraction: 0.05,
+     excitability: 0.0}
+  - {phase: habituation, op: expose, stimulus: B, trials: 2}
+  - {phase: injection, op: drug, drug: saline, hours: 2}
+  - phase: conditioning
+    op: condition
+    stimulus: B
+    us: shock
+    trials: 3
+    memory: fear-B
+    tag: {ensemble: engram, site: DG, opsin: ChR2, fraction: 0.05, efficiency: 0.9}
+  - {phase: day-1, op: delay, hours: 24}
+  - {phase: natural-recall, op: test, stimulus: B, trials: 2, memory: fear-B}
+  - {phase: novel, op: test, stimulus: C, trials: 2}
+  - {phase: light-recall, op: reactivate, ensemble: engram, stimulus: A, epochs: [off, on, off, on]}
+  - {phase: lesion, op: ablate, ensemble: engram}
+  - {phase: post-lesion, op: test, stimulus: B, trials: 2, memory: fear-B}
+record:
+  activity: [DG, CA1, BLA]
+  weights: {projections: [EC-DG, CA1-BLA], every: phase}
+"""
+
+#: criteria that read the memory from behaviour alone, never from its ensemble
+BEHAVIOURAL = {"persistence", "content"}
+
+
+def _criteria(text: str, seed: int):
+    loaded = load_protocol(text)
+    return run_protocol(loaded, seed=seed, write=False).tree["criteria"].to_dataset()
+
+
+def _passed(ds) -> dict[tuple[str, str], str]:
+    return {
+        (str(m), str(c)): str(ds["reason"].sel(memory=m, criterion=c).item())
+        for m in ds["memory"].values
+        for c in ds["criterion"].values
+        if ds["status"].sel(memory=m, criterion=c).item() == "passed"
+    }
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=lambda s: f"seed{s}")
+def nothing_learned(request):
+    return _criteria(NULL_BASE + NOTHING_LEARNED_GROUPS + SCHEDULE, request.param)
+
+
+@pytest.fixture(scope="module", params=SEEDS, ids=lambda s: f"seed{s}")
+def shuffled(request):
+    return _criteria(NULL_BASE + SHUFFLED_GROUPS + SCHEDULE, request.param)
+
+
+def test_nothing_learned_fails_every_criterion(nothing_learned):
+    ds = nothing_learned
+    assert _passed(ds) == {}
+    st = ds["status"].sel(memory="fear-B")
+    # the tests ran (the nulls fail them, they are not merely untestable)
+    for c in ("sufficiency", "necessity", "reactivation", "persistence", "content", "dormancy"):
+        assert st.sel(criterion=c).item() == "failed", c
+    reason = ds["reason"].sel(memory="fear-B", criterion="reactivation").item()
+    assert "the cue before learning (habituation)" in reason
+    assert "vs apv (learning blocked by apv)" in reason  # the APV group is a baseline
+
+
+def test_apv_overlap_is_input_driven(nothing_learned):
+    """The APV subjects' tagged DG units are far above chance at recall: without the baseline
+    that overlap would pass reactivation."""
+    reason = nothing_learned["reason"].sel(memory="fear-B", criterion="reactivation").item()
+    apv = reason.split("apv @ DG: ")[1].split("[")[0]
+    recall = float(apv.split("habituation): ")[1].split(" vs ")[0])
+    assert recall > 0.1
+
+
+def test_shuffled_tag_fails_every_ensemble_criterion(shuffled):
+    passed = _passed(shuffled)
+    assert set(c for _, c in passed) <= BEHAVIOURAL, passed
+    st = shuffled["status"].sel(memory="fear-B")
+    for c in BEHAVIOURAL:  # the memory was learned: the ensemble criteria fail for the tag
+        assert st.sel(criterion=c).item() == "passed", c
+    for c in ("necessity", "reactivation", "ecphory"):
+        assert st.sel(criterion=c).item() == "failed", c
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_coactivation_under_apv_makes_no_memory(seed):
+    text = (PROTOCOLS / "ohkawa2015_coactivation.yaml").read_text()
+    head, rest = text.split("groups:\n", 1)
+    schedule = rest[rest.index("schedule:") :]
+    groups = (
+        "groups:\n"
+        "  apv: {n: 8, override: {injection: {drug: apv}}}\n"
+        "  context-only: {n: 8, override: {shock-alone: {tag: {opsin: none}}}}\n"
+    )
+    ds = _criteria(head + groups + schedule, seed)
+    assert _passed(ds) == {}
+    assert ds["status"].sel(memory="artificial-fear", criterion="mimicry").item() == "failed"
