@@ -188,7 +188,7 @@ PERSISTENCE = (
     "the memory's cue at least MIN_DELAY_HOURS after its formation ended: per subject, recall "
     "minus baseline (the same subjects' behaviour before the memory formed; else the first trial "
     "of a formation without US; else to a cue of no memory), paired sign-flip test; passes when "
-    ">= MIN_EFFECT with p < ALPHA in at least one group. The fraction of the total Δμ norm "
+    ">= MIN_EFFECT with Holm-corrected p < ALPHA (family: every group) in at least one. The fraction of the total Δμ norm "
     "retained from formation to recall is reported when nothing else was learned in between."
 )
 
@@ -282,7 +282,7 @@ CONTENT = (
     "The engram holds what happened at encoding. After the memory formed, on light-off Read "
     "trials: per subject, behaviour to the memory's cue minus behaviour to a stimulus that cues "
     "no memory of the group (no US); paired sign-flip test; passes when >= MIN_EFFECT with "
-    "p < ALPHA in at least one group."
+    "Holm-corrected p < ALPHA (family: every group) in at least one."
 )
 
 
@@ -403,7 +403,7 @@ MIMICRY = (
     "artificial cue is a stimulus during which those ensembles were tagged, never presented "
     "with a US. On light-off Read trials with that cue after the formation: per subject, recall "
     "minus baseline (as in persistence); paired sign-flip test; passes when >= MIN_EFFECT with "
-    "p < ALPHA in at least one group."
+    "Holm-corrected p < ALPHA (family: every group) in at least one."
 )
 
 
