@@ -280,6 +280,14 @@ class TestNecessity:
         r = result(tree, loaded, "necessity", "fear")
         assert r.status == "not tested" and "ArchT" in r.reason
 
+    def test_declaring_the_memory_without_its_cue_is_not_a_probe(self):
+        text = SILENCE.replace(
+            "ensemble: eng, stimulus: A}", "ensemble: eng, stimulus: B, memory: fear}"
+        )
+        tree, loaded = build(text, silence_freeze(0.6))
+        r = result(tree, loaded, "necessity", "fear")
+        assert r.status == "not tested" and "ArchT" in r.reason
+
     def test_ablation_paired(self):
         text = _protocol(
             "groups:\n  abl: {n: 8}\n",
