@@ -20,6 +20,7 @@ from engramlab.analysis._criteria import (
     MIN_EFFECT,
     MIN_OVERLAP_EXCESS,
     CriterionResult,
+    _ablations,
     _combine,
     _light_outcomes,
     _light_tests,
@@ -39,7 +40,8 @@ REACTIVATION = (
     "alone predicts. At every recorded site holding the memory's ensemble, on light-off Read "
     "trials after its formation that present its cue: per subject, overlap = |tagged ∩ active| "
     "/ |tagged| minus chance = fraction of the site's units active (active: rate > 0), averaged "
-    "over trials. A representation driven by its input reactivates without any learning, so "
+    "over trials (trials after an ablation of the ensemble excluded). A representation driven "
+    "by its input reactivates without any learning, so "
     "this excess is compared with what the representation alone predicts: (i) the same "
     "ensemble's excess in every group whose learning of the memory was blocked (a drug that "
     "blocks plasticity open during its formation) at the same recall (permutation test, each "
@@ -115,6 +117,14 @@ def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcom
                 f"no light-off Read trial presents the cue of {memory!r} ({cues}) after it formed",
             )
             continue
+        killed = [i for i in _ablations(design, g, memory) if design.schedule(g)[i].op == "ablate"]
+        if killed:  # ablated units cannot reactivate: recall after an ablation is no test of it
+            nat = nat & (design.phase_index_grid(g) < min(killed))
+            if not nat.any():
+                why.add(
+                    g, f"every natural recall of {memory!r} comes after its ensemble is ablated"
+                )
+                continue
         recall_phases = set(design.phase[nat].tolist())
         for site in dict.fromkeys(e.site for e in ens.values()):
             exc = design.overlap_excess(site, list(ens))
