@@ -125,6 +125,23 @@ def test_apv_overlap_is_input_driven(nothing_learned):
     assert recall > 0.1
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_apv_alone_has_no_baseline_so_its_overlap_is_not_counted(seed):
+    """Without a habituation or a control group nothing says what the cue alone drives: the
+    tagged units' overlap is reported as input-driven, and still no criterion passes."""
+    groups = "groups:\n  apv: {n: 8, override: {injection: {drug: apv}}}\n"
+    schedule = SCHEDULE.replace(
+        "  - {phase: habituation, op: expose, stimulus: B, trials: 2}\n", ""
+    )
+    ds = _criteria(NULL_BASE + groups + schedule, seed)
+    assert _passed(ds) == {}
+    row = ds.sel(memory="fear-B", criterion="reactivation")
+    assert row["status"].item() == "not tested"
+    assert "input-driven, not counted" in row["reason"].item()
+    overlap = float(row["reason"].item().split("at DG ")[1].split(" (n=")[0])
+    assert overlap > 0.1  # far above chance, yet no engram
+
+
 def test_shuffled_tag_fails_every_ensemble_criterion(shuffled):
     passed = _passed(shuffled)
     assert set(c for _, c in passed) <= BEHAVIOURAL, passed
