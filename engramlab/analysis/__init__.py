@@ -11,6 +11,8 @@ from engramlab.analysis._criteria import CriterionResult as CriterionResult
 from engramlab.analysis._criteria import register_criterion as register_criterion
 from engramlab.analysis._criteria_table import format_criteria_table as format_criteria_table
 from engramlab.analysis._criteria_table import score_criteria as score_criteria
+from engramlab.analysis._inference import holm as holm
+from engramlab.analysis._inference import tost_paired as tost_paired
 from engramlab.analysis._stats import cohens_dz as cohens_dz
 from engramlab.analysis._stats import light_effect as light_effect
 from engramlab.analysis._stats import permutation_test as permutation_test
