@@ -5,7 +5,9 @@ Each criterion is a function ``(tree, loaded, memory) -> CriterionResult`` in :d
 light phases, opsins, tags, which memory each phase probes — never study or group names) to
 decide whether the run can address the criterion for that memory; if not, the result is
 "not tested" with the reason. Otherwise it compares the same subjects (sign-flip test) or groups
-(permutation test) and passes when ``p < ALPHA`` and the effect reaches its minimum.
+(permutation test); a comparison passes when its Holm-corrected p < ``ALPHA`` and the effect
+reaches its minimum. "No effect" claims use an equivalence test
+(:func:`engramlab.analysis._inference.tost_paired`).
 
 Most tests run per group (and phase, and site): together these comparisons are the criterion's
 *family*. Their p values are Holm-corrected (:func:`engramlab.analysis._inference.holm`), so a
