@@ -336,8 +336,8 @@ SUFFICIENCY = (
     "delivers light epochs to an ensemble tagged at the memory's formation (or allocated before "
     "it) whose members express ChR2: per subject, mean behaviour in light-on epochs minus "
     "light-off epochs; passes when the mean difference >= MIN_EFFECT and a two-sided paired "
-    "sign-flip test gives Holm-corrected p < ALPHA (family: every group and lit phase), in at least "
-    "one."
+    "sign-flip test gives Holm-corrected p < ALPHA (family: every group and lit phase), in at "
+    "least one."
 )
 
 
@@ -353,14 +353,14 @@ def sufficiency(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
 
 
 NECESSITY = (
-    "Removing the memory's ensemble impairs its recall. (a) For each Read phase that presents the "
-    "memory's cue with light epochs on its ensemble expressing ArchT: per "
-    "subject, light-off minus light-on behaviour, paired sign-flip test. (b) For each ablate of "
-    "its ensemble (or shrink of a synaptic tag taken while it formed): natural recall (light off, its cue) before minus after the ablation in the "
-    "same subjects (sign-flip), or, without a test before it, every other group that ran the "
-    "same Read phase minus the ablated group (permutation test, each comparison). Passes when "
-    "the impairment >= MIN_EFFECT with Holm-corrected p < ALPHA (family: every silencing phase "
-    "and ablation of every group) in at least one."
+    "Removing the memory's ensemble impairs its recall. (a) For each Read phase that presents "
+    "the memory's cue with light epochs on its ensemble expressing ArchT: per subject, light-off "
+    "minus light-on behaviour, paired sign-flip test. (b) For each ablate of its ensemble (or "
+    "shrink of a synaptic tag taken while it formed): natural recall (light off, its cue) before "
+    "minus after the ablation in the same subjects (sign-flip), or, without a test before it, "
+    "every other group that ran the same Read phase minus the ablated group (permutation test, "
+    "each comparison). Passes when the impairment >= MIN_EFFECT with Holm-corrected p < ALPHA "
+    "(family: every silencing phase and ablation of every group) in at least one."
 )
 
 

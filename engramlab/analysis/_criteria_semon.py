@@ -198,17 +198,27 @@ PERSISTENCE = (
     "the memory's cue at least MIN_DELAY_HOURS after its formation ended: per subject, recall "
     "minus baseline (the same subjects' behaviour before the memory formed; else the first trial "
     "of a formation without US; else to a cue of no memory), paired sign-flip test; passes when "
-    ">= MIN_EFFECT with Holm-corrected p < ALPHA (family: every group) in at least one. The fraction of the total Δμ norm "
-    "retained from formation to recall is reported when nothing else was learned in between."
+    ">= MIN_EFFECT with Holm-corrected p < ALPHA (family: every group) in at least one. The "
+    "fraction of the total Δμ norm retained from formation to recall is reported when nothing "
+    "else was learned in between."
 )
 
 
-def _recall_outcome(design, g, memory, mask, label_extra="") -> _Outcome | None:
+def _recall_minus_baseline(design, g, memory, mask) -> tuple[np.ndarray, str] | None:
+    """Per subject of ``g``: recall on the ``mask`` trials minus the memory's baseline, and the
+    baseline's description (None when either is missing)."""
     base_mask, base_txt = design.baseline(g, memory)
     if not mask.any() or not base_mask.any():
         return None
     r, b = paired(design.per_subject(g, mask), design.per_subject(g, base_mask))
-    return _paired_outcome(g, r - b, MIN_EFFECT, f"baseline {base_txt}{label_extra}")
+    return r - b, base_txt
+
+
+def _recall_outcome(design, g, memory, mask, label_extra="") -> _Outcome | None:
+    rec = _recall_minus_baseline(design, g, memory, mask)
+    if rec is None:
+        return None
+    return _paired_outcome(g, rec[0], MIN_EFFECT, f"baseline {rec[1]}{label_extra}")
 
 
 def persistence(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
@@ -333,14 +343,6 @@ DORMANCY = (
     "retrieval test's and the TOST's. Every (a) and (b) comparison of every group is one family "
     "(Holm); passes when one has corrected p < ALPHA."
 )
-
-
-def _recall_minus_baseline(design, g, memory, mask) -> tuple[np.ndarray, str] | None:
-    base_mask, base_txt = design.baseline(g, memory)
-    if not mask.any() or not base_mask.any():
-        return None
-    r, b = paired(design.per_subject(g, mask), design.per_subject(g, base_mask))
-    return r - b, base_txt
 
 
 def dormancy(tree: xr.DataTree, loaded: Any, memory: str) -> CriterionResult:
