@@ -100,7 +100,7 @@ class _Cell:
     value: float
     k: int = 0  # correct test examples (binomial tests)
     n: int = 0  # test examples
-    base: float = float("nan")  # base accuracy (sufficiency) / necessity p of the edit
+    base: float = float("nan")  # base accuracy on the memory's concepts (sufficiency)
     extra: float = float("nan")  # largest loss (specificity) / output norm ratio (sufficiency)
     losses: tuple[float, ...] = ()  # per-concept losses (specificity)
     nec: tuple[int, int] = (0, 0)  # (k, n) of the same edit's memory concepts (specificity)
