@@ -170,7 +170,7 @@ def criteria(store: str, rescore: bool) -> None:
 
     The criteria the protocol declares come first; the others are marked (undeclared).
     Circuit criteria are tests at ALPHA with minimum effects; ML criteria are thresholds on
-    measured scores (the definitions line lists them). Reads the store's /criteria node
+    measured scores, tested at ALPHA on the test examples (the definitions line lists them). Reads the store's /criteria node
     (scored when the run was written), or scores it again from the stored tree with --rescore
     (the scorer of the store's subject kind).
     Exits 2 if STORE is not a complete run store.
@@ -197,17 +197,17 @@ def criteria(store: str, rescore: bool) -> None:
     declared = _json.loads(a.get("criteria", "[]"))
     click.echo(f"  declared criteria: {', '.join(declared) or 'none'}")
     click.echo("")
-    if "alpha" in ds.attrs:  # circuit criteria: significance tests at ALPHA
+    if "thresholds" not in ds.attrs:  # circuit criteria: significance tests at ALPHA
         click.echo(format_criteria_table(ds))
-    else:  # ML criteria: thresholds on measured scores, no p value
+    else:  # ML criteria: thresholds on measured scores, tested on the test examples
         click.echo(format_criteria_table(ds, definitions=False))
         click.echo("")
         click.echo(_threshold_definitions(ds))
 
 
 def _threshold_definitions(ds) -> str:
-    """The definitions block of a criteria node scored by thresholds (ML subjects), which has
-    no ALPHA: each criterion's definition and the thresholds the store records."""
+    """The definitions block of a criteria node scored by thresholds (ML subjects): the
+    thresholds and ALPHA the store records, and each criterion's definition."""
     import json as _json
     import textwrap
 
@@ -216,8 +216,14 @@ def _threshold_definitions(ds) -> str:
     except ValueError:
         limits = {}
     shown = ", ".join(f"{k}={v:g}" for k, v in limits.items()) or "see each definition"
+    alpha = ds.attrs.get("alpha")
+    test = (
+        f"exact binomial tests and TOST at ALPHA={alpha:g}, layer residuals exact (no p)"
+        if alpha is not None
+        else "no significance test"
+    )
     out = textwrap.wrap(
-        f"Definitions (thresholds on scores, no significance test; {shown}):",
+        f"Definitions (thresholds on scores; {test}; {shown}):",
         100,
         subsequent_indent="    ",
     )

@@ -45,6 +45,8 @@ class MLTrial:
     terms: tuple[tuple[str, float], ...] = ()
     #: mean activity per recorded site over the concept's test examples
     activity: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
+    #: test examples of the concept (``accuracy`` is a fraction of them)
+    examples: int = 0
 
 
 @dataclass(frozen=True)
@@ -363,6 +365,7 @@ def _record(run, phase, ds, concepts, hooks=None, epoch="", light=False) -> None
                 run.null,
                 tuple(run.edits.items()),
                 seen,
+                int(np.count_nonzero(ds.concept_mask(c, "test"))),
             )
         )
 
