@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from engramlab.errors import RunError, unknown_name
+from engramlab.records import Checkpoint
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -42,18 +43,6 @@ __all__ = [
     "register_subject_kind",
     "subject_kind",
 ]
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Weights of every projection at one moment (after a phase, or every N steps)."""
-
-    phase: str
-    time: float
-    weights: dict[str, np.ndarray]  # recorded projection -> (subject, post, pre) total weight
-    #: projection -> (subject,) Frobenius norm of Δμ, for every projection (None: the tree
-    #: builder computes it from ``weights``)
-    norms: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -209,6 +198,8 @@ class CircuitKind(SubjectKind):
         from engramlab.world._stimuli import World
 
         proto = loaded.protocol
+        if proto.subject.circuit is None:  # pragma: no cover - the schema picks the kind
+            raise RunError("a circuit subject needs `subject: {circuit: …}`")
         spec = load_circuit(proto.subject.circuit)
         act = proto.record.activity
         sites = tuple(spec.order()) if act == "all" else tuple(act)
@@ -391,7 +382,7 @@ class _MLBatch:
                 datasets=self.datasets,
                 generator=torch.Generator().manual_seed(s ^ 0x5EED),
                 lifecycle=self.loaded.lifecycle[self.log.group],
-                record_sites=tuple(model.sites) if sites == "all" else tuple(sites),
+                record_sites=tuple(getattr(model, "sites", ())) if sites == "all" else tuple(sites),
             )
             model.eval()
             run.on_step = self.on_change

@@ -13,7 +13,7 @@ write each while the next simulates and memory does not grow with the number of 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -27,6 +27,13 @@ __all__ = ["Progress", "plan_batches", "simulate_batches", "subject_seeds"]
 
 #: ``progress(group, phase, subjects)``: ``subjects`` subjects of ``group`` finished ``phase``
 Progress = Callable[[str, str, int], None]
+
+
+class _PhaseLike(Protocol):
+    """What the loop reads of a phase (every op's model has these)."""
+
+    phase: str
+    op: str
 
 
 def subject_seeds(seed: int, group_index: int, n: int) -> list[int]:
@@ -90,6 +97,7 @@ def simulate_batches(
                 rec.begin(member)
                 size = log.n if member is log.state else 1
                 for pi, phase in enumerate(schedule[log.group]):
+                    phase = cast(_PhaseLike, phase)
                     impl = op_impl(phase.op, kind.name)
                     member.phase_index = pi
                     rec.phase = phase.phase

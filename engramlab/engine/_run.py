@@ -107,20 +107,30 @@ def run_protocol(
             lazy = writer.open_streamed()
             criteria = kind.score(lazy, loaded, done)
             writer.finish_streamed(attrs, criteria)
-            written = publish_store(tmp, path, status="complete") if write else None
+            written = publish_store(tmp, path, status="complete") if tmp is not None else None
             from engramlab.record import open_run
 
             tree = open_run(written) if written is not None else lazy
         else:
             tree = writer.finish_in_memory()
-            criteria = kind.score(tree, loaded, done)
-            if criteria is not None:
-                tree["criteria"] = xr.DataTree(criteria)
+            scored: dict[str, xr.Dataset] = {}
+
+            def score() -> dict[str, xr.Dataset]:
+                criteria = kind.score(tree, loaded, done)
+                if criteria is not None:
+                    scored["criteria"] = criteria
+                return scored
+
             written = None
             if write:
                 from engramlab.record import write_store
 
-                written = write_store(tree, path)
+                # the criteria are scored while the tree is written, then added to the store
+                written = write_store(tree, path, late=score)
+            else:
+                score()
+            if "criteria" in scored:
+                tree["criteria"] = xr.DataTree(scored["criteria"])
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

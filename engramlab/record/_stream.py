@@ -97,7 +97,7 @@ def align_to(ds: xr.Dataset, template: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def _fills(ds: xr.Dataset) -> dict[str, Any]:
+def _fills(ds: xr.Dataset) -> dict[Any, Any]:
     return {name: _fill(v.dtype) for name, v in ds.variables.items()}
 
 
@@ -175,7 +175,7 @@ class StoreWriter:
             ds = node.to_dataset(inherit=False)
             self.template[node.path] = ds
             full[node.path] = self._full_size(ds, self.pending)
-        self._to_zarr(xr.DataTree.from_dict(full), compute=False)
+        self._to_zarr(xr.DataTree.from_dict(full))
         self._write_rows(first, self.pending)
         self.written.extend(self.pending)
         self._release(self.pending)
@@ -196,7 +196,7 @@ class StoreWriter:
                 if self._group_of[g_row] == b.group:
                     src[g_row] = offset
             offset += b.n
-        out = {}
+        out: dict[Any, xr.Variable] = {}
         for name, var in ds.data_vars.items():
             if "subject" in var.dims:
                 shape = tuple(n if d == "subject" else ds.sizes[d] for d in var.dims)
@@ -208,7 +208,7 @@ class StoreWriter:
                 out[name] = xr.Variable(var.dims, data, var.attrs)
             else:
                 out[name] = var.variable
-        coords = {}
+        coords: dict[Any, xr.Variable] = {}
         for name, var in ds.coords.items():
             if name == "subject":
                 coords[name] = xr.Variable("subject", np.arange(n), var.attrs)
@@ -265,14 +265,16 @@ class StoreWriter:
                 consolidated=False,
             )
 
-    def _to_zarr(self, tree: xr.DataTree, *, compute: bool = True) -> None:
+    def _to_zarr(self, tree: xr.DataTree) -> None:
+        """Create every array at full size and write the eager coordinates (the lazy fills
+        along ``subject`` are not computed: batches write their rows over them)."""
         assert self.tmp is not None
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
             self.clean(tree).to_zarr(
-                self.tmp, mode="w", consolidated=False, zarr_format=3, compute=compute
+                self.tmp, mode="w", consolidated=False, zarr_format=3, compute=False
             )
 
     @staticmethod
@@ -309,5 +311,6 @@ class StoreWriter:
         """The streamed store as a lazily loaded tree (for scoring the criteria)."""
         from engramlab.record._store import _object_strings
 
+        assert self.tmp is not None
         tree = xr.open_datatree(self.tmp, engine="zarr", consolidated=False)
         return tree.map_over_datasets(_object_strings)
