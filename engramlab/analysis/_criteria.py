@@ -38,7 +38,7 @@ import xarray as xr
 
 from engramlab.analysis._design import RunDesign, paired
 from engramlab.analysis._inference import holm
-from engramlab.analysis._stats import cohens_dz, permutation_test, sign_flip_test
+from engramlab.analysis._stats import dz_text, p_text, permutation_test, sign_flip_test
 from engramlab.record import StoredDesign, design_from_node, run_design, schedule_node
 
 __all__ = [
@@ -196,7 +196,7 @@ def _paired_outcome(label: str, diff: np.ndarray, minimum: float, note: str = ""
         )
     score, p = float(d.mean()), sign_flip_test(d)
     ok = bool(score >= minimum)
-    txt = f"{score:+.2f} (d_z {cohens_dz(d):.2f}, p={p:.4f}, n={d.size})"
+    txt = f"{score:+.2f} (d_z {dz_text(d)}, {p_text(p)}, n={d.size})"
     return _Outcome(
         label,
         score,
@@ -225,7 +225,7 @@ def _combine(
     )
     parts = []
     for o, a, k in zip(outcomes, adj, ok, strict=True):
-        holm_txt = f"Holm p={a:.4f}; " if np.isfinite(a) else ""
+        holm_txt = f"Holm {p_text(a)}; " if np.isfinite(a) else ""
         parts.append(f"{o.label}: {holm_txt}{o.note} [{'passed' if k else 'failed'}]")
     b = outcomes[best]
     reason = "; ".join(parts)
@@ -410,7 +410,7 @@ def _versus_controls(
         worst, n = min(worst, diff), n + other.size
         ps.append(p)
         ok &= bool(diff >= minimum)
-        parts.append(f"vs {h} ({describe(h)}): {other.mean():+.2f}, Δ {diff:+.2f}, p={p:.4f}")
+        parts.append(f"vs {h} ({describe(h)}): {other.mean():+.2f}, Δ {diff:+.2f}, {p_text(p)}")
     if not parts:
         return None
     p_max = float(max(ps))

@@ -33,6 +33,7 @@ from engramlab.analysis._criteria import (
 )
 from engramlab.analysis._design import RunDesign, paired
 from engramlab.analysis._inference import tost_paired
+from engramlab.analysis._stats import p_text
 from engramlab.errors import UnknownNameError
 from engramlab.lifecycle import FORM_OPS
 from engramlab.protocol import get_drug
@@ -368,7 +369,7 @@ def dormancy(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
             p = max(np.nan_to_num(lo.p, nan=1.0), np.nan_to_num(p_eq, nan=1.0))
             note = (
                 f"light recall {lo.note}; natural recall {d.mean():+.2f} (TOST ±{MIN_EFFECT:g}: "
-                f"p={p_eq:.4f}, n={d.size}); baseline {base_txt}"
+                f"{p_text(p_eq)}, n={d.size}); baseline {base_txt}"
             )
             outcomes.append(
                 _Outcome(f"{g} (silent)", lo.score, p, lo.n, bool(lo.ok and p < ALPHA), note, lo.ok)
@@ -394,7 +395,7 @@ def dormancy(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
             p = max(ret.p, np.nan_to_num(p_eq, nan=1.0))
             note = (
                 f"overlap − chance {v.mean():+.3f} in {stims} (TOST ±{MIN_OVERLAP_EXCESS:g}: "
-                f"p={p_eq:.4f}, n={v.size}); retrievable: {ret.label} p={ret.p:.4f}"
+                f"{p_text(p_eq)}, n={v.size}); retrievable: {ret.label} {p_text(ret.p)}"
             )
             outcomes.append(
                 _Outcome(
