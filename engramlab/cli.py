@@ -250,7 +250,7 @@ def criteria(store: str, rescore: bool) -> None:
 
     The criteria the protocol declares come first; the others are marked (undeclared).
     Circuit criteria are tests at ALPHA with minimum effects; ML criteria are thresholds on
-    measured scores (the definitions line lists them). Reads the store's /criteria node
+    measured scores, tested at ALPHA on the test examples (the definitions line lists them). Reads the store's /criteria node
     (scored when the run was written), or scores it again from the stored tree with --rescore
     (the scorer of the store's subject kind).
     Exits 2 if STORE is not a complete run store.
@@ -273,9 +273,9 @@ def criteria(store: str, rescore: bool) -> None:
             lines.append(f"  {one_line(a['reference'])}")
         declared = [one_line(c) for c in _json.loads(a.get("criteria", "[]"))]
         lines += [f"  declared criteria: {', '.join(declared) or 'none'}", ""]
-        if "alpha" in ds.attrs:  # circuit criteria: significance tests at ALPHA
+        if "thresholds" not in ds.attrs:  # circuit criteria: significance tests at ALPHA
             lines.append(format_criteria_table(ds))
-        else:  # ML criteria: thresholds on measured scores, no p value
+        else:  # ML criteria: thresholds on measured scores, tested on the test examples
             lines += [format_criteria_table(ds, definitions=False), "", _threshold_definitions(ds)]
     except (StoreError, ProtocolError, KeyError, ValueError, TypeError) as err:
         _fail(f"{store}: not a readable run store ({err})")
@@ -283,8 +283,8 @@ def criteria(store: str, rescore: bool) -> None:
 
 
 def _threshold_definitions(ds) -> str:
-    """The definitions block of a criteria node scored by thresholds (ML subjects), which has
-    no ALPHA: each criterion's definition and the thresholds the store records."""
+    """The definitions block of a criteria node scored by thresholds (ML subjects): the
+    thresholds and ALPHA the store records, and each criterion's definition."""
     import json as _json
     import textwrap
 
@@ -293,8 +293,14 @@ def _threshold_definitions(ds) -> str:
     except ValueError:
         limits = {}
     shown = ", ".join(f"{k}={v:g}" for k, v in limits.items()) or "see each definition"
+    alpha = ds.attrs.get("alpha")
+    test = (
+        f"exact binomial tests and TOST at ALPHA={alpha:g}, layer residuals exact (no p)"
+        if alpha is not None
+        else "no significance test"
+    )
     out = textwrap.wrap(
-        f"Definitions (thresholds on scores, no significance test; {shown}):",
+        f"Definitions (thresholds on scores; {test}; {shown}):",
         100,
         subsequent_indent="    ",
     )

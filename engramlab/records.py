@@ -125,6 +125,8 @@ class MLTrial:
     terms: tuple[tuple[str, float], ...] = ()
     #: mean activity per recorded site over the concept's test examples
     activity: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
+    #: test examples of the concept (``accuracy`` is a fraction of them)
+    examples: int = 0
 
     @property
     def edits(self) -> Edit:

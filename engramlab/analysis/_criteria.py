@@ -7,11 +7,17 @@ Each criterion is a function ``(tree, design, memory) -> CriterionResult`` in
 light phases, opsins, tags, which memory each phase probes — never study or group names) to
 decide whether the run can address the criterion for that memory; if not, the result is
 "not tested" with the reason. Otherwise it compares the same subjects (sign-flip test) or groups
-(permutation test) and passes when ``p < ALPHA`` and the effect reaches its minimum.
+(permutation test); a comparison passes when its Holm-corrected p < ``ALPHA`` and the effect
+reaches its minimum. "No effect" claims use an equivalence test
+(:func:`engramlab.analysis._inference.tost_paired`).
 
-Most tests run per group: a criterion passes for a memory when it passes in at least one group
-whose design addresses it; the reported score, p and n are that group's (or, when none passes,
-those of the group closest to passing), and the reason lists every group.
+Most tests run per group (and phase, and site): together these comparisons are the criterion's
+*family*. Their p values are Holm-corrected (:func:`engramlab.analysis._inference.holm`), so a
+criterion no longer passes because one of many arms tried crossed ``ALPHA`` by chance: it
+passes for a memory when at least one comparison passes with its *corrected* p < ``ALPHA`` and
+its effect reaches the minimum. The reported score, corrected p, uncorrected p and n are that
+comparison's (or, when none passes, those of the one closest to passing), ``family`` is the
+number of comparisons corrected for, and the reason lists every comparison.
 
 >>> import engramlab                                              # doctest: +SKIP
 >>> from engramlab.analysis import score_criteria                 # doctest: +SKIP
@@ -31,7 +37,8 @@ import numpy as np
 import xarray as xr
 
 from engramlab.analysis._design import RunDesign, paired
-from engramlab.analysis._stats import cohens_dz, permutation_test, sign_flip_test
+from engramlab.analysis._inference import holm
+from engramlab.analysis._stats import dz_text, p_text, permutation_test, sign_flip_test
 from engramlab.record import StoredDesign, design_from_node, run_design, schedule_node
 
 __all__ = [
@@ -62,7 +69,9 @@ MIN_DELAY_HOURS = 1.0
 class CriterionResult:
     """The outcome of one criterion test for one memory.
 
-    ``passed`` is ``None`` when the design cannot address the criterion ("not tested").
+    ``passed`` is ``None`` when the design cannot address the criterion ("not tested"). ``p`` is
+    the deciding comparison's p after the Holm correction over the ``family`` of comparisons the
+    criterion tried; ``p_uncorrected`` is its p before it.
 
     >>> CriterionResult(0.4, True, "on − off", 0.008, 8, "…", "ok").status
     'passed'
@@ -77,6 +86,8 @@ class CriterionResult:
     n: int
     definition: str
     reason: str
+    p_uncorrected: float = float("nan")
+    family: int = 0
 
     @property
     def status(self) -> str:
@@ -147,12 +158,16 @@ def register_criterion(
 # ---------------------------------------------------------------------------- helpers
 @dataclass(frozen=True)
 class _Outcome:
+    """One comparison of a criterion's family. ``passed``: p < ALPHA and ``ok`` (uncorrected);
+    ``ok``: every condition but the p value (the effect reaches its minimum, …)."""
+
     label: str
     score: float
     p: float
     n: int
     passed: bool
     note: str
+    ok: bool = False
 
 
 class _Why:
@@ -180,28 +195,51 @@ def _paired_outcome(label: str, diff: np.ndarray, minimum: float, note: str = ""
             label, float("nan"), float("nan"), int(d.size), False, "fewer than 2 subjects"
         )
     score, p = float(d.mean()), sign_flip_test(d)
-    passed = bool(p < ALPHA and score >= minimum)
-    txt = f"{score:+.2f} (d_z {cohens_dz(d):.2f}, p={p:.4f}, n={d.size})"
-    return _Outcome(label, score, p, int(d.size), passed, f"{txt}{'; ' + note if note else ''}")
+    ok = bool(score >= minimum)
+    txt = f"{score:+.2f} (d_z {dz_text(d)}, {p_text(p)}, n={d.size})"
+    return _Outcome(
+        label,
+        score,
+        p,
+        int(d.size),
+        bool(p < ALPHA and ok),
+        f"{txt}{'; ' + note if note else ''}",
+        ok,
+    )
 
 
 def _combine(
     definition: str, statistic: str, outcomes: list[_Outcome], missing: str | _Why
 ) -> CriterionResult:
+    """The criterion's result from its family of comparisons, Holm-corrected: it passes when a
+    comparison's corrected p < ALPHA and its effect conditions hold."""
     if not outcomes:
         return CriterionResult.not_tested(definition, str(missing), statistic)
-    ok = [o for o in outcomes if o.passed]
-    pool = ok or [o for o in outcomes if not np.isnan(o.p)] or outcomes
-    best = min(pool, key=lambda o: (np.nan_to_num(o.p, nan=2.0), -np.nan_to_num(o.score)))
-    verdict = lambda o: "passed" if o.passed else "failed"  # noqa: E731
-    reason = "; ".join(f"{o.label}: {o.note} [{verdict(o)}]" for o in outcomes)
-    return CriterionResult(best.score, bool(ok), statistic, best.p, best.n, definition, reason)
+    adj = holm([o.p for o in outcomes])
+    family = int(np.isfinite(adj).sum())
+    ok = [bool(o.ok and a < ALPHA) for o, a in zip(outcomes, adj, strict=True)]
+    idx = list(range(len(outcomes)))
+    pool = [i for i in idx if ok[i]] or [i for i in idx if np.isfinite(adj[i])] or idx
+    best = min(
+        pool, key=lambda i: (np.nan_to_num(adj[i], nan=2.0), -np.nan_to_num(outcomes[i].score))
+    )
+    parts = []
+    for o, a, k in zip(outcomes, adj, ok, strict=True):
+        holm_txt = f"Holm {p_text(a)}; " if np.isfinite(a) else ""
+        parts.append(f"{o.label}: {holm_txt}{o.note} [{'passed' if k else 'failed'}]")
+    b = outcomes[best]
+    reason = "; ".join(parts)
+    if family > 1:
+        reason = f"family of {family} comparisons (Holm): {reason}"
+    return CriterionResult(
+        b.score, any(ok), statistic, float(adj[best]), b.n, definition, reason, float(b.p), family
+    )
 
 
 def _light_tests(design: RunDesign, memory: str, mode: str) -> list[tuple[str, int, str]]:
     """(group, phase index, phase name) of Read phases lighting ``memory``'s ensemble with the
-    opsin that ``mode`` needs (ChR2 to activate, ArchT to silence). Silencing must also probe
-    the memory (its cue is presented or it is declared), so that there is recall to impair."""
+    opsin that ``mode`` needs (ChR2 to activate, ArchT to silence). Silencing must also present
+    the memory's cue, so that there is recall to impair (declaring ``memory:`` is not enough)."""
     opsin = "ChR2" if mode == "activate" else "ArchT"
     out = []
     for g in design.groups:
@@ -214,11 +252,8 @@ def _light_tests(design: RunDesign, memory: str, mode: str) -> list[tuple[str, i
                 continue
             if not any(n in ens and ens[n].opsin == opsin for n in lp.ensembles):
                 continue
-            if mode == "silence":
-                stim = getattr(lp.phase, "stimulus", None)
-                declared = getattr(lp.phase, "memory", None) == memory
-                if not declared and stim not in cues:
-                    continue
+            if mode == "silence" and getattr(lp.phase, "stimulus", None) not in cues:
+                continue
             if design.index_of(g, lp.phase.phase) > min(
                 (i for i, _ in design.formations(g, memory)), default=10**9
             ):
@@ -318,7 +353,8 @@ SUFFICIENCY = (
     "delivers light epochs to an ensemble tagged at the memory's formation (or allocated before "
     "it) whose members express ChR2: per subject, mean behaviour in light-on epochs minus "
     "light-off epochs; passes when the mean difference >= MIN_EFFECT and a two-sided paired "
-    "sign-flip test gives p < ALPHA, in at least one group."
+    "sign-flip test gives Holm-corrected p < ALPHA (family: every group and lit phase), in at "
+    "least one."
 )
 
 
@@ -334,13 +370,14 @@ def sufficiency(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
 
 
 NECESSITY = (
-    "Removing the memory's ensemble impairs its recall. (a) For each Read phase that presents the "
-    "memory's cue (or declares it) with light epochs on its ensemble expressing ArchT: per "
-    "subject, light-off minus light-on behaviour, paired sign-flip test. (b) For each ablate of "
-    "its ensemble (or shrink of a synaptic tag taken while it formed): natural recall (light off, its cue) before minus after the ablation in the "
-    "same subjects (sign-flip), or, without a test before it, every other group that ran the "
-    "same Read phase minus the ablated group (permutation test, each comparison). Passes when "
-    "the impairment >= MIN_EFFECT with p < ALPHA in at least one group."
+    "Removing the memory's ensemble impairs its recall. (a) For each Read phase that presents "
+    "the memory's cue with light epochs on its ensemble expressing ArchT: per subject, light-off "
+    "minus light-on behaviour, paired sign-flip test. (b) For each ablate of its ensemble (or "
+    "shrink of a synaptic tag taken while it formed): natural recall (light off, its cue) before "
+    "minus after the ablation in the same subjects (sign-flip), or, without a test before it, "
+    "every other group that ran the same Read phase minus the ablated group (permutation test, "
+    "each comparison). Passes when the impairment >= MIN_EFFECT with Holm-corrected p < ALPHA "
+    "(family: every silencing phase and ablation of every group) in at least one."
 )
 
 
@@ -357,10 +394,13 @@ def necessity(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
     )
 
 
-def _versus_controls(label: str, mine: np.ndarray, controls, describe) -> _Outcome | None:
+def _versus_controls(
+    label: str, mine: np.ndarray, controls, describe, minimum: float = MIN_EFFECT
+) -> _Outcome | None:
     """The experimental effect ``mine`` against each control's: ``controls`` yields
-    ``(group, effect array)``; passes when it exceeds every control by >= MIN_EFFECT with
-    permutation p < ALPHA. ``describe(group)`` says how that control differs."""
+    ``(group, effect array)``; passes when it exceeds every control by >= ``minimum`` with
+    permutation p < ALPHA (an intersection–union test: its p is the largest of the
+    comparisons'). ``describe(group)`` says how that control differs."""
     parts, worst, ps, n, ok = [], np.inf, [], mine.size, True
     for h, other in controls:
         other = other[~np.isnan(other)]
@@ -369,12 +409,19 @@ def _versus_controls(label: str, mine: np.ndarray, controls, describe) -> _Outco
         diff, p = float(mine.mean() - other.mean()), permutation_test(mine, other)
         worst, n = min(worst, diff), n + other.size
         ps.append(p)
-        ok &= bool(p < ALPHA and diff >= MIN_EFFECT)
-        parts.append(f"vs {h} ({describe(h)}): {other.mean():+.2f}, Δ {diff:+.2f}, p={p:.4f}")
+        ok &= bool(diff >= minimum)
+        parts.append(f"vs {h} ({describe(h)}): {other.mean():+.2f}, Δ {diff:+.2f}, {p_text(p)}")
     if not parts:
         return None
+    p_max = float(max(ps))
     return _Outcome(
-        f"{label} ({mine.mean():+.2f})", float(worst), float(max(ps)), int(n), ok, "; ".join(parts)
+        f"{label} ({mine.mean():+.2f})",
+        float(worst),
+        p_max,
+        int(n),
+        bool(ok and p_max < ALPHA),
+        "; ".join(parts),
+        bool(ok),
     )
 
 
@@ -384,7 +431,8 @@ SPECIFICITY = (
     "groups); every other group that ran the same phase is a control. Per subject effect: "
     "on − off (activation), off − on (silencing) or minus natural recall (ablation). Passes "
     "when the experimental effect exceeds each control's by >= MIN_EFFECT with a two-sided "
-    "permutation test p < ALPHA against every control. Not tested with a single group."
+    "permutation test against every control (p: the largest), Holm-corrected p < ALPHA over the "
+    "phases tried. Not tested with a single group."
 )
 
 

@@ -1,23 +1,36 @@
 """The engram criteria of trained networks (``mlp``, ``transformer``, ``hf`` subjects), scored
-from a run's stored tree: ``/behaviour`` (accuracy per concept and the edits in force:
-``edit_null``, ``edit_terms``), ``/engrams/<memory>`` and the run's design (``/schedule``).
+from a run's stored tree: ``/behaviour`` (accuracy per concept, the test examples it is a
+fraction of, and the edits in force: ``edit_null``, ``edit_terms``), ``/engrams/<memory>`` and
+the run's design (``/schedule``). Each is a test against a stated null.
 
-Layer level (from the closed-form statistics, per layer l, worst layer reported):
+Layer level (from the closed-form statistics of the training split, per layer l, worst layer
+reported; exact statistics of the whole split, so no p value):
 
 * ``reactivation``: ‖E_l X+ − W_l X+‖ / ‖W_l X+‖ ≤ 0.5 — the engram alone regenerates the
-  layer's response to the memory's inputs;
+  layer's response to the memory's inputs (any engram whose estimator reports the residual,
+  a sham included; a non-closed-form engram is named ``memory[estimator]``);
 * ``specificity-residual``: ‖E_l X−‖ / ‖W_l X−‖ ≤ 0.5 — it is silent on the reference inputs.
 
-End to end (from ``test`` phases, accuracy on each concept's test split):
+End to end (from ``test`` phases, accuracy on each concept's test split; examples pooled over
+subjects, k correct of N):
 
-* ``necessity``: after erasing the memory (or set) at α = 1, the accuracy on its concepts
-  ≤ 0.2;
-* ``specificity``: in the same test, the other concepts lose ≤ 0.03 accuracy on average and no
-  concept loses more than 0.15, relative to the last unedited test;
-* ``sufficiency``: null + engram gives ≥ 0.9 of the base accuracy on the memory's concepts
-  while its mean output norm on the other concepts is ≤ 0.25 of the base model's.
+* ``necessity``: after erasing the memory (or set) at α = 1. Null: the memory survives,
+  accuracy ≥ 0.2. Exact one-sided binomial test of k/N < 0.2; passes when the mean accuracy
+  ≤ 0.2 and p < ALPHA.
+* ``specificity``: in the same test, the other concepts' accuracy losses relative to the last
+  unedited test (one per subject and concept). Null: they lose ≥ 0.03 (or gain ≥ 0.03). Two
+  one-sided t-tests (TOST) of |mean loss| < 0.03, and no concept loses more than 0.15; there
+  must be an effect to be specific — the necessity test of the same edit passes — so p is the
+  larger of the two tests' p (intersection–union).
+* ``sufficiency``: null + engram. Null: accuracy on the memory's concepts ≤ 0.9 × the base
+  model's (pooled). Exact one-sided binomial test of k/N > 0.9 × base; passes when the ratio
+  ≥ 0.9, p < ALPHA and the mean output norm on the other concepts is ≤ 0.25 of the base model's.
 
-Scores are means over subjects; ``passed`` applies the threshold to that mean.
+Each (memory, criterion) is one test (``family`` 1; 0 for the exact layer statistics), so
+``p`` and ``p_uncorrected`` agree. A sham engram (random, the real one's norm) fails them all:
+erasing it leaves the memory, it recalls nothing from the null state, and it does not
+regenerate the layer's response. A store written before ``/behaviour`` recorded ``examples``
+cannot be tested end to end: those cells are ``not tested``.
 
 >>> _edit_terms("-digits:3+digits:8", {"digits:3+digits:8", "digits:3", "digits:8"})
 (False, (('digits:3+digits:8', -1.0),))
@@ -33,13 +46,17 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
+from scipy import stats
 
-from engramlab.analysis._criteria import CriterionResult
+from engramlab.analysis._criteria import ALPHA, CriterionResult
 from engramlab.analysis._criteria_table import criteria_dataset, register_scorer
+from engramlab.analysis._inference import tost_paired
+from engramlab.analysis._stats import p_text
 from engramlab.record import GroupDesign, StoredDesign
 
 __all__ = ["ML_DEFINITIONS", "ML_KINDS", "ML_THRESHOLDS", "ml_results", "score_ml_criteria"]
@@ -59,16 +76,24 @@ ML_THRESHOLDS: dict[str, float] = {
 }
 
 ML_DEFINITIONS: dict[str, str] = {
-    "reactivation": "max over layers of ||E X+ - W X+|| / ||W X+|| (closed-form statistics); "
-    "passed if <= 0.5",
-    "specificity-residual": "max over layers of ||E X-|| / ||W X-||; passed if <= 0.5",
-    "necessity": "test accuracy on the memory's concepts after erasing it at alpha = 1; "
-    "passed if <= 0.2",
-    "specificity": "mean accuracy loss of the other concepts after erasing the memory at "
-    "alpha = 1 (vs the last unedited test); passed if <= 0.03 and the largest loss <= 0.15",
-    "sufficiency": "accuracy of null + engram on the memory's concepts / base accuracy; passed "
-    "if >= 0.9 and the output norm on other concepts is <= 0.25 of the base model's",
+    "reactivation": "max over layers of ||E X+ - W X+|| / ||W X+|| (second moments of the "
+    "training split, exact: no p); passed if <= 0.5",
+    "specificity-residual": "max over layers of ||E X-|| / ||W X-|| (exact: no p); passed if "
+    "<= 0.5",
+    "necessity": "test accuracy on the memory's concepts after erasing it at alpha = 1; null: "
+    "accuracy >= 0.2; exact one-sided binomial test on the pooled test examples; passed if the "
+    "mean <= 0.2 and p < 0.05",
+    "specificity": "accuracy loss of each other concept (per subject) after erasing the memory "
+    "at alpha = 1 (vs the last unedited test); null: |mean loss| >= 0.03; TOST, largest loss "
+    "<= 0.15, and the same erasure passes necessity; p is the larger of the TOST and necessity p",
+    "sufficiency": "accuracy of null + engram on the memory's concepts / base accuracy; null: "
+    "accuracy <= 0.9 x base; exact one-sided binomial test on the pooled test examples; passed "
+    "if the ratio >= 0.9, p < 0.05 and the output norm on other concepts is <= 0.25 of the base "
+    "model's",
 }
+
+#: the criteria decided by a test on test examples (the others are exact layer statistics)
+_TESTED = ("necessity", "specificity", "sufficiency")
 
 _COEF = re.compile(r"([0-9][0-9.e+-]*)\*")
 
@@ -136,6 +161,9 @@ class _Store:
         self.edit = grid("edit", "").astype(object)
         self.light = grid("light", False).astype(bool)
         self.group = [str(g) for g in beh["group"].values]
+        #: the store records the test examples of each trial (older stores do not)
+        self.counted = "examples" in beh.coords or "examples" in beh
+        self.examples = grid("examples", 0).astype(np.int64) if self.counted else None
         self.structured = "edit_terms" in beh.coords or "edit_terms" in beh
         if self.structured:
             self.null = grid("edit_null", False).astype(bool)
@@ -177,18 +205,35 @@ def _concepts_of(families: dict[str, list[str]], key: str) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class _Cell:
+    """One subject's measurement of one (memory, criterion)."""
+
+    value: float
+    k: int = 0  # correct test examples (binomial tests)
+    n: int = 0  # test examples
+    base: float = float("nan")  # base accuracy on the memory's concepts (sufficiency)
+    extra: float = float("nan")  # largest loss (specificity) / output norm ratio (sufficiency)
+    losses: tuple[float, ...] = ()  # per-concept losses (specificity)
+    nec: tuple[int, int] = (0, 0)  # (k, n) of the same edit's memory concepts (specificity)
+
+
 def _subject_scores(
     st: _Store, row: int, families: dict[str, list[str]], keys: set[str]
-) -> dict[tuple[str, str], tuple[float, float | None]]:
-    res: dict[tuple[str, str], tuple[float, float | None]] = {}
+) -> dict[tuple[str, str], _Cell]:
+    res: dict[tuple[str, str], _Cell] = {}
     base: dict[tuple[str, str], tuple[float, float]] = {}
     for _ph, cols in st.phases(row):
         if st.light[row, cols].any():
             continue
         data, label = str(st.stim[row, cols[0]]), str(st.edit[row, cols[0]])
-        trials = [(str(st.concept[row, j]), st.acc[row, j], st.resp[row, j]) for j in cols]
+        m = st.examples[row, cols] if st.examples is not None else np.zeros(len(cols), np.int64)
+        trials = [
+            (str(st.concept[row, j]), st.acc[row, j], st.resp[row, j], int(mj))
+            for j, mj in zip(cols, m, strict=True)
+        ]
         if not label:
-            for c, a, r in trials:
+            for c, a, r, _ in trials:
                 base[(data, c)] = (a, r)
             continue
         parsed = st.edits(row, int(cols[0]), keys)
@@ -196,44 +241,47 @@ def _subject_scores(
             continue
         null, ((key, coef),) = parsed
         concepts = _concepts_of(families, key)
-        if not concepts or any((data, c) not in base for c, _, _ in trials):
+        if not concepts or any((data, t[0]) not in base for t in trials):
             continue
         inside = [t for t in trials if t[0] in concepts]
         outside = [t for t in trials if t[0] not in concepts]
         if not inside:
             continue
+        k = int(sum(round(a * mj) for _, a, _, mj in inside))
+        n = int(sum(mj for *_, mj in inside))
         if not null and abs(coef + 1) < 1e-9:
-            res[(key, "necessity")] = (float(np.mean([a for _, a, _ in inside])), None)
+            res[(key, "necessity")] = _Cell(float(np.mean([t[1] for t in inside])), k, n)
             if outside:
-                loss = [base[(data, c)][0] - a for c, a, _ in outside]
-                res[(key, "specificity")] = (float(np.mean(loss)), float(f"{max(loss):.4f}"))
+                loss = tuple(float(base[(data, c)][0] - a) for c, a, _, _ in outside)
+                res[(key, "specificity")] = _Cell(
+                    float(np.mean(loss)), extra=max(loss), losses=loss, nec=(k, n)
+                )
         elif null and abs(coef - 1) < 1e-9:
-            ratio = float(
-                np.mean([a for _, a, _ in inside])
-                / max(np.mean([base[(data, c)][0] for c, _, _ in inside]), 1e-12)
-            )
+            b_acc = float(np.mean([base[(data, t[0])][0] for t in inside]))
+            ratio = float(np.mean([t[1] for t in inside]) / max(b_acc, 1e-12))
             silence = (
                 float(
-                    np.mean([r for _, _, r in outside])
-                    / max(np.mean([base[(data, c)][1] for c, _, _ in outside]), 1e-12)
+                    np.mean([t[2] for t in outside])
+                    / max(np.mean([base[(data, t[0])][1] for t in outside]), 1e-12)
                 )
                 if outside
                 else 0.0
             )
-            res[(key, "sufficiency")] = (ratio, float(f"{silence:.4f}"))
+            res[(key, "sufficiency")] = _Cell(ratio, k, n, base=b_acc, extra=silence)
     return res
 
 
-def _engram_scores(tree: xr.DataTree, n: int) -> list[dict[tuple[str, str], float]]:
+def _engram_scores(tree: xr.DataTree, n: int) -> list[dict[tuple[str, str], _Cell]]:
     """Per subject: (memory, reactivation | specificity-residual) → worst layer residual, for
-    every closed-form engram the subject has."""
-    out: list[dict[tuple[str, str], float]] = [{} for _ in range(n)]
+    every engram whose estimator reports the residuals (``memory[estimator]`` unless the
+    estimator is the closed form)."""
+    out: list[dict[tuple[str, str], _Cell]] = [{} for _ in range(n)]
     if "engrams" not in tree.children:
         return out
     for name, node in tree["engrams"].children.items():
         ds = node.to_dataset()
-        if ds.attrs.get("estimator") != "closed-form":
-            continue
+        est = str(ds.attrs.get("estimator", ""))
+        key = str(name) if est == "closed-form" else f"{name}[{est}]"
         for crit, field in (
             ("reactivation", "reactivation_residual"),
             ("specificity-residual", "specificity_residual"),
@@ -243,7 +291,7 @@ def _engram_scores(tree: xr.DataTree, n: int) -> list[dict[tuple[str, str], floa
             vals = np.asarray(ds[field].values, dtype=float)
             for row in range(n):
                 if not np.isnan(vals[row]).all():
-                    out[row][(str(name), crit)] = float(np.nanmax(vals[row]))
+                    out[row][(key, crit)] = _Cell(float(np.nanmax(vals[row])))
     return out
 
 
@@ -254,26 +302,56 @@ def _edit_keys(tree: xr.DataTree) -> set[str]:
     return {str(k) for k in labels if str(k)}
 
 
-def _decide(crit: str, mean: float, extra: list[float]) -> tuple[bool, str]:
-    """Pass/fail of the subject mean of ``crit`` against :data:`ML_THRESHOLDS`, and why."""
+def _binom(k: int, n: int, p0: float, alternative: str) -> float:
+    """One-sided exact binomial p of ``k`` of ``n`` against ``p0`` (NaN without examples)."""
+    if n == 0:
+        return float("nan")
+    return float(stats.binomtest(k, n, min(max(p0, 0.0), 1.0), alternative=alternative).pvalue)
+
+
+def _decide(crit: str, cells: list[_Cell]) -> tuple[bool, str, float]:
+    """(passed, reason, p) of one (memory, criterion) from its subjects' cells, against
+    :data:`ML_THRESHOLDS` at ALPHA (p NaN for the exact layer statistics)."""
     t = ML_THRESHOLDS
+    mean = float(np.mean([c.value for c in cells]))
+    k, n = sum(c.k for c in cells), sum(c.n for c in cells)
     if crit == "necessity":
         lim = t["necessity_max_accuracy"]
-        return mean <= lim, f"accuracy after erasure {mean:.3f} (<= {lim:g})"
-    if crit == "specificity":
-        worst = max(extra) if extra else 0.0
-        lim, top = t["specificity_max_mean_loss"], t["specificity_max_loss"]
-        ok = mean <= lim and worst <= top
-        return ok, f"mean loss {mean:.3f} (<= {lim:g}), largest loss {worst:.3f} (<= {top:g})"
-    if crit == "sufficiency":
-        sil = float(np.mean(extra)) if extra else 0.0
-        lim, top = t["sufficiency_min_ratio"], t["sufficiency_max_output_norm_elsewhere"]
-        ok = mean >= lim and sil <= top
-        return ok, (
-            f"accuracy ratio {mean:.3f} (>= {lim:g}), output norm elsewhere {sil:.3f} (<= {top:g})"
+        p = _binom(k, n, lim, "less")
+        ok = mean <= lim and p < ALPHA
+        return (
+            ok,
+            f"accuracy after erasure {mean:.3f} (<= {lim:g}; binomial {k}/{n}, {p_text(p)})",
+            p,
         )
+    if crit == "specificity":
+        lim, top = t["specificity_max_mean_loss"], t["specificity_max_loss"]
+        losses = np.array([x for c in cells for x in c.losses])
+        worst = float(losses.max()) if losses.size else 0.0
+        p_eq = tost_paired(losses, lim)
+        nk, nn = sum(c.nec[0] for c in cells), sum(c.nec[1] for c in cells)
+        p_nec = _binom(nk, nn, t["necessity_max_accuracy"], "less")
+        p = float(max(np.nan_to_num(p_eq, nan=1.0), np.nan_to_num(p_nec, nan=1.0)))
+        ok = p < ALPHA and worst <= top
+        why = (
+            f"mean loss {mean:.3f} (TOST ±{lim:g}: {p_text(p_eq)}, n={losses.size}), largest loss "
+            f"{worst:.3f} (<= {top:g}); the erasure's own effect: binomial {nk}/{nn} < "
+            f"{t['necessity_max_accuracy']:g}, {p_text(p_nec)}"
+        )
+        return ok, why, p
+    if crit == "sufficiency":
+        lim, top = t["sufficiency_min_ratio"], t["sufficiency_max_output_norm_elsewhere"]
+        sil = float(np.mean([c.extra for c in cells]))
+        b_acc = float(np.mean([c.base for c in cells]))
+        p = _binom(k, n, lim * b_acc, "greater")
+        ok = mean >= lim and p < ALPHA and sil <= top
+        why = (
+            f"accuracy ratio {mean:.3f} (>= {lim:g}; binomial {k}/{n} > {lim:g} × base "
+            f"{b_acc:.3f}, {p_text(p)}), output norm elsewhere {sil:.3f} (<= {top:g})"
+        )
+        return ok, why, p
     lim = t["reactivation_max_residual" if crit == "reactivation" else "specificity_residual_max"]
-    return mean <= lim, f"worst layer residual {mean:.3f} (<= {lim:g})"
+    return mean <= lim, f"worst layer residual {mean:.3f} (<= {lim:g}; exact, no p)", float("nan")
 
 
 def ml_results(tree: xr.DataTree, design: StoredDesign) -> dict[tuple[str, str], CriterionResult]:
@@ -285,27 +363,33 @@ def ml_results(tree: xr.DataTree, design: StoredDesign) -> dict[tuple[str, str],
     engrams = _engram_scores(tree, len(st.group))
     per = []
     for row, g in enumerate(st.group):
-        r: dict[tuple[str, str], tuple[float, float | None]] = _subject_scores(
-            st, row, fams[g], keys
-        )
-        r.update({k: (v, None) for k, v in engrams[row].items()})
+        r = _subject_scores(st, row, fams[g], keys)
+        r.update(engrams[row])
         per.append(r)
     found = list(dict.fromkeys(k for p in per for k in p))
     out: dict[tuple[str, str], CriterionResult] = {}
     for mem, crit in found:
-        vals = [p[(mem, crit)] for p in per if (mem, crit) in p]
-        scores = [v[0] for v in vals]
-        mean = float(np.mean(scores))
-        extra = [v[1] for v in vals if v[1] is not None]
-        ok, why = _decide(crit, mean, extra)
+        cells = [p[(mem, crit)] for p in per if (mem, crit) in p]
+        definition = ML_DEFINITIONS.get(crit, "")
+        if crit in _TESTED and not st.counted:
+            out[(mem, crit)] = CriterionResult.not_tested(
+                definition,
+                "no test: /behaviour has no examples (a store written before they were "
+                "recorded); run the protocol again",
+                "mean over subjects",
+            )
+            continue
+        ok, why, p = _decide(crit, cells)
         out[(mem, crit)] = CriterionResult(
-            float(np.nanmean(scores)),
-            ok,
+            float(np.nanmean([c.value for c in cells])),
+            bool(ok),
             "mean over subjects",
-            float("nan"),
-            len(scores),
-            ML_DEFINITIONS.get(crit, ""),
+            p,
+            len(cells),
+            definition,
             why,
+            p,
+            int(np.isfinite(p)),
         )
     scored = {c for _, c in found}
     mems = list(dict.fromkeys(m for m, _ in found)) or ["(none)"]
@@ -326,6 +410,7 @@ def score_ml_criteria(tree: xr.DataTree, design: StoredDesign) -> xr.Dataset:
     attrs: dict[str, Any] = {f"definition_{k}": v for k, v in ML_DEFINITIONS.items()}
     attrs["declared"] = json.dumps(list(design.criteria))
     attrs["thresholds"] = json.dumps(ML_THRESHOLDS)
+    attrs["alpha"] = ALPHA
     return criteria_dataset(
         results,
         default="not tested: not measured for this memory",

@@ -8,40 +8,102 @@ experimental-logic criteria (sufficiency, necessity, specificity).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from engramlab.analysis._criteria import (
+    ALPHA,
     MIN_DELAY_HOURS,
     MIN_EFFECT,
     MIN_OVERLAP_EXCESS,
     CriterionResult,
+    _ablations,
     _combine,
     _light_outcomes,
     _light_tests,
     _Outcome,
     _paired_outcome,
+    _versus_controls,
     _Why,
     design_of,
     register_criterion,
 )
 from engramlab.analysis._design import RunDesign, paired
+from engramlab.analysis._inference import tost_paired
+from engramlab.analysis._stats import p_text
+from engramlab.errors import UnknownNameError
 from engramlab.lifecycle import FORM_OPS
+from engramlab.protocol import get_drug
 
 REACTIVATION = (
-    "Units tagged at encoding are active again at natural recall more than chance. At every "
-    "recorded site holding the memory's ensemble, on light-off Read trials after its formation "
-    "that present its cue: per subject, overlap = |tagged ∩ active| / |tagged| minus chance = "
-    "fraction of the site's units active (active: rate > 0), averaged over trials; passes when "
-    "the mean excess >= MIN_OVERLAP_EXCESS with paired sign-flip p < ALPHA in at least one group."
+    "Units tagged at encoding are active again at natural recall more than the representation "
+    "alone predicts. At every recorded site holding the memory's ensemble, on light-off Read "
+    "trials after its formation that present its cue: per subject, overlap = |tagged ∩ active| "
+    "/ |tagged| minus chance = fraction of the site's units active (active: rate > 0), averaged "
+    "over trials (trials after an ablation of the ensemble excluded). A representation driven "
+    "by its input reactivates without any learning, so "
+    "this excess is compared with what the representation alone predicts: (i) the same "
+    "ensemble's excess in every group whose learning of the memory was blocked (a drug that "
+    "blocks plasticity open during its formation) at the same recall (permutation test, each "
+    "control), or (ii) the same subjects' excess on trials presenting the cue before the "
+    "memory formed (paired sign-flip test, last such phase). Passes when the excess over the "
+    "baseline >= MIN_OVERLAP_EXCESS with Holm-corrected p < ALPHA in at least one comparison. "
+    "Without either baseline the overlap is reported as input-driven and not counted."
 )
 
 
+def blocked_learning(design: RunDesign, g: str, memory: str) -> str | None:
+    """The drug (registry flag ``blocks_plasticity``) whose window is open when ``memory`` first
+    forms in ``g``, or None: the group's learning of it was blocked."""
+    forms = design.formations(g, memory)
+    if not forms:
+        return None
+    sched = design.schedule(g)
+    elapsed = 0.0
+    for ph in reversed(sched[: forms[0][0]]):
+        if ph.op == "drug":
+            try:
+                effect = get_drug(ph.drug)
+            except UnknownNameError:  # the validator reports an unknown drug
+                continue
+            if effect.blocks_plasticity and elapsed < float(ph.hours or 0.0):
+                return ph.drug
+        elif ph.op == "delay":
+            elapsed += float(ph.hours or 0.0) + 24.0 * float(getattr(ph, "days", None) or 0.0)
+    return None
+
+
+def _before_learning(design: RunDesign, g: str, memory: str) -> tuple[np.ndarray, str]:
+    """Light-off trials of ``g``'s last phase before ``memory`` formed that present one of its
+    cues without a US: the cue's representation before any learning of the memory."""
+    forms = design.formations(g, memory)
+    empty = np.zeros(design.y.shape, bool)
+    if not forms:
+        return empty, ""
+    idx = design.phase_index_grid(g)
+    mask = (
+        design.rows(g)[:, None]
+        & (idx >= 0)
+        & (idx < forms[0][0])
+        & ~design.light
+        & design.has_stim(design.cues(g, memory))
+        & ~design.has_stim(design.us)
+    )
+    if not mask.any():
+        return empty, ""
+    last = int(idx[mask].max())
+    return mask & (idx == last), design.schedule(g)[last].phase
+
+
 def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcome], _Why]:
+    """The counted reactivation comparisons of ``memory`` (against a blocked-learning control or
+    the cue before learning), and why other groups have none (input-driven ones included)."""
     outcomes: list[_Outcome] = []
     why = _Why(f"no group forms {memory!r}")
+    blocked = {g: blocked_learning(design, g, memory) for g in design.groups}
     for g in design.groups:
         ens = design.ensembles(g, memory)
         nat = design.natural(g, memory)
@@ -55,6 +117,15 @@ def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcom
                 f"no light-off Read trial presents the cue of {memory!r} ({cues}) after it formed",
             )
             continue
+        killed = [i for i in _ablations(design, g, memory) if design.schedule(g)[i].op == "ablate"]
+        if killed:  # ablated units cannot reactivate: recall after an ablation is no test of it
+            nat = nat & (design.phase_index_grid(g) < min(killed))
+            if not nat.any():
+                why.add(
+                    g, f"every natural recall of {memory!r} comes after its ensemble is ablated"
+                )
+                continue
+        recall_phases = set(design.phase[nat].tolist())
         for site in dict.fromkeys(e.site for e in ens.values()):
             exc = design.overlap_excess(site, list(ens))
             if exc is None:
@@ -63,19 +134,63 @@ def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcom
                     f"activity at {site} (where the ensemble of {memory!r} is tagged) is not recorded",
                 )
                 continue
-            outcomes.append(
-                _paired_outcome(
-                    f"{g} @ {site}", design.per_subject(g, nat, exc), MIN_OVERLAP_EXCESS
+            mine = design.per_subject(g, nat, exc)
+            counted = False
+            controls = []
+            if blocked[g] is None:
+                for h in design.groups:
+                    h_ens = design.ensembles(h, memory)
+                    if h == g or blocked[h] is None or site not in {e.site for e in h_ens.values()}:
+                        continue
+                    h_nat = design.natural(h, memory) & np.isin(design.phase, list(recall_phases))
+                    if h_nat.any():
+                        controls.append((h, design.per_subject(h, h_nat, exc)))
+            if controls:
+                o = _versus_controls(
+                    f"{g} @ {site}",
+                    mine[~np.isnan(mine)],
+                    controls,
+                    lambda h: f"learning blocked by {blocked[h]}",
+                    MIN_OVERLAP_EXCESS,
                 )
-            )
+                if o is not None:
+                    outcomes.append(o)
+                    counted = True
+            pre, pre_phase = _before_learning(design, g, memory)
+            if pre.any():
+                a, b = paired(mine, design.per_subject(g, pre, exc))
+                if a.size >= 2:
+                    outcomes.append(
+                        _paired_outcome(
+                            f"{g} @ {site}",
+                            a - b,
+                            MIN_OVERLAP_EXCESS,
+                            f"recall − the cue before learning ({pre_phase}): "
+                            f"{a.mean():+.3f} vs {b.mean():+.3f}",
+                        )
+                    )
+                    counted = True
+            if not counted:
+                raw = mine[~np.isnan(mine)]
+                level = f" {raw.mean():+.3f} (n={raw.size})" if raw.size else ""
+                why.add(
+                    g,
+                    f"input-driven, not counted: overlap − chance at {site}{level} has no "
+                    "baseline (no group whose learning was blocked, no trial of the cue before "
+                    f"{memory!r} formed)",
+                )
     return outcomes, why
 
 
 def reactivation(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
-    """Observational: tagged units are re-active at natural recall above chance."""
+    """Observational: tagged units are re-active at natural recall above what the cue's
+    representation alone predicts."""
     design = design_of(tree, source)
     outcomes, why = _reactivation_outcomes(design, memory)
-    return _combine(REACTIVATION, "mean(overlap − chance)", outcomes, why)
+    res = _combine(REACTIVATION, "mean(overlap − chance) − baseline", outcomes, why)
+    if outcomes and why.by:
+        res = replace(res, reason=f"{res.reason}; not counted — {why}")
+    return res
 
 
 PERSISTENCE = (
@@ -83,17 +198,27 @@ PERSISTENCE = (
     "the memory's cue at least MIN_DELAY_HOURS after its formation ended: per subject, recall "
     "minus baseline (the same subjects' behaviour before the memory formed; else the first trial "
     "of a formation without US; else to a cue of no memory), paired sign-flip test; passes when "
-    ">= MIN_EFFECT with p < ALPHA in at least one group. The fraction of the total Δμ norm "
-    "retained from formation to recall is reported when nothing else was learned in between."
+    ">= MIN_EFFECT with Holm-corrected p < ALPHA (family: every group) in at least one. The "
+    "fraction of the total Δμ norm retained from formation to recall is reported when nothing "
+    "else was learned in between."
 )
 
 
-def _recall_outcome(design, g, memory, mask, label_extra="") -> _Outcome | None:
+def _recall_minus_baseline(design, g, memory, mask) -> tuple[np.ndarray, str] | None:
+    """Per subject of ``g``: recall on the ``mask`` trials minus the memory's baseline, and the
+    baseline's description (None when either is missing)."""
     base_mask, base_txt = design.baseline(g, memory)
     if not mask.any() or not base_mask.any():
         return None
     r, b = paired(design.per_subject(g, mask), design.per_subject(g, base_mask))
-    return _paired_outcome(g, r - b, MIN_EFFECT, f"baseline {base_txt}{label_extra}")
+    return r - b, base_txt
+
+
+def _recall_outcome(design, g, memory, mask, label_extra="") -> _Outcome | None:
+    rec = _recall_minus_baseline(design, g, memory, mask)
+    if rec is None:
+        return None
+    return _paired_outcome(g, rec[0], MIN_EFFECT, f"baseline {rec[1]}{label_extra}")
 
 
 def persistence(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
@@ -139,8 +264,10 @@ def persistence(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
 ECPHORY = (
     "A natural retrieval cue awakens the engram into recall. In the same group, on light-off "
     "Read trials presenting the memory's cue after its formation: the reactivation test passes "
-    "(tagged units above chance) and recall exceeds baseline (as in persistence, without the "
-    "delay) by >= MIN_EFFECT, both with paired sign-flip p < ALPHA; p is the larger of the two."
+    "(tagged units above what the representation alone predicts; input-driven overlap does not "
+    "count) and recall exceeds baseline (as in persistence, without the delay) by >= "
+    "MIN_EFFECT (paired sign-flip); p is the larger of the two (intersection–union), "
+    "Holm-corrected over the groups."
 )
 
 
@@ -163,7 +290,11 @@ def ecphory(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
             continue
         note = f"recall {rec.note}; reactivation {ro.note}"
         p = max(np.nan_to_num(rec.p, nan=1.0), np.nan_to_num(ro.p, nan=1.0))
-        outcomes.append(_Outcome(g, rec.score, p, min(rec.n, ro.n), rec.passed and ro.passed, note))
+        outcomes.append(
+            _Outcome(
+                g, rec.score, p, min(rec.n, ro.n), rec.passed and ro.passed, note, rec.ok and ro.ok
+            )
+        )
     return _combine(ECPHORY, "mean(recall − baseline)", outcomes, why)
 
 
@@ -171,7 +302,7 @@ CONTENT = (
     "The engram holds what happened at encoding. After the memory formed, on light-off Read "
     "trials: per subject, behaviour to the memory's cue minus behaviour to a stimulus that cues "
     "no memory of the group (no US); paired sign-flip test; passes when >= MIN_EFFECT with "
-    "p < ALPHA in at least one group."
+    "Holm-corrected p < ALPHA (family: every group) in at least one."
 )
 
 
@@ -201,34 +332,52 @@ def content(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
 
 
 DORMANCY = (
-    "Between encoding and retrieval the engram is latent. (a) Silent engram: in a group where "
-    "light on the memory's ChR2 ensemble produces recall (sufficiency passes), natural recall "
-    "(light-off trials with its cue) does not exceed baseline (difference < MIN_EFFECT or "
-    "p >= ALPHA). (b) Latent engram: in a group where the engram is retrievable (reactivation or "
-    "sufficiency passes), on light-off trials after its formation and before its last retrieval "
-    "with a stimulus that cues no memory, the tagged units' mean overlap − chance is below "
-    "MIN_OVERLAP_EXCESS. Passes when (a) or (b) holds in at least one group."
+    "Between encoding and retrieval the engram is latent. (a) Silent engram: light on the "
+    "memory's ChR2 ensemble produces recall (on − off >= MIN_EFFECT, paired sign-flip) while "
+    "natural recall (light-off trials with its cue) is equivalent to baseline: |recall − "
+    "baseline| < MIN_EFFECT shown by two one-sided t-tests (TOST); p is the larger of the two "
+    "tests' p. (b) Latent engram: the engram is retrievable in the group (its sufficiency test, "
+    "or a counted reactivation test, passes), and on light-off trials after its formation and "
+    "up to its last retrieval with a stimulus that cues no memory, the tagged units' overlap − "
+    "chance is equivalent to 0: |excess| < MIN_OVERLAP_EXCESS by TOST; p is the larger of the "
+    "retrieval test's and the TOST's. Every (a) and (b) comparison of every group is one family "
+    "(Holm); passes when one has corrected p < ALPHA."
 )
 
 
 def dormancy(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
-    """The engram exists but is latent: silent to natural cues, or inactive between uses."""
+    """The engram exists but is latent: silent to natural cues (equivalent to baseline), or at
+    chance between uses (equivalent to chance) while retrievable."""
     design = design_of(tree, source)
-    light = {o.label.split(" @ ")[0]: o for o in _light_outcomes(design, memory, "activate")}
-    react = {o.label.split(" @ ")[0]: o for o in _reactivation_outcomes(design, memory)[0]}
+    light: dict[str, _Outcome] = {}
+    for o in _light_outcomes(design, memory, "activate"):
+        g = o.label.split(" @ ")[0]
+        if g not in light or np.nan_to_num(o.p, nan=2.0) < np.nan_to_num(light[g].p, nan=2.0):
+            light[g] = o
+    react: dict[str, _Outcome] = {}
+    for o in _reactivation_outcomes(design, memory)[0]:
+        react.setdefault(o.label.split(" @ ")[0], o)
     outcomes: list[_Outcome] = []
     for g in design.groups:
         lo = light.get(g)
         rec = None
         if not design.unreadable(g, memory):
-            rec = _recall_outcome(design, g, memory, design.natural(g, memory))
-        if lo is not None and rec is not None:
-            silent = lo.passed and not rec.passed
-            note = f"light recall {lo.note}; natural recall {rec.note}"
-            outcomes.append(_Outcome(f"{g} (silent)", lo.score, lo.p, lo.n, silent, note))
+            rec = _recall_minus_baseline(design, g, memory, design.natural(g, memory))
+        if lo is not None and rec is not None and rec[0].size >= 2:
+            d, base_txt = rec
+            p_eq = tost_paired(d, MIN_EFFECT)
+            p = max(np.nan_to_num(lo.p, nan=1.0), np.nan_to_num(p_eq, nan=1.0))
+            note = (
+                f"light recall {lo.note}; natural recall {d.mean():+.2f} (TOST ±{MIN_EFFECT:g}: "
+                f"{p_text(p_eq)}, n={d.size}); baseline {base_txt}"
+            )
+            outcomes.append(
+                _Outcome(f"{g} (silent)", lo.score, p, lo.n, bool(lo.ok and p < ALPHA), note, lo.ok)
+            )
         retrievable = [o for o in (lo, react.get(g)) if o is not None and o.passed]
         if not retrievable:
             continue
+        ret = retrievable[0]
         idx = design.phase_index_grid(g)
         lit = [i for h, i, _ in _light_tests(design, memory, "activate") if h == g]
         last = max([*lit, *idx[design.natural(g, memory)].tolist()], default=-1)
@@ -242,14 +391,15 @@ def dormancy(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
             if v.size < 2:
                 continue
             stims = ", ".join(sorted(set(design.stim[between].tolist())))
-            ok = float(v.mean()) < MIN_OVERLAP_EXCESS
+            p_eq = tost_paired(v, MIN_OVERLAP_EXCESS)
+            p = max(ret.p, np.nan_to_num(p_eq, nan=1.0))
             note = (
-                f"overlap − chance {v.mean():+.3f} in {stims} (n={v.size}); "
-                f"retrievable: {retrievable[0].label} p={retrievable[0].p:.4f}"
+                f"overlap − chance {v.mean():+.3f} in {stims} (TOST ±{MIN_OVERLAP_EXCESS:g}: "
+                f"{p_text(p_eq)}, n={v.size}); retrievable: {ret.label} {p_text(ret.p)}"
             )
             outcomes.append(
                 _Outcome(
-                    f"{g} @ {e_site} (latent)", float(v.mean()), retrievable[0].p, v.size, ok, note
+                    f"{g} @ {e_site} (latent)", float(v.mean()), p, v.size, p < ALPHA, note, True
                 )
             )
     why = (
@@ -265,7 +415,7 @@ MIMICRY = (
     "artificial cue is a stimulus during which those ensembles were tagged, never presented "
     "with a US. On light-off Read trials with that cue after the formation: per subject, recall "
     "minus baseline (as in persistence); paired sign-flip test; passes when >= MIN_EFFECT with "
-    "p < ALPHA in at least one group."
+    "Holm-corrected p < ALPHA (family: every group) in at least one."
 )
 
 

@@ -60,7 +60,9 @@ def register_scorer(kinds: tuple[str, ...], scorer: Scorer) -> None:
 def score_criteria(tree: xr.DataTree, source: Any = None) -> xr.Dataset:
     """Score the engram criteria of a stored run, whatever its subject kind: the ``/criteria``
     node (dims memory, criterion) with ``score``, ``passed``, ``status``, ``statistic``,
-    ``p``, ``n``, ``reason`` and each criterion's definition in ``definition_<criterion>``.
+    ``p`` (Holm-corrected over the criterion's family of comparisons), ``p_uncorrected``,
+    ``family`` (how many comparisons were corrected for), ``n``, ``reason`` and each
+    criterion's definition in ``definition_<criterion>``.
 
     The run's design comes from the store's ``/schedule`` node (``source``: a
     :class:`~engramlab.record.StoredDesign` or :class:`~engramlab.protocol.LoadedProtocol`
@@ -126,6 +128,8 @@ def criteria_dataset(
     shape = (len(mems), len(names))
     score = np.full(shape, np.nan)
     p = np.full(shape, np.nan)
+    p_raw = np.full(shape, np.nan)
+    family = np.zeros(shape, dtype=np.int64)
     n = np.zeros(shape, dtype=np.int64)
     passed = np.zeros(shape, dtype=bool)
     status = np.full(shape, "not tested", dtype=object)
@@ -134,6 +138,7 @@ def criteria_dataset(
     for (m, c), r in results.items():
         i, j = mems.index(m), names.index(c)
         score[i, j], p[i, j], n[i, j] = r.score, r.p, r.n
+        p_raw[i, j], family[i, j] = r.p_uncorrected, r.family
         passed[i, j], status[i, j] = bool(r.passed), r.status
         statistic[i, j], reason[i, j] = r.statistic, r.reason
     dims = ("memory", "criterion")
@@ -147,7 +152,9 @@ def criteria_dataset(
             "passed": var(passed, "1", "criterion passed (False where not tested)"),
             "status": var(status, "1", "passed | failed | not tested"),
             "statistic": var(statistic, "1", "what score measures"),
-            "p": var(p, "1", "p value of the deciding test (NaN: a threshold on a score)"),
+            "p": var(p, "1", "p value of the deciding test, Holm-corrected over the family"),
+            "p_uncorrected": var(p_raw, "1", "p value of the deciding test before correction"),
+            "family": var(family, "1", "comparisons the criterion tried (Holm family size)"),
             "n": var(n, "1", "subjects in the deciding test"),
             "reason": var(reason, "1", "per-group outcomes, or why the criterion is not tested"),
         },
@@ -169,8 +176,8 @@ def criteria_dataset(
 
 def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: int = 100) -> str:
     """The ``/criteria`` node as a terminal table: per memory, the criteria the protocol
-    declares first, then the others (marked ``undeclared``); each with status, score, p, n and
-    the reason, then every criterion's definition.
+    declares first, then the others (marked ``undeclared``); each with status, score,
+    corrected p, n, family size m and the reason, then every criterion's definition.
 
     >>> print(format_criteria_table(score_criteria(tree)))     # doctest: +SKIP
     """
@@ -180,7 +187,7 @@ def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: in
     out: list[str] = []
     for m in ds["memory"].values:
         out.append(f"memory {m}")
-        out.append(f"  {'criterion':<14}{'status':<12}{'score':>7}  {'p':>7}  {'n':>3}")
+        out.append(f"  {'criterion':<14}{'status':<12}{'score':>7}  {'p':>7}  {'n':>3}  {'m':>3}")
         for c in order:
             r = ds.sel(memory=m, criterion=c)
             st = str(r["status"].item())
@@ -188,8 +195,10 @@ def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: in
             score = f"{sc:+7.2f}" if np.isfinite(sc) else f"{'':>7}"
             pval = f"{pv:7.4f}" if np.isfinite(pv) else f"{'':>7}"
             ns = f"{nn:>3}" if nn else f"{'':>3}"
+            fam = int(r["family"]) if "family" in r else 0
+            ms = f"{fam:>3}" if fam else f"{'':>3}"
             mark = "" if c in declared else "  (undeclared)"
-            out.append(f"  {c:<14}{st:<12}{score}  {pval}  {ns}{mark}".rstrip())
+            out.append(f"  {c:<14}{st:<12}{score}  {pval}  {ns}  {ms}{mark}".rstrip())
             wrapped = textwrap.wrap(str(r["reason"].item()), width - 6)
             out.extend("      " + line for line in wrapped)
         out.append("")
@@ -198,6 +207,7 @@ def format_criteria_table(ds: xr.Dataset, *, definitions: bool = True, width: in
         out.append("")
     if definitions:
         out.append(
+            "p is Holm-corrected over the m comparisons a criterion tried. "
             f"Definitions (ALPHA={ds.attrs.get('alpha')}, MIN_EFFECT={ds.attrs.get('min_effect')}, "
             f"MIN_OVERLAP_EXCESS={ds.attrs.get('min_overlap_excess')}, "
             f"MIN_DELAY_HOURS={ds.attrs.get('min_delay_hours')}):"

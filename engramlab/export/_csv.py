@@ -85,7 +85,8 @@ def _criteria(tree: xr.DataTree) -> pd.DataFrame:
     if declared is not None and "criterion" in df.columns:
         names = json.loads(declared) if isinstance(declared, str) else list(declared)
         df["declared"] = df["criterion"].isin(names)
-    first = ["memory", "criterion", "score", "passed", "status", "p", "n", "statistic", "reason"]
+    first = ["memory", "criterion", "score", "passed", "status", "p", "p_uncorrected", "family"]
+    first += ["n", "statistic", "reason"]
     lead = [c for c in first if c in df.columns]
     return df[lead + [c for c in df.columns if c not in lead]]
 

@@ -336,6 +336,7 @@ def _record(run, phase, ds, concepts, hooks=None, epoch="", light=False) -> None
                 run.null,
                 tuple(run.edits.items()),
                 seen,
+                int(np.count_nonzero(ds.concept_mask(c, "test"))),
             )
         )
 

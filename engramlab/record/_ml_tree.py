@@ -79,6 +79,12 @@ def _behaviour(loaded, logs, sc, activity: dict[str, xr.Dataset]) -> xr.Dataset:
             _attrs("1", "edits in force (-m: erased, +m: implanted, null: from the null state)"),
         ),
         "time": (lambda t: t.time, np.nan, np.float64, _attrs("h", "time since the start")),
+        "examples": (
+            lambda t: t.examples,
+            0,
+            np.int64,
+            _attrs("1", "test examples of the concept (accuracy is a fraction of them)"),
+        ),
         "edit_null": (lambda t: t.null, False, bool, _attrs("1", "model rebuilt from null")),
         "edit_terms": (
             lambda t: json.dumps([[k, c] for k, c in t.terms]),

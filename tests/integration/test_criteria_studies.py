@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from engramlab.analysis import score_criteria
 from engramlab.cli import main
+from engramlab.protocol import load_protocol
 from engramlab.record import open_run
+from tests.conftest import PROTOCOLS
 
 
 def _row(ds, memory: str, criterion: str) -> dict:
@@ -35,8 +38,11 @@ def test_denny_necessity_passes(denny_run):
     assert nec["status"] == "passed" and nec["p"] < 0.05 and nec["n"] >= 8
     suf = _row(ds, "fear-A", "sufficiency")
     assert suf["status"] == "not tested" and "ChR2" in suf["reason"]
-    # the recall phase presents the conditioning context: natural recall is observed
-    assert _row(ds, "fear-A", "reactivation")["status"] == "passed"
+    # the recall phase presents the conditioning context, so the tagged DG units are active
+    # again — but DG is driven by its input, and the run has no baseline for what the cue alone
+    # would do (no exposure before conditioning, no learning-blocked group): not counted
+    react = _row(ds, "fear-A", "reactivation")
+    assert react["status"] == "not tested" and "input-driven, not counted" in react["reason"]
 
 
 def test_store_round_trip(liu_run, denny_run):
@@ -66,3 +72,41 @@ def test_cli_criteria(liu_run, denny_run, tmp_path):
     (tmp_path / "empty").mkdir()
     out = CliRunner().invoke(main, ["criteria", str(tmp_path / "empty")])
     assert out.exit_code == 2
+
+
+#: declared criteria a bundled study does not pass, with why (docs/criteria.md, studies.md)
+KNOWN_LOSSES = {
+    # the coactivation memory has no ensemble of its own to light (its ensembles were tagged
+    # in other phases): sufficiency is not tested
+    ("ohkawa2015_coactivation", "sufficiency"),
+    # no exposure to the context before conditioning, no learning-blocked group: the tagged
+    # units' overlap at recall is input-driven, not counted
+    ("kitamura2017_systems_consolidation", "reactivation"),
+    ("rashid2016_linking", "reactivation"),
+    # natural recall under anisomycin (+0.09) is not shown equivalent to baseline (TOST ±0.10)
+    ("ryan2015_retrograde_amnesia", "dormancy"),
+    # the PFC ensemble's latency is not shown after the Holm correction over 4 comparisons
+    ("kitamura2017_systems_consolidation", "dormancy"),
+}
+
+CIRCUIT_STUDIES = sorted(
+    p.stem
+    for p in PROTOCOLS.glob("*.yaml")
+    if "circuit:" in p.read_text() and "criteria:" in p.read_text()
+)
+
+
+@pytest.mark.parametrize("name", CIRCUIT_STUDIES)
+def test_every_study_passes_its_declared_criteria_but_the_known_losses(name):
+    from engramlab import run_protocol
+
+    tree = run_protocol(PROTOCOLS / f"{name}.yaml", write=False).tree
+    ds = tree["criteria"].to_dataset()
+    for c in load_protocol(PROTOCOLS / f"{name}.yaml").protocol.criteria:
+        passed = bool(ds["passed"].sel(criterion=c).any())
+        if (name, c) in KNOWN_LOSSES:
+            assert not passed, f"{name} now passes {c}: update KNOWN_LOSSES and the docs"
+        else:
+            assert passed, (name, c, ds["reason"].sel(criterion=c).values.tolist())
+            p = ds["p"].where(ds["passed"].sel(criterion=c)).sel(criterion=c)
+            assert float(p.max()) < 0.05  # the corrected p

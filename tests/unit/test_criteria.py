@@ -280,6 +280,14 @@ class TestNecessity:
         r = result(tree, loaded, "necessity", "fear")
         assert r.status == "not tested" and "ArchT" in r.reason
 
+    def test_declaring_the_memory_without_its_cue_is_not_a_probe(self):
+        text = SILENCE.replace(
+            "ensemble: eng, stimulus: A}", "ensemble: eng, stimulus: B, memory: fear}"
+        )
+        tree, loaded = build(text, silence_freeze(0.6))
+        r = result(tree, loaded, "necessity", "fear")
+        assert r.status == "not tested" and "ArchT" in r.reason
+
     def test_ablation_paired(self):
         text = _protocol(
             "groups:\n  abl: {n: 8}\n",
@@ -333,28 +341,71 @@ class TestNecessity:
         assert result(tree, loaded, "specificity", "fear").status == "passed"
 
 
+SILENCE_PRE = SILENCE.replace(
+    "schedule:\n", "schedule:\n  - {phase: pre, op: expose, stimulus: A, trials: 2}\n"
+)
+
+
 class TestObservational:
     def react(self, q_recall: float):
         return lambda g, tr: q_recall if tr["phase"] == "recall" else None
 
     def test_reactivation_pass_fail_not_tested(self):
-        tree, loaded = build(SILENCE, silence_freeze(0.6), react=self.react(0.8))
+        # the tagged units were at chance to the cue before learning: the baseline
+        tree, loaded = build(SILENCE_PRE, silence_freeze(0.6), react=self.react(0.8))
         r = result(tree, loaded, "reactivation", "fear")
         assert r.status == "passed" and r.score == pytest.approx(
             0.8 - 0.17, abs=0.06
-        )  # overlap − chance
-        tree, loaded = build(SILENCE, silence_freeze(0.6), react=self.react(0.1))
+        )  # (overlap − chance) at recall − the same before learning
+        assert "the cue before learning (pre)" in r.reason
+        tree, loaded = build(SILENCE_PRE, silence_freeze(0.6), react=self.react(0.1))
         assert result(tree, loaded, "reactivation", "fear").status == "failed"
-        tree, loaded = build(SILENCE, silence_freeze(0.6), site=None)
+        tree, loaded = build(SILENCE_PRE, silence_freeze(0.6), site=None)
         r = result(tree, loaded, "reactivation", "fear")
         assert r.status == "not tested" and "not recorded" in r.reason
 
-    def test_ecphory(self):
+    def test_input_driven_overlap_is_not_counted(self):
+        # the cue drives the tagged units before learning as much as after it
+        tree, loaded = build(
+            SILENCE_PRE,
+            silence_freeze(0.6),
+            react=lambda g, tr: 0.8 if tr["phase"] in ("pre", "recall") else None,
+        )
+        assert result(tree, loaded, "reactivation", "fear").status == "failed"
+        # no baseline at all: reported, not counted
         tree, loaded = build(SILENCE, silence_freeze(0.6), react=self.react(0.8))
+        r = result(tree, loaded, "reactivation", "fear")
+        assert r.status == "not tested" and "input-driven, not counted" in r.reason
+        assert result(tree, loaded, "ecphory", "fear").status == "not tested"
+
+    def test_reactivation_against_a_blocked_learning_group(self):
+        text = SILENCE.replace(
+            "  none: {n: 8, opsin: none}\n",
+            "  none: {n: 8, opsin: none}\n  apv: {n: 8, override: {inj: {drug: apv}}}\n",
+        ).replace("schedule:\n", "schedule:\n  - {phase: inj, op: drug, drug: saline, hours: 2}\n")
+
+        def react(level_apv):
+            return lambda g, tr: (
+                (level_apv if g == "apv" else 0.8) if tr["phase"] == "recall" else None
+            )
+
+        tree, loaded = build(text, silence_freeze(0.6), react=react(0.1))
+        r = result(tree, loaded, "reactivation", "fear")
+        assert r.status == "passed" and "vs apv (learning blocked by apv)" in r.reason
+        assert "apv @ DG" not in r.reason.split("not counted")[0]  # the blocked group is no test
+        tree, loaded = build(text, silence_freeze(0.6), react=react(0.8))
+        assert result(tree, loaded, "reactivation", "fear").status == "failed"
+
+    def test_ecphory(self):
+        def freeze(recall):
+            f = silence_freeze(0.6, recall)
+            return lambda g, tr, rng: noisy(0.1)(rng) if tr["phase"] == "pre" else f(g, tr, rng)
+
+        tree, loaded = build(SILENCE_PRE, freeze(0.8), react=self.react(0.8))
         assert result(tree, loaded, "ecphory", "fear").status == "passed"
-        tree, loaded = build(SILENCE, silence_freeze(0.6, recall=0.1), react=self.react(0.8))
+        tree, loaded = build(SILENCE_PRE, freeze(0.1), react=self.react(0.8))
         assert result(tree, loaded, "ecphory", "fear").status == "failed"
-        tree, loaded = build(SILENCE, silence_freeze(0.6), site=None)
+        tree, loaded = build(SILENCE_PRE, silence_freeze(0.6), site=None)
         assert result(tree, loaded, "ecphory", "fear").status == "not tested"
 
     def test_content(self):
@@ -436,9 +487,28 @@ class TestDormancy:
         assert result(tree, loaded, "dormancy", "fear").status == "failed"
 
     def test_latent_engram(self):
-        tree, loaded = build(DORMANT, self.freeze(0.7, 0.6))  # tagged units at chance in B
+        # tagged units at chance in B; enough light-off trials there for the equivalence test
+        text = DORMANT.replace(
+            "stimulus: B}", "stimulus: B, epochs: [off, on, off, on, off, off, off, off, off, off]}"
+        )
+        tree, loaded = build(text, self.freeze(0.7, 0.6))
         r = result(tree, loaded, "dormancy", "fear")
-        assert r.status == "passed" and "(latent)" in r.reason
+        assert r.status == "passed" and "(latent)" in r.reason and "TOST" in r.reason
+
+    def test_latent_needs_equivalence_to_chance(self):
+        text = DORMANT.replace(
+            "stimulus: B}", "stimulus: B, epochs: [off, on, off, on, off, off, off, off, off, off]}"
+        )
+        tree, loaded = build(
+            text, self.freeze(0.7, 0.6), react=lambda g, tr: 0.3 if tr["phase"] == "light" else None
+        )
+        assert result(tree, loaded, "dormancy", "fear").status == "failed"
+
+    def test_silent_needs_natural_recall_equivalent_to_baseline(self):
+        # natural recall 0.18 above baseline, light works: not shown to be silent
+        tree, loaded = build(DORMANT, self.freeze(0.28, 0.6), site=None)
+        r = result(tree, loaded, "dormancy", "fear")
+        assert r.status == "failed" and "TOST" in r.reason
 
     def test_not_tested(self):
         tree, loaded = build(PERSIST, lambda g, tr, rng: noisy(0.5)(rng), site=None)
@@ -551,3 +621,25 @@ class TestStoreNode:
 
             CRITERIA_TESTS.pop("always")
             DEFINITIONS.pop("always")
+
+
+class TestFamilyCorrection:
+    def test_one_arm_of_many_does_not_pass_uncorrected(self):
+        from engramlab.analysis._criteria import _combine, _Outcome
+
+        arms = [_Outcome("g1", 0.3, 0.02, 8, True, "", True)] + [
+            _Outcome(f"g{i}", 0.0, 0.5, 8, False, "", False) for i in (2, 3)
+        ]
+        r = _combine("def", "stat", arms, "none")
+        assert r.status == "failed" and r.family == 3
+        assert r.p == pytest.approx(0.06) and r.p_uncorrected == pytest.approx(0.02)
+        assert "family of 3 comparisons (Holm)" in r.reason
+        assert _combine("def", "stat", arms[:1], "none").status == "passed"
+
+    def test_store_reports_corrected_p_and_family(self):
+        tree, loaded = build(OPTO, opto_freeze(0.5))
+        ds = score_criteria(tree, loaded)
+        row = ds.sel(memory="fear", criterion="sufficiency")
+        assert int(row["family"]) == 1 and float(row["p"]) == float(row["p_uncorrected"])
+        assert ds["family"].attrs["long_name"] and ds["p_uncorrected"].attrs["units"] == "1"
+        assert int(ds["family"].sel(memory="fear", criterion="necessity")) == 0

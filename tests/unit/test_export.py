@@ -103,6 +103,8 @@ def test_csv_round_trips_behaviour_tags_weights_criteria(tree, tmp_path):
         "passed",
         "status",
         "p",
+        "p_uncorrected",
+        "family",
         "n",
         "statistic",
         "reason",
