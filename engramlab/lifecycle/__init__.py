@@ -14,10 +14,12 @@ silent, forgotten).
 ['reactivate', 'silence', 'test']
 """
 
+from engramlab.lifecycle._measured import AGREEING as AGREEING
 from engramlab.lifecycle._measured import LABILE_EARLY_FRACTION as LABILE_EARLY_FRACTION
 from engramlab.lifecycle._measured import MEASURED_STATES as MEASURED_STATES
 from engramlab.lifecycle._measured import READOUTS as READOUTS
 from engramlab.lifecycle._measured import RECALL_MARGIN as RECALL_MARGIN
+from engramlab.lifecycle._measured import agrees as agrees
 from engramlab.lifecycle._measured import classify_measured as classify_measured
 from engramlab.lifecycle._measured import recalls as recalls
 from engramlab.protocol import STATES as STATES

@@ -36,10 +36,12 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = [
+    "AGREEING",
     "LABILE_EARLY_FRACTION",
     "MEASURED_STATES",
     "READOUTS",
     "RECALL_MARGIN",
+    "agrees",
     "classify_measured",
     "recalls",
 ]
@@ -61,6 +63,20 @@ READOUTS = (
     "early_fraction",
     "late_fraction",
 )
+
+
+#: declared state -> the measured states that agree with it (a declared state not listed agrees
+#: only with itself): a retrieval reads the memory, and a probe sees it labile or consolidated
+AGREEING: dict[str, tuple[str, ...]] = {"retrieved": ("labile", "consolidated")}
+
+
+def agrees(declared: str, measured: str) -> bool:
+    """Whether a measured state agrees with the declared one (see :data:`AGREEING`).
+
+    >>> agrees("retrieved", "consolidated"), agrees("forgotten", "consolidated")
+    (True, False)
+    """
+    return measured in AGREEING.get(declared, (declared,))
 
 
 def recalls(response: np.ndarray, baseline: np.ndarray) -> np.ndarray:
