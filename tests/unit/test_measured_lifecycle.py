@@ -109,10 +109,15 @@ record:
 """
 
 
-def test_dg_ablation_after_systems_consolidation_is_measured_retained():
+@pytest.fixture(scope="module")
+def ablation():
+    return run_protocol(load_protocol(_ABLATION), write=False).tree
+
+
+def test_dg_ablation_after_systems_consolidation_is_measured_retained(ablation):
     """The Kitamura schedule with the DG engram ablated: declared forgotten in both groups;
     after systems consolidation the cortex recalls (measured retained), recently it does not."""
-    tree = run_protocol(load_protocol(_ABLATION), write=False).tree
+    tree = ablation
     remote, declared = _measured(tree, "remote", "natural-recall", "fear-A")
     recent, _ = _measured(tree, "recent", "natural-recall", "fear-A")
     assert set(declared) == {"forgotten"}
@@ -121,6 +126,31 @@ def test_dg_ablation_after_systems_consolidation_is_measured_retained():
     lc = tree["lifecycle"].to_dataset()
     assert {"cue_recall", "light_recall", "late_fraction"} <= set(lc.data_vars)
     assert lc["cue_recall"].dims == ("subject", "phase", "memory")
+
+
+def test_accessor_tables_name_where_declared_and_measured_differ(ablation):
+    table = ablation.engram.lifecycle_table()
+    diff = table[table["differs"]]
+    row = diff[(diff["group"] == "remote") & (diff["phase"] == "natural-recall")]
+    assert row[["declared", "measured"]].values.tolist() == [["forgotten", "consolidated"]]
+    assert not ((diff["group"] == "recent") & (diff["phase"] == "natural-recall")).any()
+    tr = ablation.engram.transitions()
+    lesion = tr[(tr["group"] == "recent") & (tr["phase"] == "lesion")]
+    assert (lesion["to"] == "forgotten").any()
+    assert lesion["subjects"].sum() <= 8
+    # the remote mice never leave "consolidated" after the interval
+    late = tr[(tr["group"] == "remote") & tr["phase"].isin(["lesion", "natural-recall"])]
+    assert late.empty
+    assert "measured:fear-A" in ablation.engram.timeline().columns
+
+
+def test_report_names_the_phases_where_measured_and_declared_differ(ablation, tmp_path):
+    from engramlab.report import write_report
+
+    md = write_report(ablation, tmp_path / "rep")["md"].read_text()
+    assert "differs from the declared one in:" in md
+    assert "natural-recall (remote)" in md
+    assert "Measured transitions" in md
 
 
 _ML = """\
