@@ -103,6 +103,7 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
             le = le.rename(columns={"d": "d_z"})
             heading = "Light effect (on − off, paired sign-flip permutation test)"
             out.append((heading, _table(le, "{:.2f}")))
+    out += _lifecycle_sections(tree)
     figs = [(FIGURES[k].title, path, FIGURES[k].caption) for k, path in figures.items()]
     out.append(("Figures", figs))
     if tree.engram.has("criteria"):
@@ -124,6 +125,33 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
         ["status", str(a.get("status", ""))],
     ]
     out.append(("Provenance", [["", ""], *prov]))
+    return out
+
+
+def _lifecycle_sections(tree: xr.DataTree) -> list[tuple[str, Any]]:
+    """Declared next to measured life cycle: where they differ, and the measured transitions."""
+    if not tree.engram.has("lifecycle"):
+        return []
+    table = tree.engram.lifecycle_table()
+    if table.empty:
+        return []
+    diff = table[table["differs"]]
+    if diff.empty:
+        text = "The measured life cycle agrees with the declared one after every phase."
+        out: list[tuple[str, Any]] = [("Life cycle: declared and measured", text)]
+    else:
+        where = ", ".join(dict.fromkeys(f"{r.phase} ({r.group})" for r in diff.itertuples()))
+        keep = ["group", "memory", "phase", "op", "declared", "measured", "agree", "counts"]
+        out = [
+            (
+                "Life cycle: declared and measured",
+                f"The measured state differs from the declared one in: {where}.",
+            ),
+            ("Phases where measured and declared differ", _table(diff[keep], "{:.2f}")),
+        ]
+    tr = tree.engram.transitions()
+    if not tr.empty:
+        out.append(("Measured transitions", _table(tr)))
     return out
 
 
