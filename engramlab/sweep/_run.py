@@ -231,9 +231,13 @@ def _version() -> str:
     return engramlab.__version__
 
 
-def _client(workers: int | None, scheduler: str | None, n_tasks: int) -> tuple[Any, Any]:
+def _client(workers: int | None, scheduler: Any, n_tasks: int) -> tuple[Any, Any]:
+    """(client, cluster): ``scheduler`` is an address, a ``distributed.Client`` (kept open
+    afterwards: cluster ``False``) or ``None`` for a LocalCluster of ``workers``."""
     from distributed import Client, LocalCluster
 
+    if isinstance(scheduler, Client):
+        return scheduler, False
     if scheduler is not None:
         try:
             return Client(scheduler, timeout="20s"), None
@@ -258,13 +262,17 @@ def run_sweep(
     out: str | Path,
     *,
     workers: int | None = None,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     resume: bool = False,
     progress: CellProgress | None = None,
     retries: int = 1,
 ) -> xr.DataTree:
     """Run every cell of ``spec`` on Dask into the sweep store ``out``; returns its tree
     (root attrs and ``/summary``; open a cell with ``open_run(out, cell={…})``).
+
+    ``workers`` starts a LocalCluster of that many processes (one thread each; default one
+    per core, at most one per cell); ``scheduler`` is an address (``tcp://host:port``) or a
+    ``distributed.Client`` already connected (e.g. to a dask-jobqueue cluster).
 
     A Ctrl-C writes ``/summary`` with each cell's status, marks the store ``interrupted`` and
     re-raises; ``resume=True`` then finishes it.
@@ -323,6 +331,8 @@ def run_sweep(
 
 
 def _close(client: Any, cluster: Any) -> None:
+    if cluster is False:  # the caller's client: theirs to close
+        return
     try:
         client.close()
         if cluster is not None:
@@ -339,7 +349,7 @@ def sweep(
     set: Mapping[str, Any] | None = None,  # noqa: A002 - the CLI's word
     out: str | Path,
     workers: int | None = None,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     resume: bool = False,
     progress: CellProgress | None = None,
 ) -> xr.DataTree:
