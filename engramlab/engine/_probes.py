@@ -245,7 +245,7 @@ def probe_ml(
         try:
             for k, w in initial.items():
                 set_weight_matrix(model, k, w)
-            for mi in np.flatnonzero(formed):
+            for mi in np.flatnonzero(formed).tolist():
                 forms = [run.formations[n] for n in run.expand(memories[mi]) if n in run.formations]
                 out["cue_baseline"][0, mi] = np.mean(
                     [evaluate(run, run.dataset(f.data), f.concept)[0] for f in forms]
