@@ -26,11 +26,16 @@ FLOAT32_EPS = 1.19e-7
 
 
 def pinv_sym(
-    sigma: np.ndarray, *, rtol: float | None = None, eig_k: int | None = None
+    sigma: np.ndarray,
+    *,
+    rtol: float | None = None,
+    eig_k: int | None = None,
+    rank_fraction: float | None = None,
 ) -> np.ndarray:
     """Pseudo-inverse of a symmetric PSD matrix, eigenvalues below ``rtol · λ_max`` dropped.
 
-    ``rtol`` defaults to ``D · 1.19e-7``; ``eig_k`` keeps at most the top-k eigenpairs.
+    ``rtol`` defaults to ``D · 1.19e-7`` whatever the dtype (the reference package's cut-off);
+    ``eig_k`` keeps at most the top-k eigenpairs, ``rank_fraction`` the top ⌈f·D⌉.
 
     >>> pinv_sym(np.diag([2.0, 1e-12])).round(6).tolist()
     [[0.5, 0.0], [0.0, 0.0]]
@@ -38,8 +43,12 @@ def pinv_sym(
     d = sigma.shape[0]
     rtol = d * FLOAT32_EPS if rtol is None else rtol
     # torch's eigh (float64) follows torch's thread setting; numpy's LAPACK may oversubscribe
-    lam_t, vec_t = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(sigma, np.float64)))
+    sym = np.ascontiguousarray(sigma, np.float64)
+    lam_t, vec_t = torch.linalg.eigh(torch.from_numpy((sym + sym.T) * 0.5))
     lam, vec = lam_t.numpy()[::-1], vec_t.numpy()[:, ::-1]
+    if rank_fraction is not None:
+        k = max(1, int(np.ceil(rank_fraction * d)))
+        eig_k = k if eig_k is None else min(eig_k, k)
     if eig_k is not None:
         lam, vec = lam[:eig_k], vec[:, :eig_k]
     top = lam[0] if lam.size and lam[0] > 0 else 0.0

@@ -19,6 +19,7 @@ from engramlab.engrams._closed_form import (
 from engramlab.engrams._graft import graft_engram
 from engramlab.engrams._rank_one import rank_one_update
 from engramlab.engrams._registry import Engram
+from engramlab.engrams._select import select_layers
 from engramlab.errors import RunError
 
 __all__ = ["closed_form", "delta", "graft", "rank_one", "synaptic_tag"]
@@ -37,25 +38,45 @@ def _rel(e: np.ndarray, w: np.ndarray) -> float:
     return float(np.linalg.norm(e) / max(np.linalg.norm(w), 1e-300))
 
 
+def solve_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The pseudo-inverse settings of an estimate phase (``eig_k``, ``rank_fraction``,
+    ``rtol``), only those that are set."""
+    return {k: options[k] for k in ("eig_k", "rank_fraction", "rtol") if options.get(k)}
+
+
+def selected_layers(run, options: dict[str, Any]) -> list[str]:
+    """The weight layers an estimate covers (``target_modules`` / ``layers``; all by default)."""
+    try:
+        return select_layers(
+            run.projections, options.get("target_modules"), layers=options.get("layers")
+        )
+    except ValueError as err:
+        raise RunError(str(err)) from None
+
+
 def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
-    """E_l = W̃_l Σ+_l pinv(Σ_l) at every layer, from one forward pass of the current model
-    over the training split of the data that formed each memory (reference: all of it)."""
+    """E_l = W̃_l Σ+_l pinv(Σ_l) at every selected layer, from one forward pass of the current
+    model over the training split of the data that formed each memory (reference: all of it).
+    Layers that read the same input (q/k/v, gate/up) share one statistics object and so one
+    pseudo-inverse."""
     weights = run.weights()
-    eig_k = options.get("eig_k")
+    names = selected_layers(run, options)
+    solve = solve_options(options)
     out = {}
-    pinvs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    pinvs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     for m in memories:
         f = run.formation(m)
         stats = run.stats(f.data)
         layers, diag = {}, {}
-        for name, w in weights.items():
-            s = stats[name]
+        for name in names:
+            w, s = weights[name], stats[name]
             _check_concept(s, f)
             plus = s.sigma([f.concept])
-            if (f.data, name) not in pinvs:  # one pseudo-inverse per layer and reference set
+            key = (f.data, id(s))  # one pseudo-inverse per distinct Σ and reference set
+            if key not in pinvs:
                 total = s.sigma()
-                pinvs[(f.data, name)] = (total, pinv_sym(total, eig_k=eig_k))
-            total, p = pinvs[(f.data, name)]
+                pinvs[key] = (total, pinv_sym(total, **solve))
+            total, p = pinvs[key]
             e = closed_form_engram(w, plus, total, sigma_pinv=p)
             react, spec = residuals(e, w, plus, total - plus)
             layers[name] = e
@@ -65,20 +86,24 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
                 "specificity_residual": spec,
                 "n_plus": float(s.count([f.concept])),
                 "n_total": float(s.count()),
-                "rtol": s.dim * FLOAT32_EPS,
+                "rtol": float(solve.get("rtol", s.dim * FLOAT32_EPS)),
             }
         out[m] = Engram(
             m,
             "closed-form",
             layers,
-            run.bias(),
+            {k: v for k, v in run.bias().items() if k in layers},
             options={
                 "formula": "E = W Sigma+ pinv(Sigma)",
                 "statistics": "uncentred float64 sums over the training split, per concept",
                 "reference": "all concepts of the dataset",
-                "rtol": "D * 1.19e-7",
+                "rtol": "D * 1.19e-7" if "rtol" not in solve else float(solve["rtol"]),
+                "solve": "float64 eigh",
                 "bias": "absorbed as [x; 1]",
-                "eig_k": "none" if eig_k is None else int(eig_k),
+                "eig_k": "none" if "eig_k" not in solve else int(solve["eig_k"]),
+                "rank_fraction": solve.get("rank_fraction", "none"),
+                "layers": ",".join(names),
+                "shared_inverses": len({id(stats[n]) for n in names}),
                 "data": f.data,
             },
             diagnostics=diag,

@@ -85,6 +85,15 @@ def _check_estimator(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found
                 f"unknown estimator {name!r}{did_you_mean(name, known)} (known: {_choices(known)})",
             )
         ]
+    solve = [k for k in ("eig_k", "rank_fraction", "rtol") if ph.get(k) is not None]
+    if solve and name != "closed-form":
+        return [
+            Found(
+                (*base, solve[0]),
+                f"{solve[0]} sets the pseudo-inverse of the closed form; estimator {name!r} "
+                "has none — use estimator: closed-form or remove it",
+            )
+        ]
     return []
 
 
@@ -289,7 +298,8 @@ register_op(
         None,
         step.estimate,
         words.describe_fields,
-        "{phase: estimate, op: estimate, estimator: closed-form, memories: [digits]}",
+        "{phase: estimate, op: estimate, estimator: closed-form, memories: [digits], "
+        "target_modules: [mlp.c_fc, mlp.c_proj], layers: [0, 1]}",
         _ml("ml_edit.estimate"),
         check=_check_estimator,
     )

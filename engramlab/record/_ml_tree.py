@@ -269,7 +269,9 @@ def _statistics(logs, sc, nodes) -> None:
     datas = list(dict.fromkeys(d for r in runs for d in r.statistics))
     for d in datas:
         first = next(r.statistics[d] for r in runs if d in r.statistics)
+        owner: dict[int, str] = {}
         for layer, s in first.items():
+            shares = owner.setdefault(id(s), layer)  # q/k/v, gate/up: one Σ read by several
             packed = np.full((len(runs), *s.packed.shape), np.nan)
             counts = np.zeros((len(runs), len(s.concepts)), dtype=np.int64)
             for row, r in enumerate(runs):
@@ -289,7 +291,12 @@ def _statistics(logs, sc, nodes) -> None:
                     "count": (("subject", "concept"), counts, _attrs("1", "examples per concept")),
                 },
                 coords=c,
-                attrs={"dim": int(s.dim), "bias_absorbed": int(s.bias), "dtype": "float64"},
+                attrs={
+                    "dim": int(s.dim),
+                    "bias_absorbed": int(s.bias),
+                    "dtype": "float64",
+                    "shared_with": "" if shares == layer else shares,
+                },
             )
 
 
