@@ -31,7 +31,7 @@ def _triu(dim: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(dim)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Moments:
     """Mean uncentred second moment (packed upper triangle, float64) and row count.
 
