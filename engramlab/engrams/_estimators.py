@@ -22,7 +22,14 @@ from engramlab.engrams._registry import Engram
 from engramlab.engrams._select import select_layers
 from engramlab.errors import RunError
 
-__all__ = ["closed_form", "delta", "graft", "rank_one", "synaptic_tag"]
+__all__ = [
+    "closed_form",
+    "closed_form_from_statistics",
+    "delta",
+    "graft",
+    "rank_one",
+    "synaptic_tag",
+]
 
 
 def _check_concept(s, f) -> None:
@@ -54,6 +61,27 @@ def selected_layers(run, options: dict[str, Any]) -> list[str]:
         raise RunError(str(err)) from None
 
 
+def closed_form_from_statistics(
+    weights: dict[str, np.ndarray],
+    stats: dict[str, Any],
+    concepts: list[str],
+    *,
+    pinvs: dict[int, np.ndarray] | None = None,
+    **solve: Any,
+) -> dict[str, np.ndarray]:
+    """E_l = W̃_l Σ+_l pinv(Σ_l) for every layer of ``weights`` from its statistics
+    (:class:`~engramlab.engrams.SecondMoments`), Σ+ over ``concepts``. Layers sharing one
+    statistics object share one pseudo-inverse; pass ``pinvs`` to keep them across calls."""
+    pinvs = {} if pinvs is None else pinvs
+    out = {}
+    for name, w in weights.items():
+        s = stats[name]
+        if id(s) not in pinvs:
+            pinvs[id(s)] = pinv_sym(s.sigma(), **solve)
+        out[name] = closed_form_engram(w, s.sigma(concepts), s.sigma(), sigma_pinv=pinvs[id(s)])
+    return out
+
+
 def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
     """E_l = W̃_l Σ+_l pinv(Σ_l) at every selected layer, from one forward pass of the current
     model over the training split of the data that formed each memory (reference: all of it).
@@ -63,23 +91,24 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
     names = selected_layers(run, options)
     solve = solve_options(options)
     out = {}
-    pinvs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+    pinvs: dict[str, dict[int, np.ndarray]] = {}  # per reference set: one per distinct Σ
     for m in memories:
         f = run.formation(m)
         stats = run.stats(f.data)
-        layers, diag = {}, {}
         for name in names:
-            w, s = weights[name], stats[name]
-            _check_concept(s, f)
+            _check_concept(stats[name], f)
+        layers = closed_form_from_statistics(
+            {n: weights[n] for n in names},
+            stats,
+            [f.concept],
+            pinvs=pinvs.setdefault(f.data, {}),
+            **solve,
+        )
+        diag = {}
+        for name in names:
+            w, s, e = weights[name], stats[name], layers[name]
             plus = s.sigma([f.concept])
-            key = (f.data, id(s))  # one pseudo-inverse per distinct Σ and reference set
-            if key not in pinvs:
-                total = s.sigma()
-                pinvs[key] = (total, pinv_sym(total, **solve))
-            total, p = pinvs[key]
-            e = closed_form_engram(w, plus, total, sigma_pinv=p)
-            react, spec = residuals(e, w, plus, total - plus)
-            layers[name] = e
+            react, spec = residuals(e, w, plus, s.sigma() - plus)
             diag[name] = {
                 "rel_norm": _rel(e, w),
                 "reactivation_residual": react,
