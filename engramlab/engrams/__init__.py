@@ -18,6 +18,8 @@ _PUBLIC: dict[str, str] = {
     "FLOAT32_EPS": "engramlab.engrams._closed_form",
     "closed_form_engram": "engramlab.engrams._closed_form",
     "pinv_sym": "engramlab.engrams._closed_form",
+    "pinv_factors": "engramlab.engrams._closed_form",
+    "PinvFactors": "engramlab.engrams._closed_form",
     "closed_form_from_statistics": "engramlab.engrams._estimators",
     "residuals": "engramlab.engrams._closed_form",
     "memit_update": "engramlab.engrams._rank_one",

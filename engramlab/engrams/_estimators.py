@@ -12,8 +12,9 @@ import numpy as np
 
 from engramlab.engrams._closed_form import (
     FLOAT32_EPS,
+    PinvFactors,
     closed_form_engram,
-    pinv_sym,
+    pinv_factors,
     residuals,
 )
 from engramlab.engrams._graft import graft_engram
@@ -66,7 +67,7 @@ def closed_form_from_statistics(
     stats: dict[str, Any],
     concepts: list[str],
     *,
-    pinvs: dict[int, np.ndarray] | None = None,
+    pinvs: dict[int, PinvFactors] | None = None,
     **solve: Any,
 ) -> dict[str, np.ndarray]:
     """E_l = W̃_l Σ+_l pinv(Σ_l) for every layer of ``weights`` from its statistics
@@ -77,7 +78,7 @@ def closed_form_from_statistics(
     for name, w in weights.items():
         s = stats[name]
         if id(s) not in pinvs:
-            pinvs[id(s)] = pinv_sym(s.sigma(), **solve)
+            pinvs[id(s)] = pinv_factors(s.sigma(), **solve)
         out[name] = closed_form_engram(w, s.sigma(concepts), s.sigma(), sigma_pinv=pinvs[id(s)])
     return out
 
@@ -91,7 +92,7 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
     names = selected_layers(run, options)
     solve = solve_options(options)
     out = {}
-    pinvs: dict[str, dict[int, np.ndarray]] = {}  # per reference set: one per distinct Σ
+    pinvs: dict[str, dict[int, PinvFactors]] = {}  # per reference set: one per distinct Σ
     for m in memories:
         f = run.formation(m)
         stats = run.stats(f.data)

@@ -78,10 +78,16 @@ class SecondMoments:
         self._cache.clear()
         if self._full is None:
             self._full = torch.zeros(len(self.concepts), self.dim, self.dim, dtype=torch.float64)
-        for c in torch.unique(concept).tolist():
-            xc = x[concept == c]
-            self._full[c] += xc.T @ xc
-            self.counts[c] += xc.shape[0]
+        n = torch.bincount(concept, minlength=len(self.concepts)).tolist()
+        if sum(1 for k in n if k) > 1:  # rows grouped by concept: each block is a slice
+            x = x[torch.argsort(concept, stable=True)]
+        start = 0
+        for c, k in enumerate(n):
+            if k:
+                xc = x[start : start + k]
+                self._full[c].addmm_(xc.T, xc)  # in place: no D × D temporary
+                self.counts[c] += k
+                start += k
 
     def finalize(self) -> None:
         """Move the accumulated sums into packed storage (idempotent)."""
