@@ -1,9 +1,9 @@
-"""Engram estimators (closed-form, delta, synaptic-tag, graft, rank-one) and their statistics
+"""Engram estimators (closed-form, delta, synaptic-tag, graft, rank-one, sham) and their statistics
 (the criteria scored on trained networks are in :mod:`engramlab.analysis`).
 
 >>> from engramlab.engrams import available_estimators
 >>> available_estimators()
-('closed-form', 'delta', 'graft', 'rank-one', 'synaptic-tag')
+('closed-form', 'delta', 'graft', 'rank-one', 'sham', 'synaptic-tag')
 
 The names load lazily: the estimator registry can be read (``engramlab validate`` does)
 without importing torch.
@@ -25,6 +25,7 @@ _PUBLIC: dict[str, str] = {
     "memit_update": "engramlab.engrams._rank_one",
     "rank_one_update": "engramlab.engrams._rank_one",
     "ESTIMATORS": "engramlab.engrams._registry",
+    "SOLVING_ESTIMATORS": "engramlab.engrams._registry",
     "Engram": "engramlab.engrams._registry",
     "available_estimators": "engramlab.engrams._registry",
     "get_estimator": "engramlab.engrams._registry",

@@ -1,4 +1,5 @@
-"""The built-in estimators: closed-form, delta (task vector), synaptic-tag, graft, rank-one.
+"""The built-in estimators: closed-form, delta (task vector), synaptic-tag, graft, rank-one, and
+the sham control (random, equal norm to the closed form).
 
 Each takes the run state of one ML subject (:class:`engramlab.ops._ml.MLRun`), the memory
 names (``family:concept``) and options, and returns an :class:`Engram` per memory.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from engramlab.engrams._closed_form import (
     FLOAT32_EPS,
@@ -29,6 +31,7 @@ __all__ = [
     "delta",
     "graft",
     "rank_one",
+    "sham",
     "synaptic_tag",
 ]
 
@@ -137,6 +140,32 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
                 "data": f.data,
             },
             diagnostics=diag,
+        )
+    return out
+
+
+def sham(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
+    """The control engram: per layer, a Gaussian random matrix with the Frobenius norm of the
+    closed-form engram of the same memory (same layers, same solve options), drawn from the
+    subject's generator. Erasing it asks whether any change of that size does the same."""
+    ref = closed_form(run, memories, options)
+    out = {}
+    for m, e in ref.items():
+        layers = {}
+        for k, v in e.layers.items():
+            r = torch.randn(v.shape, generator=run.generator, dtype=torch.float64).numpy()
+            layers[k] = r * (np.linalg.norm(v) / max(np.linalg.norm(r), 1e-300))
+        out[m] = Engram(
+            m,
+            "sham",
+            layers,
+            e.bias,
+            options={
+                "formula": "R_l * ||E_l|| / ||R_l||, R_l ~ N(0, 1), E = closed-form engram",
+                "reference": "closed-form",
+                "layers": e.options.get("layers", ""),
+            },
+            diagnostics={k: {"rel_norm": e.diagnostics[k]["rel_norm"]} for k in layers},
         )
     return out
 

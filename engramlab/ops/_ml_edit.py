@@ -17,7 +17,12 @@ from torch import nn
 
 from engramlab.engrams._estimators import selected_layers
 from engramlab.engrams._rank_one import rank_one_update
-from engramlab.engrams._registry import Engram, get_estimator, scaling_factors
+from engramlab.engrams._registry import (
+    SOLVING_ESTIMATORS,
+    Engram,
+    get_estimator,
+    scaling_factors,
+)
 from engramlab.errors import RunError
 from engramlab.ops._ml import MLRun, _as_list
 
@@ -39,9 +44,10 @@ def estimate(phase, run: MLRun) -> None:
         if getattr(phase, k, None) is not None
     }
     keep = selected_layers(run, select)
-    # the closed form computes only the selected layers; every other estimator's engram is
-    # restricted to them afterwards
-    result = fn(run, memories, {**solve, **select} if phase.estimator == "closed-form" else {})
+    # the closed form (and its sham) computes only the selected layers; every other
+    # estimator's engram is restricted to them afterwards
+    solving = phase.estimator in SOLVING_ESTIMATORS
+    result = fn(run, memories, {**solve, **select} if solving else {})
     for name, eng in result.items():
         if set(eng.layers) - set(keep):
             eng = dataclasses.replace(

@@ -74,7 +74,10 @@ def _check_drug(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found]:
 
 
 def _check_estimator(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found]:
-    from engramlab.engrams._registry import available_estimators  # names only: no torch
+    from engramlab.engrams._registry import (  # names only: no torch
+        SOLVING_ESTIMATORS,
+        available_estimators,
+    )
 
     name = ph.get("estimator")
     known = list(available_estimators())
@@ -86,12 +89,12 @@ def _check_estimator(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found
             )
         ]
     solve = [k for k in ("eig_k", "rank_fraction", "rtol") if ph.get(k) is not None]
-    if solve and name != "closed-form":
+    if solve and name not in SOLVING_ESTIMATORS:
         return [
             Found(
                 (*base, solve[0]),
                 f"{solve[0]} sets the pseudo-inverse of the closed form; estimator {name!r} "
-                "has none — use estimator: closed-form or remove it",
+                f"has none — use estimator: {' or '.join(SOLVING_ESTIMATORS)}, or remove it",
             )
         ]
     return []

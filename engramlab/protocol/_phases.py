@@ -297,7 +297,7 @@ class Estimate(_Phase):
     """Estimate engrams of named memories with a named estimator.
 
     ``estimator`` names an entry of the estimator registry: a built-in (``closed-form``,
-    ``delta``, ``synaptic-tag``, ``graft``, ``rank-one``) or one added with
+    ``delta``, ``synaptic-tag``, ``graft``, ``rank-one``, ``sham``) or one added with
     ``engramlab.engrams.register_estimator``.
     """
 

@@ -302,13 +302,20 @@ def _statistics(logs, sc, nodes) -> None:
 
 def _world(datasets, nodes) -> None:
     for name, ds in datasets.items():
+        # text: per-token labels (answer tokens, -100 elsewhere), one row per question
+        ydims = ("feature",) if ds.y_train.ndim == 2 else ()
+        data = {
+            "x_train": (("train", "feature"), ds.x_train, _attrs("1", "training inputs")),
+            "y_train": (("train", *ydims), ds.y_train, _attrs("1", "training targets")),
+            "x_test": (("test", "feature"), ds.x_test, _attrs("1", "test inputs")),
+            "y_test": (("test", *ydims), ds.y_test, _attrs("1", "test targets")),
+        }
+        for key in ("questions", "answers"):
+            if key in ds.extra:
+                text = np.array(ds.extra[key], dtype=object)
+                data[key[:-1]] = (("train",), text, _attrs("1", f"{key[:-1]} text"))
         nodes[f"world/{name}"] = xr.Dataset(
-            {
-                "x_train": (("train", "feature"), ds.x_train, _attrs("1", "training inputs")),
-                "y_train": (("train",), ds.y_train, _attrs("1", "training targets")),
-                "x_test": (("test", "feature"), ds.x_test, _attrs("1", "test inputs")),
-                "y_test": (("test",), ds.y_test, _attrs("1", "test targets")),
-            },
+            data,
             coords={
                 "concept": (
                     "concept",
