@@ -96,9 +96,10 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
     solve = solve_options(options)
     out = {}
     pinvs: dict[str, dict[int, PinvFactors]] = {}  # per reference set: one per distinct Σ
+    tokens = options.get("tokens", "answer")
     for m in memories:
         f = run.formation(m)
-        stats = run.stats(f.data)
+        stats = run.stats(f.data, tokens)
         for name in names:
             _check_concept(stats[name], f)
         layers = closed_form_from_statistics(
@@ -137,6 +138,7 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
                 "rank_fraction": solve.get("rank_fraction", "none"),
                 "layers": ",".join(names),
                 "shared_inverses": len({id(stats[n]) for n in names}),
+                "tokens": tokens,
                 "data": f.data,
             },
             diagnostics=diag,

@@ -161,28 +161,31 @@ class MLRun:
             )
         return self.engrams[memory]
 
-    def stats(self, data: str) -> dict[str, SecondMoments]:
+    def stats(self, data: str, tokens: str = "answer") -> dict[str, SecondMoments]:
         """Per-concept second moments of every layer's input over ``data``'s training split,
-        from one forward pass of the current model; cached until the weights change."""
-        if self._stats_version.get(data) != self.version or data not in self.statistics:
+        from one forward pass of the current model; cached until the weights change. For text,
+        ``tokens`` says which positions count: ``answer`` (labels ≠ −100) or ``all`` (every
+        token before the padding)."""
+        key = statistics_key(data, tokens, self.dataset(data).kind)
+        if self._stats_version.get(key) != self.version or key not in self.statistics:
             ds = self.dataset(data)
             rows = ds.select(None)
             x, y = ds.tensors(rows)
             c = torch.from_numpy(ds.c_train[rows])
-            if ds.kind == "text":  # covariance over the answer tokens only (labels ≠ −100)
+            if ds.kind == "text":
                 check_text(self, ds)
-                m = y != -100
+                m = y != -100 if tokens == "answer" else x != ds.extra["pad_id"]
                 batches = [
                     (x[i : i + 64], c[i : i + 64], m[i : i + 64]) for i in range(0, len(rows), 64)
                 ]
             else:
                 batches = [(x[i : i + 4096], c[i : i + 4096]) for i in range(0, len(rows), 4096)]
             mods = {k: self.model.linear(k) for k in self.projections}
-            self.statistics[data] = collect_second_moments(
+            self.statistics[key] = collect_second_moments(
                 self.model, mods, batches, ds.concepts, bias=self.bias()
             )
-            self._stats_version[data] = self.version
-        return self.statistics[data]
+            self._stats_version[key] = self.version
+        return self.statistics[key]
 
     def edit_label(self) -> str:
         terms = [
@@ -216,6 +219,12 @@ def set_weight_matrix(model: nn.Module, name: str, value: np.ndarray) -> None:
             mod.bias.copy_(v[:, -1].to(mod.bias.dtype))
             v = v[:, :-1]
         mod.weight.copy_((v.T if _is_conv1d(mod) else v).to(mod.weight.dtype))
+
+
+def statistics_key(data: str, tokens: str, kind: str) -> str:
+    """Where a run keeps (and the store writes) the statistics of ``data``: the dataset name,
+    suffixed ``-all-tokens`` for text statistics over every token."""
+    return f"{data}-all-tokens" if kind == "text" and tokens == "all" else data
 
 
 def check_text(run: MLRun, ds: MLDataset) -> None:

@@ -40,7 +40,7 @@ def estimate(phase, run: MLRun) -> None:
     }
     solve = {
         k: getattr(phase, k)
-        for k in ("eig_k", "rank_fraction", "rtol")
+        for k in ("eig_k", "rank_fraction", "rtol", "tokens")
         if getattr(phase, k, None) is not None
     }
     keep = selected_layers(run, select)

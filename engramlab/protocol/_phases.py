@@ -316,6 +316,9 @@ class Estimate(_Phase):
     target_modules: list[str] | str | None = None
     #: block indices to estimate (PEFT ``layers_to_transform``): ``[0, 1]``
     layers: list[Annotated[int, Field(ge=0)]] | None = None
+    #: text data: the token positions whose layer inputs enter the statistics — ``answer``
+    #: (the answer tokens, labels ≠ −100, the reference package's convention) or ``all``
+    tokens: Literal["answer", "all"] = "answer"
 
 
 #: The base class of every phase model (``phase``, ``hours``).

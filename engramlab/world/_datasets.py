@@ -171,7 +171,7 @@ def _authors(name: str, n_authors: int) -> MLDataset:
     """Question/answer text: ``x`` token ids ``(N, L)``, ``y`` labels (answer tokens, −100
     elsewhere). Like facts, the test split is the training set itself (a fact is known or
     not)."""
-    from engramlab.world._text import author_facts, tokenize_qa, vocab_size
+    from engramlab.world._text import PAD_ID, author_facts, tokenize_qa, vocab_size
 
     rows = author_facts(n_authors)
     ids, labels = tokenize_qa(rows)
@@ -189,7 +189,11 @@ def _authors(name: str, n_authors: int) -> MLDataset:
         concepts=concepts,
         preprocessing=preprocessing("authors"),
         vocab=vocab_size(),
-        extra={"questions": [r[1] for r in rows], "answers": [r[2] for r in rows]},
+        extra={
+            "questions": [r[1] for r in rows],
+            "answers": [r[2] for r in rows],
+            "pad_id": PAD_ID,
+        },
     )
 
 

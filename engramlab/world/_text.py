@@ -26,6 +26,8 @@ import numpy as np
 
 __all__ = ["author_facts", "author_tokenizer", "tokenize_qa", "vocab_size"]
 
+#: token id of [PAD] (the first special token)
+PAD_ID = 0
 #: seed of the generated facts (fixed: every run sees the same authors)
 TEXT_SEED = 0
 
