@@ -13,21 +13,38 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
 
 from engramlab.errors import RunError
 from engramlab.subjects._hooks import HookedModule
 
-__all__ = ["HFSpec", "HFSubject", "hf_names", "load_hf_subject"]
+__all__ = ["HFSpec", "HFSubject", "build_lm", "hf_names", "load_hf_subject"]
 
 
 class HFSpec(BaseModel):
-    """``subject: {hf: {path: DIR}}``: a local checkpoint directory (never downloaded)."""
+    """``subject: {hf: {path: DIR}}``: a local checkpoint directory (never downloaded), or
+    ``subject: {hf: {config: {model_type: llama, hidden_size: 64, ...}}}``: a model built from
+    a ``transformers`` config with seeded random weights (one per subject seed)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str
+    path: str | None = None
+    config: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HFSpec:
+        if (self.path is None) == (self.config is None):
+            raise ValueError(
+                "an hf subject needs exactly one of 'path' (a local checkpoint directory) or "
+                "'config' (a transformers config with model_type, e.g. {model_type: llama})"
+            )
+        if self.config is not None and "model_type" not in self.config:
+            raise ValueError(
+                "hf config needs 'model_type' (llama, gpt2, qwen2, gpt_neox, ...), "
+                f"got keys {sorted(self.config)}"
+            )
+        return self
 
 
 def _transformers():
@@ -96,11 +113,32 @@ def _blocks(lm: nn.Module) -> list[tuple[str, nn.Module]]:
     return []
 
 
+def build_lm(config: dict[str, Any], seed: int) -> nn.Module:
+    """A causal LM from a ``transformers`` config dict (``model_type`` + its fields), with
+    random weights drawn from ``seed`` (nothing is downloaded)."""
+    tr = _transformers()
+    kwargs = {k: v for k, v in config.items() if k != "model_type"}
+    try:
+        cfg = tr.AutoConfig.for_model(config["model_type"], **kwargs)
+    except (ValueError, KeyError) as err:
+        raise RunError(f"hf config: {err}".splitlines()[0]) from None
+    gen = torch.random.fork_rng()
+    with gen:
+        torch.manual_seed(seed)
+        lm = tr.AutoModelForCausalLM.from_config(cfg)
+    lm.eval()
+    return lm
+
+
 def hf_names(spec: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(sites, projections)`` of a local checkpoint, read from its config (no weights)."""
+    """``(sites, projections)`` of a local checkpoint or config (no weights allocated)."""
     s = HFSpec.model_validate(spec)
     tr = _transformers()
-    config = tr.AutoConfig.from_pretrained(s.path, local_files_only=True)
+    if s.config is not None:
+        kwargs = {k: v for k, v in s.config.items() if k != "model_type"}
+        config = tr.AutoConfig.for_model(s.config["model_type"], **kwargs)
+    else:
+        config = tr.AutoConfig.from_pretrained(s.path, local_files_only=True)
     with torch.device("meta"):  # module names only: no weights are allocated
         lm = tr.AutoModelForCausalLM.from_config(config)
     sub = HFSubject(lm)
@@ -108,8 +146,11 @@ def hf_names(spec: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def load_hf_subject(spec: Any, seed: int) -> HFSubject:
-    """Load the checkpoint at ``spec['path']`` (its own weights: the seed is unused)."""
+    """Load the checkpoint at ``spec['path']`` (its own weights: the seed is unused), or
+    build the model ``spec['config']`` describes with weights drawn from ``seed``."""
     s = HFSpec.model_validate(spec)
+    if s.config is not None:
+        return HFSubject(build_lm(s.config, seed))
     tr = _transformers()
     lm = tr.AutoModelForCausalLM.from_pretrained(s.path, local_files_only=True)
     lm.eval()
