@@ -41,9 +41,6 @@ _PUBLIC: dict[str, str] = {
     "collect_second_moments": "engramlab.engrams._stats",
     "pack": "engramlab.engrams._stats",
     "unpack": "engramlab.engrams._stats",
-    "compare_conditions": "engramlab.engrams._unlearning",
-    "format_unlearning": "engramlab.engrams._unlearning",
-    "unlearning_summary": "engramlab.engrams._unlearning",
     "erasure_matrix": "engramlab.engrams._summary",
     "format_ml_summary": "engramlab.engrams._summary",
 }
