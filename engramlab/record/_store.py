@@ -439,18 +439,31 @@ _WRITERS = 4
 
 
 def _write_tree(tree: xr.DataTree, path: Path, *, consolidate: bool = True) -> None:
-    """Write a tree as zarr v3 with consolidated metadata: the root node first, then each
-    level of the tree with its nodes written in parallel (a parent before its children)."""
-    import zarr
+    """Write a tree as zarr v3 with consolidated metadata.
 
+    The tree is encoded into a zarr ``MemoryStore`` first — the root node, then each level of
+    the tree with its nodes in parallel (a parent before its children) — and the encoded
+    objects are then written to ``path`` all at once. zarr's cost per array (metadata,
+    event-loop round trips, one file write each) is what dominates a run store of ~130 small
+    arrays; in memory it is paid without waiting on the disk (0.5 s instead of 0.8 s for
+    Liu 2012 on two cores).
+    """
+    import asyncio
+
+    import zarr
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+    from zarr.storage import LocalStore, MemoryStore
+
+    mem = MemoryStore()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
         root = xr.DataTree(dataset=tree.to_dataset(inherit=False))
-        root.to_zarr(path, mode="w", consolidated=False, zarr_format=3)
+        root.to_zarr(mem, mode="w", consolidated=False, zarr_format=3)
 
         def one(node: xr.DataTree) -> None:
             node.to_dataset(inherit=False).to_zarr(
-                path, group=node.path.lstrip("/"), mode="w", zarr_format=3, consolidated=False
+                mem, group=node.path.lstrip("/"), mode="w", zarr_format=3, consolidated=False
             )
 
         levels: dict[int, list[xr.DataTree]] = {}
@@ -460,8 +473,22 @@ def _write_tree(tree: xr.DataTree, path: Path, *, consolidate: bool = True) -> N
         with ThreadPoolExecutor(_WRITERS) as pool:
             for depth in sorted(levels):
                 list(pool.map(one, levels[depth]))
+
+        local = LocalStore(str(path))
+        proto = default_buffer_prototype()
+
+        async def copy_one(key: str) -> None:
+            data = await mem.get(key, prototype=proto)
+            if data is not None:
+                await local.set(key, data)
+
+        async def copy_all() -> None:
+            keys = [k async for k in mem.list()]
+            await asyncio.gather(*(copy_one(k) for k in keys))
+
+        sync(copy_all())
         if consolidate:
-            zarr.consolidate_metadata(path, zarr_format=3)
+            zarr.consolidate_metadata(str(path), zarr_format=3)
 
 
 def write_store(
