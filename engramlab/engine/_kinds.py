@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from engramlab.errors import RunError, unknown_name
+from engramlab.records import Checkpoint
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -42,18 +43,6 @@ __all__ = [
     "register_subject_kind",
     "subject_kind",
 ]
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Weights of every projection at one moment (after a phase, or every N steps)."""
-
-    phase: str
-    time: float
-    weights: dict[str, np.ndarray]  # recorded projection -> (subject, post, pre) total weight
-    #: projection -> (subject,) Frobenius norm of Δμ, for every projection (None: the tree
-    #: builder computes it from ``weights``)
-    norms: dict[str, np.ndarray] | None = None
 
 
 @dataclass

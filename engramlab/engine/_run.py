@@ -113,14 +113,24 @@ def run_protocol(
             tree = open_run(written) if written is not None else lazy
         else:
             tree = writer.finish_in_memory()
-            criteria = kind.score(tree, loaded, done)
-            if criteria is not None:
-                tree["criteria"] = xr.DataTree(criteria)
+            scored: dict[str, xr.Dataset] = {}
+
+            def score() -> dict[str, xr.Dataset]:
+                criteria = kind.score(tree, loaded, done)
+                if criteria is not None:
+                    scored["criteria"] = criteria
+                return scored
+
             written = None
             if write:
                 from engramlab.record import write_store
 
-                written = write_store(tree, path)
+                # the criteria are scored while the tree is written, then added to the store
+                written = write_store(tree, path, late=score)
+            else:
+                score()
+            if "criteria" in scored:
+                tree["criteria"] = xr.DataTree(scored["criteria"])
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -113,11 +113,11 @@ def synaptic_tag(run, memories: list[str], options: dict[str, Any]) -> dict[str,
     out = {}
     for m in memories:
         tau, f = _window(run, m)
-        tags = [t for t in run.synaptic_tags.values() if t[1] == f.phase]
+        tags = [t for t in run.synaptic_tags.values() if t.phase == f.phase]
         if tags:
             masks = {k: np.zeros(v.shape, dtype=bool) for k, v in tau.items()}
-            for proj, _ph, mask in tags:
-                masks[proj] = masks[proj] | mask
+            for t in tags:
+                masks[t.projection] = masks[t.projection] | t.members
             how = "synaptic tags of the forming phase"
         else:
             frac = float(options.get("fraction", 0.01))

@@ -86,7 +86,7 @@ def format_ml_summary(tree: xr.DataTree, *, max_concepts: int = 12) -> str:
     and the accuracy per concept (means over the group's subjects); then each group's erasure
     summary, the engrams and the criteria."""
     b = tree["behaviour"].to_dataset()
-    out = ["accuracy per concept (mean over each group's subjects):"]
+    out = ["accuracy per concept (mean over subjects):"]
     groups = _groups(b)
     for g in groups:
         n = int(np.sum(b["group"].values.astype(str) == g))
@@ -103,7 +103,7 @@ def format_ml_summary(tree: xr.DataTree, *, max_concepts: int = 12) -> str:
             continue
         out += [
             "",
-            f"erasure in group {g} (alpha = 1, {int(m['tests'])} erased concept tests): erased "
+            f"erasure (alpha = 1, {int(m['tests'])} erased concept tests) in group {g}: erased "
             f"concepts {m['erased_mean']:.3f} on average (max {m['erased_max']:.3f}); the other "
             f"concepts lose {m['others_loss_mean']:.3f} on average "
             f"(max {m['others_loss_max']:.3f})",

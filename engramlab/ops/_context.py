@@ -10,36 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from engramlab.protocol import DrugEffect
+from engramlab.records import Ensemble, SynapticTag, Trial
 from engramlab.subjects._circuit import Circuit
 from engramlab.world._stimuli import World
 
 __all__ = ["DrugWindow", "Ensemble", "GroupRun", "SynapseTag", "TrialRecord", "light_hooks"]
-
-
-@dataclass(frozen=True)
-class Ensemble:
-    """A named set of units at one site (tagged or allocated), per subject."""
-
-    name: str
-    site: str
-    members: torch.Tensor  # (subject, unit) bool
-    opsin: str  # ChR2 | ArchT | none
-    phase: str
-    memory: str | None = None
-
-
-@dataclass(frozen=True)
-class SynapseTag:
-    """Synapses of one projection potentiated in a tag window, per subject."""
-
-    name: str
-    projection: str
-    members: torch.Tensor  # (subject, post, pre) bool
-    phase: str
 
 
 @dataclass(frozen=True)
@@ -50,18 +28,10 @@ class DrugWindow:
     site: str | None
 
 
-@dataclass(frozen=True)
-class TrialRecord:
-    """One trial of one phase for every subject of a group."""
-
-    phase: str
-    index: int  # trial index within the phase
-    epoch: str  # "" when the phase has no light epochs, else "off"/"on"
-    light: bool
-    stimulus: str
-    time: float  # hours since the start of the run
-    freezing: np.ndarray  # (subject,)
-    activity: dict[str, np.ndarray]  # site -> (subject, unit)
+#: the circuit's trial record (kept under its old name)
+TrialRecord = Trial
+#: the synaptic tag record (kept under its old name)
+SynapseTag = SynapticTag
 
 
 @dataclass
@@ -75,13 +45,13 @@ class GroupRun:
     record_sites: tuple[str, ...]
     time: float = 0.0
     ensembles: dict[str, Ensemble] = field(default_factory=dict)
-    synapse_tags: dict[str, SynapseTag] = field(default_factory=dict)
+    synapse_tags: dict[str, SynapticTag] = field(default_factory=dict)
     #: memory -> the stimuli it was formed with (replayed by ``consolidate``)
     memory_stimuli: dict[str, list[str]] = field(default_factory=dict)
     #: memory -> mean rate of each replay site while it formed (what replay reinstates)
     memory_traces: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     drugs: list[DrugWindow] = field(default_factory=list)
-    trials: list[TrialRecord] = field(default_factory=list)
+    trials: list[Trial] = field(default_factory=list)
     on_trial: Callable[[], None] | None = None
     #: position of the phase being run in the group's schedule
     phase_index: int = 0
@@ -121,7 +91,7 @@ class GroupRun:
             rates = self.subject.step(inputs, generator=self.generator, plastic=plastic)
         freezing = self.subject.freezing(rates)
         self.trials.append(
-            TrialRecord(
+            Trial(
                 phase=phase,
                 index=index,
                 epoch=epoch,

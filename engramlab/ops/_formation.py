@@ -10,11 +10,17 @@ Light given on a Create phase (``light:``) reaches its ensembles on every trial.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from engramlab.ops._context import Ensemble, GroupRun, SynapseTag
 from engramlab.protocol import CellTag
 from engramlab.protocol import SynapseTag as SynapseTagSpec
+
+if TYPE_CHECKING:
+    from engramlab.protocol import Coactivate, Condition, Expose
+
 
 __all__ = ["coactivate", "condition", "expose", "synapse_members", "tag_members"]
 
@@ -96,17 +102,17 @@ def _create(run: GroupRun, phase, stimuli: list[str | None], *, hooks: dict | No
         run.memory_traces[phase.memory] = trace
 
 
-def expose(phase, run: GroupRun) -> None:
+def expose(phase: Expose, run: GroupRun) -> None:
     """Present ``stimulus`` for ``trials`` trials with plasticity on."""
     _create(run, phase, [phase.stimulus])
 
 
-def condition(phase, run: GroupRun) -> None:
+def condition(phase: Condition, run: GroupRun) -> None:
     """Pair ``stimulus`` with the ``us`` (or nothing, for ``us: null``) with plasticity on."""
     _create(run, phase, [phase.stimulus, phase.us])
 
 
-def coactivate(phase, run: GroupRun) -> None:
+def coactivate(phase: Coactivate, run: GroupRun) -> None:
     """Drive two or more tagged ensembles together by light, plasticity on, no stimulus."""
     hooks = run.light(phase.ensembles, phase.power)
     per_trial = None if phase.hours is None else phase.hours / phase.trials

@@ -10,22 +10,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from engramlab.ops._context import DrugWindow, Ensemble, GroupRun
 from engramlab.protocol import get_drug
 
+if TYPE_CHECKING:
+    from engramlab.protocol import Ablate, Allocate, Drug
+
+
 __all__ = ["ablate", "allocate", "drug"]
 
 
-def drug(phase, run: GroupRun) -> None:
+def drug(phase: Drug, run: GroupRun) -> None:
     """Open the drug's window ``[now, now + hours]``."""
     hours = phase.hours or 0.0
     run.drugs.append(DrugWindow(get_drug(phase.drug), run.time, run.time + hours, phase.site))
     run.apply_drugs()
 
 
-def allocate(phase, run: GroupRun) -> None:
+def allocate(phase: Allocate, run: GroupRun) -> None:
     """Raise the excitability of a random fraction of ``site``; name the set ``ensemble``."""
     size = run.subject.spec.regions[phase.site].size
     k = max(1, round(phase.fraction * size))
@@ -37,7 +43,7 @@ def allocate(phase, run: GroupRun) -> None:
     )
 
 
-def ablate(phase, run: GroupRun) -> None:
+def ablate(phase: Ablate, run: GroupRun) -> None:
     """Permanently silence the members of one or more ensembles."""
     names = [phase.ensemble] if isinstance(phase.ensemble, str) else list(phase.ensemble)
     for name in names:

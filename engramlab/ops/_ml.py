@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,28 +23,14 @@ from torch import nn
 
 from engramlab.engrams._stats import SecondMoments, collect_second_moments
 from engramlab.errors import RunError, unknown_name
+from engramlab.records import Edit, Ensemble, MLTrial, SynapticTag
 from engramlab.world._datasets import MLDataset
 
+if TYPE_CHECKING:
+    from engramlab.protocol import Reactivate, Silence, Test, Train
+
+
 __all__ = ["Ensemble", "Formation", "MLRun", "MLTrial", "test", "train"]
-
-
-@dataclass(frozen=True)
-class MLTrial:
-    """One behaviour trial: one concept tested (accuracy and mean output norm)."""
-
-    phase: str
-    concept: str
-    accuracy: float
-    response: float
-    stimulus: str
-    time: float
-    epoch: str = ""
-    light: bool = False
-    edit: str = ""
-    null: bool = False
-    terms: tuple[tuple[str, float], ...] = ()
-    #: mean activity per recorded site over the concept's test examples
-    activity: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -62,21 +48,6 @@ class Formation:
 
 
 @dataclass
-class Ensemble:
-    """Units tagged at a site during a phase, with the mean activity pattern at tag time."""
-
-    name: str
-    site: str
-    phase: str
-    memory: str | None
-    opsin: str
-    members: np.ndarray
-    pattern: np.ndarray
-    data: str
-    concepts: tuple[str, ...]
-
-
-@dataclass
 class MLRun:
     """The state of one ML subject through a schedule."""
 
@@ -91,7 +62,7 @@ class MLRun:
     formations: dict[str, Formation] = field(default_factory=dict)
     families: dict[str, list[str]] = field(default_factory=dict)
     ensembles: dict[str, Ensemble] = field(default_factory=dict)
-    synaptic_tags: dict[str, tuple[str, str, np.ndarray]] = field(default_factory=dict)
+    synaptic_tags: dict[str, SynapticTag] = field(default_factory=dict)
     engrams: dict[str, Any] = field(default_factory=dict)
     statistics: dict[str, dict[str, SecondMoments]] = field(default_factory=dict)
     edits: dict[str, float] = field(default_factory=dict)
@@ -178,11 +149,11 @@ class MLRun:
         return self.statistics[data]
 
     def edit_label(self) -> str:
-        terms = [
-            f"{'+' if c > 0 else '-'}{'' if abs(abs(c) - 1) < 1e-12 else f'{abs(c):g}*'}{m}"
-            for m, c in self.edits.items()
-        ]
-        return ("null" if self.null else "") + "".join(terms)
+        """The edits in force, labelled for people (the data: :meth:`edits_in_force`)."""
+        return self.edits_in_force().label
+
+    def edits_in_force(self) -> Edit:
+        return Edit(tuple(self.edits.items()), self.null)
 
 
 # ---------------------------------------------------------------------- weight access
@@ -251,7 +222,7 @@ def light_hook(ensembles: list[Ensemble], mode: str, power: float):
 
 
 # ---------------------------------------------------------------------- ops
-def train(phase, run: MLRun) -> None:
+def train(phase: Train, run: MLRun) -> None:
     """Learn ``data``'s ``concepts`` (Adam, cross-entropy); forms ``memory:<concept>``."""
     ds = run.dataset(phase.data)
     concepts = concept_names(ds, phase.concepts)
@@ -303,15 +274,15 @@ def _tag(phase, run: MLRun, ds: MLDataset, concepts, x, start, end) -> None:
             keep = torch.rand(act.size, generator=run.generator).numpy() < tag.efficiency
             members &= keep
         run.ensembles[tag.ensemble] = Ensemble(
-            tag.ensemble,
-            tag.site,
-            phase.phase,
-            phase.memory,
-            tag.opsin,
-            members,
-            act,
-            phase.data,
-            tuple(concepts),
+            name=tag.ensemble,
+            site=tag.site,
+            members=members,
+            opsin=tag.opsin,
+            phase=phase.phase,
+            memory=phase.memory,
+            pattern=act,
+            data=phase.data,
+            concepts=tuple(concepts),
         )
     else:
         delta = np.abs(end[tag.projection] - start[tag.projection])
@@ -321,7 +292,9 @@ def _tag(phase, run: MLRun, ds: MLDataset, concepts, x, start, end) -> None:
             k = max(1, int(round(tag.fraction * delta.size)))
             cut = np.sort(delta, axis=None)[-k]
             mask = delta >= cut
-        run.synaptic_tags[tag.synapses] = (tag.projection, phase.phase, mask)
+        run.synaptic_tags[tag.synapses] = SynapticTag(
+            tag.synapses, tag.projection, mask, phase.phase
+        )
 
 
 def evaluate(
@@ -367,7 +340,7 @@ def _record(run, phase, ds, concepts, hooks=None, epoch="", light=False) -> None
         )
 
 
-def test(phase, run: MLRun) -> None:
+def test(phase: Test, run: MLRun) -> None:
     """Accuracy per concept on the test split (``data`` or ``stimulus``), optional light."""
     data = phase.data or phase.stimulus or next(iter(run.datasets))
     ds = run.dataset(data)
@@ -394,11 +367,11 @@ def _light_test(phase, run: MLRun, mode: str) -> None:
         _record(run, phase, ds, concepts, hooks if ep == "on" else None, ep, ep == "on")
 
 
-def reactivate(phase, run: MLRun) -> None:
+def reactivate(phase: Reactivate, run: MLRun) -> None:
     """Test every concept with light driving the tagged units, by epochs."""
     _light_test(phase, run, "activate")
 
 
-def silence(phase, run: MLRun) -> None:
+def silence(phase: Silence, run: MLRun) -> None:
     """Test every concept with light clamping the tagged units, by epochs."""
     _light_test(phase, run, "silence")

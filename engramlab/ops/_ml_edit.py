@@ -9,6 +9,8 @@ model give the second ensemble's answers.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import nn
@@ -18,10 +20,14 @@ from engramlab.engrams._registry import Engram, get_estimator, scaling_factors
 from engramlab.errors import RunError
 from engramlab.ops._ml import MLRun, _as_list
 
+if TYPE_CHECKING:
+    from engramlab.protocol import Coactivate, Erase, Estimate, Implant
+
+
 __all__ = ["coactivate", "compose", "erase", "estimate", "implant"]
 
 
-def estimate(phase, run: MLRun) -> None:
+def estimate(phase: Estimate, run: MLRun) -> None:
     """Estimate the engrams of ``memories`` with ``estimator``; stored per memory."""
     fn = get_estimator(phase.estimator)
     memories = run.expand(phase.memories)
@@ -59,7 +65,7 @@ def _apply(run: MLRun, eng: Engram, coef: dict[str, float], *, null: bool = Fals
     run.set_weights(new)
 
 
-def erase(phase, run: MLRun) -> None:
+def erase(phase: Erase, run: MLRun) -> None:
     """Subtract α s_l E_l of the (summed) engrams of ``memory`` from every layer."""
     memories = run.expand(phase.memory)
     eng = compose(run, memories)
@@ -75,7 +81,7 @@ def erase(phase, run: MLRun) -> None:
     )
 
 
-def implant(phase, run: MLRun) -> None:
+def implant(phase: Implant, run: MLRun) -> None:
     """Add the (summed) engrams of ``memory`` to the null state or to the current model."""
     memories = run.expand(phase.memory)
     eng = compose(run, memories)
@@ -148,7 +154,7 @@ def _value(run: MLRun, layer: str, x, target, v0: torch.Tensor, pos: int, steps:
     return (v0 + delta).detach().double().numpy()
 
 
-def coactivate(phase, run: MLRun) -> None:
+def coactivate(phase: Coactivate, run: MLRun) -> None:
     """Rank-one associative writes (ROME): the keys of ``ensembles[0]``'s inputs at the edited
     layer are mapped to values v* that give ``ensembles[1]``'s answers (v* optimised for
     ``trials`` steps); ΔW = (v*−Wk)(C⁺k)ᵀ/(kᵀC⁺k) with C the key covariance over the data.

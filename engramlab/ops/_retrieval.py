@@ -6,7 +6,13 @@ members of the named ensembles (see :func:`engramlab.ops._context.light_hooks`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from engramlab.ops._context import GroupRun
+
+if TYPE_CHECKING:
+    from engramlab.protocol import Reactivate, Silence, Test
+
 
 __all__ = ["reactivate", "silence", "test"]
 
@@ -45,7 +51,7 @@ def _names(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def test(phase, run: GroupRun) -> None:
+def test(phase: Test, run: GroupRun) -> None:
     """Present the cue (or nothing: home cage) for ``trials`` trials, or by light epochs."""
     if phase.light is not None:
         _read(run, phase, _names(phase.light.ensemble), phase.light.epochs, phase.light.power, 0)
@@ -53,11 +59,11 @@ def test(phase, run: GroupRun) -> None:
         _read(run, phase, [], phase.epochs, 0.0, phase.trials if not phase.epochs else 0)
 
 
-def reactivate(phase, run: GroupRun) -> None:
+def reactivate(phase: Reactivate, run: GroupRun) -> None:
     """Light on a tagged ensemble by epochs (ChR2 depolarises its members)."""
     _read(run, phase, _names(phase.ensemble), phase.epochs, phase.power, 0)
 
 
-def silence(phase, run: GroupRun) -> None:
+def silence(phase: Silence, run: GroupRun) -> None:
     """Light on a tagged ensemble by epochs (ArchT hyperpolarises its members)."""
     _read(run, phase, _names(phase.ensemble), phase.epochs, phase.power, 0)

@@ -16,9 +16,15 @@ and ``shrink``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from engramlab.ops._context import GroupRun
+
+if TYPE_CHECKING:
+    from engramlab.protocol import Consolidate, Forget, Potentiate, Shrink
+
 
 __all__ = ["consolidate", "forget", "potentiate", "shrink"]
 
@@ -30,7 +36,7 @@ def _drive(delta: torch.Tensor):
     return hook
 
 
-def consolidate(phase, run: GroupRun) -> None:
+def consolidate(phase: Consolidate, run: GroupRun) -> None:
     """Offline replay of ``memory`` (systems consolidation)."""
     cs = run.subject.spec.consolidation
     hooks: dict[str, list] = {}
@@ -66,7 +72,7 @@ def _random_experience(run: GroupRun) -> dict[str, torch.Tensor]:
     return {site: (pattern + noise).clamp_min(0.0)}
 
 
-def forget(phase, run: GroupRun) -> None:
+def forget(phase: Forget, run: GroupRun) -> None:
     """Passive forgetting over ``hours`` (default 24): decay or interference."""
     hours = 24.0 if phase.hours is None else phase.hours
     cs = run.subject.spec.consolidation
@@ -84,7 +90,7 @@ def forget(phase, run: GroupRun) -> None:
         run.subject.pass_time(hours / n)
 
 
-def potentiate(phase, run: GroupRun) -> None:
+def potentiate(phase: Potentiate, run: GroupRun) -> None:
     """Grow the weights onto the members of ``ensemble`` by ``factor`` (into late weights)."""
     names = [phase.ensemble] if isinstance(phase.ensemble, str) else list(phase.ensemble)
     subject = run.subject
@@ -100,7 +106,7 @@ def potentiate(phase, run: GroupRun) -> None:
             subject.component("late", key).add_(phase.factor * subject.weight(key) * rows)
 
 
-def shrink(phase, run: GroupRun) -> None:
+def shrink(phase: Shrink, run: GroupRun) -> None:
     """Shrink every synapse of the synaptic tag ``synapses`` by ``factor``."""
     from engramlab.errors import unknown_name
 

@@ -6,12 +6,18 @@ right after learning blocks consolidation only while it acts.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from engramlab.ops._context import GroupRun
+
+if TYPE_CHECKING:
+    from engramlab.protocol import Delay
+
 
 __all__ = ["delay"]
 
 
-def delay(phase, run: GroupRun) -> None:
+def delay(phase: Delay, run: GroupRun) -> None:
     """Advance the clock by ``hours`` (+ ``days`` × 24)."""
     total = (phase.hours or 0.0) + 24.0 * (phase.days or 0.0)
     start, end = run.time, run.time + total

@@ -336,18 +336,18 @@ def _tags(logs, sc, nodes) -> None:
         )
     syn: dict[str, list[str]] = {}
     for r in runs:
-        for n, (proj, _ph, _m) in r.synaptic_tags.items():
-            if n not in syn.setdefault(proj, []):
-                syn[proj].append(n)
+        for n, t in r.synaptic_tags.items():
+            if n not in syn.setdefault(t.projection, []):
+                syn[t.projection].append(n)
     for proj, names in syn.items():
         shape = next(
-            r.synaptic_tags[n][2].shape for r in runs for n in names if n in r.synaptic_tags
+            r.synaptic_tags[n].members.shape for r in runs for n in names if n in r.synaptic_tags
         )
         member = np.zeros((len(runs), len(names), *shape), dtype=bool)
         for row, r in enumerate(runs):
             for k, n in enumerate(names):
                 if n in r.synaptic_tags:
-                    member[row, k] = r.synaptic_tags[n][2]
+                    member[row, k] = r.synaptic_tags[n].members
         c = dict(sc)
         c["synapses"] = ("synapses", np.array(names, dtype=object), _attrs("1", "synaptic tag"))
         nodes[f"synaptic_tags/{proj}"] = xr.Dataset(

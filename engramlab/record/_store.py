@@ -38,6 +38,7 @@ import shutil
 import stat
 import tempfile
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -436,7 +437,7 @@ def _vlen_tree(tree: xr.DataTree) -> xr.DataTree:
 _WRITERS = 4
 
 
-def _write_tree(tree: xr.DataTree, path: Path) -> None:
+def _write_tree(tree: xr.DataTree, path: Path, *, consolidate: bool = True) -> None:
     """Write a tree as zarr v3 with consolidated metadata: the root node first, then each
     level of the tree with its nodes written in parallel (a parent before its children)."""
     import zarr
@@ -458,17 +459,26 @@ def _write_tree(tree: xr.DataTree, path: Path) -> None:
         with ThreadPoolExecutor(_WRITERS) as pool:
             for depth in sorted(levels):
                 list(pool.map(one, levels[depth]))
-        zarr.consolidate_metadata(path, zarr_format=3)
+        if consolidate:
+            zarr.consolidate_metadata(path, zarr_format=3)
 
 
-def write_store(tree: xr.DataTree, path: str | Path) -> Path:
+def write_store(
+    tree: xr.DataTree,
+    path: str | Path,
+    *,
+    late: Callable[[], dict[str, xr.Dataset]] | None = None,
+) -> Path:
     """Write ``tree`` to ``path`` atomically (temporary path + :func:`publish_store`).
 
     An existing store at ``path`` is replaced only after the new one is complete; a tree whose
     ``status`` attribute is not ``complete`` never replaces a complete store: it goes beside it
     (:func:`publish_target`).
     The temporary directory is ``.NAME.writing-PID`` (not :func:`temp_store_path`, which a
-    streaming writer of the same run may be reading from). Returns where the store went.
+    streaming writer of the same run may be reading from). ``late``, if given, is called while
+    the tree is being written (e.g. to score the criteria from the same tree); the nodes it
+    returns (path -> dataset) are written after, into the same store. Returns where the store
+    went.
     """
     path = check_out_path(path)
     tmp = path.with_name(f".{path.name}.writing-{os.getpid()}")
@@ -476,12 +486,34 @@ def write_store(tree: xr.DataTree, path: str | Path) -> Path:
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
-        _write_tree(clean, tmp)
+        if late is None:
+            _write_tree(clean, tmp)
+        else:
+            with ThreadPoolExecutor(1) as pool:
+                writing = pool.submit(_write_tree, clean, tmp, consolidate=False)
+                try:
+                    extra = late()
+                finally:
+                    writing.result()  # re-raises what the write raised (Ctrl-C included)
+            _write_nodes(tmp, extra)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         release_out_path(path)
         raise
     return publish_store(tmp, path, status=str(tree.attrs.get("status", "complete")))
+
+
+def _write_nodes(path: Path, nodes: dict[str, xr.Dataset]) -> None:
+    """Add nodes to a written store and consolidate its metadata."""
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+        for name, ds in nodes.items():
+            _vlen_strings(ds).to_zarr(
+                path, group=name.strip("/"), mode="w", zarr_format=3, consolidated=False
+            )
+        zarr.consolidate_metadata(path, zarr_format=3)
 
 
 def verify_chunks(path: str | Path) -> None:

@@ -206,7 +206,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         c["synapses"] = ("synapses", np.array(names, dtype=object), _attrs("1", "synaptic tag"))
         c["post"] = ("post", np.arange(shape[0]), _attrs("1", "postsynaptic unit"))
         c["pre"] = ("pre", np.arange(shape[1]), _attrs("1", "presynaptic unit"))
-        nodes[f"synapse_tags/{key}"] = xr.Dataset(
+        nodes[f"synaptic_tags/{key}"] = xr.Dataset(
             {
                 "member": (
                     ("subject", "synapses", "post", "pre"),
@@ -216,6 +216,11 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
             },
             coords=c,
         )
+
+    # ``/synaptic_tags`` is the one name for every subject kind; circuit stores keep the old
+    # name ``/synapse_tags`` as an alias of the same data for one more version (deprecated)
+    for key in syn:
+        nodes[f"synapse_tags/{key}"] = nodes[f"synaptic_tags/{key}"]
 
     # ---------------------------------------------------------------- weights
     ckeys, cmaps = _align(loaded, logs, lambda lg: lg.checkpoints, lambda c: (c.phase, 0))

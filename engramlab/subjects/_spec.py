@@ -11,6 +11,7 @@ with the same keys.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -224,9 +225,15 @@ def load_circuit(spec: str | dict[str, Any] | CircuitSpec) -> CircuitSpec:
         known = bundled_circuits()
         if spec not in known:
             raise unknown_name("circuit", spec, known)
-        text = resources.files("engramlab.subjects").joinpath(f"circuits/{spec}.yaml").read_text()
-        return CircuitSpec.model_validate(yaml.safe_load(text))
+        return _bundled_circuit(spec)
     return CircuitSpec.model_validate(spec)
+
+
+@functools.lru_cache(maxsize=16)
+def _bundled_circuit(name: str) -> CircuitSpec:
+    """A bundled circuit, parsed once per process (specs are frozen, so sharing is safe)."""
+    text = resources.files("engramlab.subjects").joinpath(f"circuits/{name}.yaml").read_text()
+    return CircuitSpec.model_validate(yaml.safe_load(text))
 
 
 @dataclass(frozen=True)

@@ -92,3 +92,20 @@ def test_every_store_node_a_run_writes_is_documented(fixture, page, request):
     covered = {d.rsplit("/", k)[0] for d in documented for k in range(d.count("/"))}
     missing = sorted(n for n in nodes if n not in covered)
     assert not missing, f"{page} does not document {missing}"
+
+
+@pytest.mark.parametrize("fixture", ["denny_run", "ml_run"])
+def test_every_root_attribute_a_run_writes_is_documented(fixture, request):
+    text = _read("docs/store.md")
+    section = text[text.index("### `/` (root)") : text.index("### `/behaviour`")]
+    attrs = request.getfixturevalue(fixture).tree.attrs
+    missing = [a for a in attrs if f"`{a}`" not in section]
+    assert not missing, f"docs/store.md does not document the root attributes {missing}"
+
+
+def test_the_readme_demo_table_is_what_the_run_prints(liu_run):
+    from engramlab.analysis import format_light_table, light_effect
+
+    readme = _read("README.md")
+    printed = format_light_table(light_effect(liu_run.tree))
+    assert printed in readme, "README's `make demo` table is out of date:\n" + printed
