@@ -24,9 +24,9 @@ subject seeds and the phase index. The naive twin is made by swapping the weight
 buffers, which are restored bit for bit afterwards.
 
 ML subjects (:func:`probe_ml`): ``cue_recall`` is the accuracy on the memory's concept (its
-test split), ``cue_baseline`` the same accuracy of the subject's initial weights (swapped in
-and restored); light probes are not defined (NaN) and an ML weight change is all "late"
-(``late_fraction`` 1: it does not decay).
+test split), ``cue_baseline`` the same accuracy of the subject's naive model (its state
+before the first phase, loaded and then restored); light probes and the early/late split are
+not defined (NaN: an ML weight change does not decay).
 """
 
 from __future__ import annotations
@@ -216,40 +216,35 @@ def probe_circuit(
 
 # ---------------------------------------------------------------------------------- ML
 def probe_ml(
-    run: Any, memories: tuple[str, ...], initial: dict[str, np.ndarray], phase: str
+    run: Any, memories: tuple[str, ...], naive: dict[str, torch.Tensor], phase: str
 ) -> Probe:
     """Probe every memory of one ML subject (``run``: its ``MLRun``) after a phase.
 
     A memory ``M:<concept>`` is probed on its concept; a family name ``M`` on the mean of its
-    concepts. ``initial`` holds the subject's naive weights (``MLRun.snapshot()`` at start).
+    concepts. ``naive`` is the subject's state dict before its first phase; it is loaded for
+    the baselines and the current state restored afterwards.
     """
-    from engramlab.ops._ml import evaluate, set_weight_matrix
+    from engramlab.ops._ml import evaluate
+
+    def accuracy(m: str) -> float:
+        forms = [run.formations[n] for n in run.expand(m) if n in run.formations]
+        return float(np.mean([evaluate(run, run.dataset(f.data), f.concept)[0] for f in forms]))
 
     out = _empty(1, memories)
-    model = run.model
-    for mi, m in enumerate(memories):
-        names = run.expand(m) if (m in run.formations or m in run.families) else []
-        forms = [run.formations[n] for n in names if n in run.formations]
-        if not forms:
-            continue
+    formed = [
+        mi for mi, m in enumerate(memories) if any(n in run.formations for n in run.expand(m))
+    ]
+    if not formed:
+        return Probe(phase, memories, out)
+    for mi in formed:
         out["formed"][0, mi] = 1.0
-        out["early_fraction"][0, mi] = 0.0
-        out["late_fraction"][0, mi] = 1.0
-        out["structural_fraction"][0, mi] = 0.0
-        out["cue_recall"][0, mi] = np.mean(
-            [evaluate(run, run.dataset(f.data), f.concept)[0] for f in forms]
-        )
-    formed = out["formed"][0] > 0
-    if formed.any():
-        saved = {k: p.detach().clone() for k, p in model.state_dict().items()}
-        try:
-            for k, w in initial.items():
-                set_weight_matrix(model, k, w)
-            for mi in np.flatnonzero(formed):
-                forms = [run.formations[n] for n in run.expand(memories[mi]) if n in run.formations]
-                out["cue_baseline"][0, mi] = np.mean(
-                    [evaluate(run, run.dataset(f.data), f.concept)[0] for f in forms]
-                )
-        finally:
-            model.load_state_dict(saved)
+        out["cue_recall"][0, mi] = accuracy(memories[mi])
+    model = run.model
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    try:
+        model.load_state_dict(naive)
+        for mi in formed:
+            out["cue_baseline"][0, mi] = accuracy(memories[mi])
+    finally:
+        model.load_state_dict(saved)
     return Probe(phase, memories, out)
