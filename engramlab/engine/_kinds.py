@@ -370,7 +370,7 @@ class MLKind(SubjectKind):
 
         phase = loaded.schedules[log.group][phase_index].phase
         memories = loaded.lifecycle[log.group].memories
-        return probe_ml(member, memories, log.state.naive, phase)
+        return probe_ml(member, memories, phase)
 
     def threads(self):
         return one_thread()
@@ -399,7 +399,6 @@ class _MLBatch:
         self.checkpoints: list[list[Checkpoint]] = []
         self.initial: list[dict[str, np.ndarray]] = []
         self.current: Any = None
-        self.naive: dict[str, torch.Tensor] = {}
 
     def subjects(self) -> Iterator[Any]:
         from engramlab.ops._ml import MLRun
@@ -422,8 +421,6 @@ class _MLBatch:
             run.on_step = self.on_change
             self.current = run
             self.initial.append(run.snapshot())
-            #: the subject's naive state, for the baselines of the measured life cycle
-            self.naive = {k: v.detach().clone() for k, v in model.state_dict().items()}
             self.checkpoints.append([])
             yield run
             self.runs.append(run)

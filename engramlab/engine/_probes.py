@@ -24,8 +24,8 @@ subject seeds and the phase index. The naive twin is made by swapping the weight
 buffers, which are restored bit for bit afterwards.
 
 ML subjects (:func:`probe_ml`): ``cue_recall`` is the accuracy on the memory's concept (its
-test split), ``cue_baseline`` the same accuracy of the subject's naive model (its state
-before the first phase, loaded and then restored); light probes and the early/late split are
+test split), ``cue_baseline`` the same accuracy with the weights the subject had before the
+memory formed (loaded, then restored); light probes and the early/late split are
 not defined (NaN: an ML weight change does not decay).
 """
 
@@ -215,36 +215,41 @@ def probe_circuit(
 
 
 # ---------------------------------------------------------------------------------- ML
-def probe_ml(
-    run: Any, memories: tuple[str, ...], naive: dict[str, torch.Tensor], phase: str
-) -> Probe:
+def probe_ml(run: Any, memories: tuple[str, ...], phase: str) -> Probe:
     """Probe every memory of one ML subject (``run``: its ``MLRun``) after a phase.
 
     A memory ``M:<concept>`` is probed on its concept; a family name ``M`` on the mean of its
-    concepts. ``naive`` is the subject's state dict before its first phase; it is loaded for
-    the baselines and the current state restored afterwards.
+    concepts. Its baseline is the same accuracy with the weights the subject had when the
+    memory's ``train`` phase began (its formation's ``start``), loaded for the probe and then
+    restored.
     """
-    from engramlab.ops._ml import evaluate
+    from engramlab.ops._ml import evaluate, set_weight_matrix
 
-    def accuracy(m: str) -> float:
-        forms = [run.formations[n] for n in run.expand(m) if n in run.formations]
-        return float(np.mean([evaluate(run, run.dataset(f.data), f.concept)[0] for f in forms]))
+    def accuracy(forms: list[Any], start: bool) -> float:
+        accs = []
+        for f in forms:
+            if start:
+                for k, w in f.start.items():
+                    set_weight_matrix(run.model, k, w)
+            accs.append(evaluate(run, run.dataset(f.data), f.concept)[0])
+        return float(np.mean(accs))
 
     out = _empty(1, memories)
-    formed = [
-        mi for mi, m in enumerate(memories) if any(n in run.formations for n in run.expand(m))
-    ]
+    formed = {
+        mi: [run.formations[n] for n in run.expand(m) if n in run.formations]
+        for mi, m in enumerate(memories)
+    }
+    formed = {mi: forms for mi, forms in formed.items() if forms}
     if not formed:
         return Probe(phase, memories, out)
-    for mi in formed:
+    for mi, forms in formed.items():
         out["formed"][0, mi] = 1.0
-        out["cue_recall"][0, mi] = accuracy(memories[mi])
+        out["cue_recall"][0, mi] = accuracy(forms, start=False)
     model = run.model
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     try:
-        model.load_state_dict(naive)
-        for mi in formed:
-            out["cue_baseline"][0, mi] = accuracy(memories[mi])
+        for mi, forms in formed.items():
+            out["cue_baseline"][0, mi] = accuracy(forms, start=True)
     finally:
         model.load_state_dict(saved)
     return Probe(phase, memories, out)
