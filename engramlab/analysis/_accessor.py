@@ -416,9 +416,11 @@ class _Base:
 
         Columns ``group, memory, phase, op, declared`` (the declared state), ``measured`` (the
         group's most frequent measured state), ``agree`` (share of the group's subjects whose
-        measured state agrees with the declared one, see :func:`engramlab.lifecycle.agrees`),
-        ``differs`` (the most frequent measured state does not agree) and ``counts`` (every
-        measured state with its number of subjects). Empty when nothing was measured.
+        measured state agrees with the declared one, see :func:`engramlab.lifecycle.agrees`;
+        where no subject has an early/late weight split, as in ML models, labile and
+        consolidated agree), ``differs`` (the most frequent measured state does not agree)
+        and ``counts`` (every measured state with its number of subjects). Empty when
+        nothing was measured.
 
         >>> tree.engram.lifecycle_table().query("differs")          # doctest: +SKIP
         """
@@ -431,6 +433,7 @@ class _Base:
         lc = self.node("lifecycle")
         ops = _phase_ops(self._obj)
         rows = []
+        split = lc["early_fraction"].notnull() if "early_fraction" in lc else None
         for g, cells in modes.items():
             st = lc["state"].where(lc["group"] == g, drop=True).isel(subject=0)
             for m in [str(v) for v in lc["memory"].values]:
@@ -438,10 +441,13 @@ class _Base:
                     declared = str(st.sel(phase=ph, memory=m).values)
                     mode, counts = cells[(ph, m)]
                     n = sum(counts.values())
-                    ok = sum(c for k, c in counts.items() if agrees(declared, k))
+                    has = split is None or bool(
+                        split.sel(phase=ph, memory=m).where(lc["group"] == g, False).any()
+                    )
+                    ok = sum(c for k, c in counts.items() if agrees(declared, k, split=has))
                     rows.append(
                         [g, m, ph, ops.get(ph, ""), declared, mode, ok / n]
-                        + [not agrees(declared, mode)]
+                        + [not agrees(declared, mode, split=has)]
                         + [", ".join(f"{k} {c}" for k, c in sorted(counts.items()))]
                     )
         return pd.DataFrame(rows, columns=[*cols, "counts"])

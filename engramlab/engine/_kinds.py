@@ -361,7 +361,7 @@ class MLKind(SubjectKind):
 
         phase = loaded.schedules[log.group][phase_index].phase
         memories = loaded.lifecycle[log.group].memories
-        return probe_ml(member, memories, log.state.initial[-1], phase)
+        return probe_ml(member, memories, phase)
 
     def threads(self):
         return one_thread()

@@ -24,9 +24,9 @@ subject seeds and the phase index. The naive twin is made by swapping the weight
 buffers, which are restored bit for bit afterwards.
 
 ML subjects (:func:`probe_ml`): ``cue_recall`` is the accuracy on the memory's concept (its
-test split), ``cue_baseline`` the same accuracy of the subject's initial weights (swapped in
-and restored); light probes are not defined (NaN) and an ML weight change is all "late"
-(``late_fraction`` 1: it does not decay).
+test split), ``cue_baseline`` the same accuracy with the weights the subject had before the
+memory formed (loaded, then restored); light probes and the early/late split are
+not defined (NaN: an ML weight change does not decay).
 """
 
 from __future__ import annotations
@@ -215,41 +215,41 @@ def probe_circuit(
 
 
 # ---------------------------------------------------------------------------------- ML
-def probe_ml(
-    run: Any, memories: tuple[str, ...], initial: dict[str, np.ndarray], phase: str
-) -> Probe:
+def probe_ml(run: Any, memories: tuple[str, ...], phase: str) -> Probe:
     """Probe every memory of one ML subject (``run``: its ``MLRun``) after a phase.
 
     A memory ``M:<concept>`` is probed on its concept; a family name ``M`` on the mean of its
-    concepts. ``initial`` holds the subject's naive weights (``MLRun.snapshot()`` at start).
+    concepts. Its baseline is the same accuracy with the weights the subject had when the
+    memory's ``train`` phase began (its formation's ``start``), loaded for the probe and then
+    restored.
     """
     from engramlab.ops._ml import evaluate, set_weight_matrix
 
+    def accuracy(forms: list[Any], start: bool) -> float:
+        accs = []
+        for f in forms:
+            if start:
+                for k, w in f.start.items():
+                    set_weight_matrix(run.model, k, w)
+            accs.append(evaluate(run, run.dataset(f.data), f.concept)[0])
+        return float(np.mean(accs))
+
     out = _empty(1, memories)
-    model = run.model
-    for mi, m in enumerate(memories):
-        names = run.expand(m) if (m in run.formations or m in run.families) else []
-        forms = [run.formations[n] for n in names if n in run.formations]
-        if not forms:
-            continue
+    formed = {
+        mi: [run.formations[n] for n in run.expand(m) if n in run.formations]
+        for mi, m in enumerate(memories)
+    }
+    formed = {mi: forms for mi, forms in formed.items() if forms}
+    if not formed:
+        return Probe(phase, memories, out)
+    for mi, forms in formed.items():
         out["formed"][0, mi] = 1.0
-        out["early_fraction"][0, mi] = 0.0
-        out["late_fraction"][0, mi] = 1.0
-        out["structural_fraction"][0, mi] = 0.0
-        out["cue_recall"][0, mi] = np.mean(
-            [evaluate(run, run.dataset(f.data), f.concept)[0] for f in forms]
-        )
-    formed = out["formed"][0] > 0
-    if formed.any():
-        saved = {k: p.detach().clone() for k, p in model.state_dict().items()}
-        try:
-            for k, w in initial.items():
-                set_weight_matrix(model, k, w)
-            for mi in np.flatnonzero(formed).tolist():
-                forms = [run.formations[n] for n in run.expand(memories[mi]) if n in run.formations]
-                out["cue_baseline"][0, mi] = np.mean(
-                    [evaluate(run, run.dataset(f.data), f.concept)[0] for f in forms]
-                )
-        finally:
-            model.load_state_dict(saved)
+        out["cue_recall"][0, mi] = accuracy(forms, start=False)
+    model = run.model
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    try:
+        for mi, forms in formed.items():
+            out["cue_baseline"][0, mi] = accuracy(forms, start=True)
+    finally:
+        model.load_state_dict(saved)
     return Probe(phase, memories, out)

@@ -13,7 +13,8 @@ freezing, the size of a partial recall in fear-conditioning studies. Then, per m
 ``absent``            not formed yet, or formed but never recalled (nothing was stored)
 ``labile``            the cue recalls and the early (labile) part of the early + late
                       weight change is above :data:`LABILE_EARLY_FRACTION`
-``consolidated``      the cue recalls and the early part is at most that fraction
+``consolidated``      the cue recalls and the early part is at most that fraction (or the
+                      subject has no early/late split: an ML model)
 ``silent``            the cue does not recall, light on the memory's tagged ensemble does
 ``forgotten``         neither recalls, after an earlier phase measured the memory present
 ====================  ====================================================================
@@ -68,14 +69,23 @@ READOUTS = (
 #: declared state -> the measured states that agree with it (a declared state not listed agrees
 #: only with itself): a retrieval reads the memory, and a probe sees it labile or consolidated
 AGREEING: dict[str, tuple[str, ...]] = {"retrieved": ("labile", "consolidated")}
+#: the states a probe cannot tell apart without an early/late weight split (ML subjects)
+_PRESENT = ("labile", "consolidated", "retrieved")
 
 
-def agrees(declared: str, measured: str) -> bool:
+def agrees(declared: str, measured: str, *, split: bool = True) -> bool:
     """Whether a measured state agrees with the declared one (see :data:`AGREEING`).
+
+    ``split=False`` (the subject has no early/late weight split, e.g. an ML model) makes
+    ``labile``, ``consolidated`` and ``retrieved`` one state: present.
 
     >>> agrees("retrieved", "consolidated"), agrees("forgotten", "consolidated")
     (True, False)
+    >>> agrees("labile", "consolidated"), agrees("labile", "consolidated", split=False)
+    (False, True)
     """
+    if not split and declared in _PRESENT:
+        return measured in _PRESENT
     return measured in AGREEING.get(declared, (declared,))
 
 

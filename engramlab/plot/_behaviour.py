@@ -262,9 +262,9 @@ def _trial_in(beh: xr.Dataset, trial: Any, phase: str) -> bool:
 )
 def lifecycle(tree: xr.DataTree) -> Any:
     """Declared and measured state blocks per memory above the per-phase behaviour."""
-    from engramlab.lifecycle import agrees
-
     tl = tree.engram.timeline()
+    table = tree.engram.lifecycle_table()
+    differs = {(r.group, r.memory, r.phase) for r in table[table["differs"]].itertuples()}
     if tl.empty:
         return None
     phases = list(dict.fromkeys(tl["phase"]))
@@ -302,8 +302,7 @@ def lifecycle(tree: xr.DataTree) -> Any:
             if col.startswith("measured:"):
                 m = col.removeprefix("measured:")
                 for gg in [g] if g else groups:
-                    b = tl[tl["group"] == gg].set_index("phase")
-                    if not agrees(str(b.loc[ph, f"state:{m}"]), str(b.loc[ph, col])):
+                    if (gg, m, ph) in differs:
                         off = True
                         differ.append(f"{m} · {gg} · {ph}")
             top.add_patch(
