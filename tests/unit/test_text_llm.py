@@ -79,3 +79,16 @@ def test_text_errors_are_one_line():
     small = TINY.replace("vocab_size: 160", "vocab_size: 50")
     with pytest.raises(RunError, match=r"set vocab_size: \d+ \(or more\)"):
         _run(subject=f"hf: {{config: {small}}}")
+
+
+def test_hf_config_errors_are_located_one_line_messages():
+    from engramlab.protocol import validate_text
+
+    text = PROTO.format(subject=f"hf: {{config: {TINY}}}", tokens="")
+    assert validate_text(text) == []
+    bad = [str(i) for i in validate_text(text.replace("model_type: llama", "model_type: lama"))]
+    assert len(bad) == 1 and "unknown model_type 'lama'; did you mean 'llama'?" in bad[0]
+    odd = [str(i) for i in validate_text(text.replace("hidden_size: 32", "hidden_size: 30"))]
+    assert len(odd) == 1 and "not a multiple of the number of attention heads" in odd[0]
+    both = text.replace("hf: {config:", 'hf: {path: "x", config:')
+    assert any("exactly one of 'path'" in str(i) for i in validate_text(both))
