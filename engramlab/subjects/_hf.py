@@ -16,7 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
 
-from engramlab.errors import RunError
+from engramlab.errors import RunError, did_you_mean
 from engramlab.subjects._hooks import HookedModule
 
 __all__ = ["HFSpec", "HFSubject", "build_lm", "hf_names", "load_hf_subject"]
@@ -113,15 +113,34 @@ def _blocks(lm: nn.Module) -> list[tuple[str, nn.Module]]:
     return []
 
 
+def _first_line(err: BaseException) -> str:
+    cause = err.__cause__ or err
+    return " ".join(str(cause).split()) or type(err).__name__
+
+
+def _config(tr, config: dict[str, Any]):
+    """The ``transformers`` config of a config dict; a bad one is a one-line RunError."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    kind = str(config["model_type"])
+    if kind not in CONFIG_MAPPING:
+        raise RunError(
+            f"hf config: unknown model_type {kind!r}"
+            f"{did_you_mean(kind, list(CONFIG_MAPPING.keys()))} (e.g. llama, gpt2, qwen2, "
+            "gpt_neox)"
+        )
+    kwargs = {k: v for k, v in config.items() if k != "model_type"}
+    try:
+        return tr.AutoConfig.for_model(kind, **kwargs)
+    except Exception as err:  # transformers' own validation (a ValueError, or its wrapper)
+        raise RunError(f"hf config: {_first_line(err)}") from None
+
+
 def build_lm(config: dict[str, Any], seed: int) -> nn.Module:
     """A causal LM from a ``transformers`` config dict (``model_type`` + its fields), with
     random weights drawn from ``seed`` (nothing is downloaded)."""
     tr = _transformers()
-    kwargs = {k: v for k, v in config.items() if k != "model_type"}
-    try:
-        cfg = tr.AutoConfig.for_model(config["model_type"], **kwargs)
-    except (ValueError, KeyError) as err:
-        raise RunError(f"hf config: {err}".splitlines()[0]) from None
+    cfg = _config(tr, config)
     gen = torch.random.fork_rng()
     with gen:
         torch.manual_seed(seed)
@@ -135,12 +154,14 @@ def hf_names(spec: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     s = HFSpec.model_validate(spec)
     tr = _transformers()
     if s.config is not None:
-        kwargs = {k: v for k, v in s.config.items() if k != "model_type"}
-        config = tr.AutoConfig.for_model(s.config["model_type"], **kwargs)
+        config = _config(tr, s.config)
     else:
         config = tr.AutoConfig.from_pretrained(s.path, local_files_only=True)
-    with torch.device("meta"):  # module names only: no weights are allocated
-        lm = tr.AutoModelForCausalLM.from_config(config)
+    try:
+        with torch.device("meta"):  # module names only: no weights are allocated
+            lm = tr.AutoModelForCausalLM.from_config(config)
+    except Exception as err:  # e.g. heads that do not divide the width
+        raise RunError(f"hf config: {_first_line(err)}") from None
     sub = HFSubject(lm)
     return sub.sites, sub.projections
 
