@@ -142,7 +142,7 @@ def test_an_unknown_estimator_is_one_located_line() -> None:
     text = ML.replace("estimator: closed-form", "estimator: closed-frm")
     assert messages(text) == [
         "11:43: unknown estimator 'closed-frm'; did you mean 'closed-form'? (known: closed-form, "
-        "delta, graft, rank-one, synaptic-tag)"
+        "delta, graft, rank-one, sham, synaptic-tag)"
     ]
 
 
