@@ -35,7 +35,7 @@ def run(tmp_path_factory):
 
 
 def test_forget_split_erased_retain_kept_and_controls_beaten(run):
-    from engramlab.engrams import compare_conditions, unlearning_summary
+    from engramlab.analysis import compare_conditions, unlearning_summary
 
     result, cpu = run
     s = unlearning_summary(result.tree, FORGET, "base", CONDITIONS)
