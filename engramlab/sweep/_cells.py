@@ -100,13 +100,38 @@ def run_cell(task: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     loaded = load_protocol(task["text"], file=task["file"])
     result = run_protocol(loaded, out=Path(task["path"]), seed=int(task["seed"]))
+    summary = cell_summary(result.tree)
+    seconds = time.perf_counter() - t0
+    del result
+    _release_memory()
     return {
         "id": task["id"],
         "status": "complete",
-        "seconds": time.perf_counter() - t0,
-        "summary": cell_summary(result.tree),
+        "seconds": seconds,
+        "summary": summary,
         "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def _release_memory() -> None:
+    """Give a finished cell's memory back to the OS, so a worker's next cell starts from the
+    same footprint. Dask runs tasks on a worker thread, whose malloc arena glibc does not trim
+    by itself (the ``malloc_trim`` Dask's docs recommend for the same reason)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:  # pragma: no cover - not glibc
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        trim = getattr(libc, "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+    except OSError:  # pragma: no cover
+        pass
 
 
 def summarize_cell(task: dict[str, Any]) -> dict[str, Any]:
