@@ -116,7 +116,7 @@ def test_values_read_as_yaml_and_write_back_the_same() -> None:
     assert parse_values("0,0.25,1e-3,null,off,[on,off]") == [
         0,
         0.25,
-        "1e-3",
+        0.001,  # YAML 1.2: 1e-3 is a number
         None,
         "off",
         ["on", "off"],
