@@ -26,6 +26,7 @@ _PUBLIC: dict[str, str] = {
     "load_protocol": "engramlab.protocol",
     "validate_file": "engramlab.protocol",
     "open_run": "engramlab.record",
+    "sweep": "engramlab.sweep",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -16,6 +16,7 @@ nodes that are there (``tree.engram.has("criteria")`` checks first).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -363,7 +364,8 @@ class _Base:
         the phase, when it has trials), ``behaviour`` (mean over the group's subjects and
         the phase's trials; NaN for phases without trials), ``behaviour_on`` /
         ``behaviour_off`` (light-on / light-off epochs only), then one ``state:<memory>``
-        column per memory.
+        column per memory (declared) and, when the store has the measured life cycle, one
+        ``measured:<memory>`` column (the group's most frequent measured state).
 
         >>> tree.engram.timeline().query("group == 'opto'")       # doctest: +SKIP
         """
@@ -371,6 +373,7 @@ class _Base:
         beh = self.node("behaviour") if self.has("behaviour") else None
         ops = _phase_ops(self._obj)
         state = lc["state"]
+        measured = self._measured_modes() or None
         memories = [str(m) for m in lc["memory"].values]
         clock = self._checkpoint_hours()
         rows = []
@@ -382,8 +385,107 @@ class _Base:
                 row["hours"] = clock.get(ph, row["hours"])
                 for m in memories:
                     row[f"state:{m}"] = str(st.sel(phase=ph, memory=m).values)
+                    if measured is not None:
+                        row[f"measured:{m}"] = measured[g][(ph, m)][0]
                 rows.append(row)
         return pd.DataFrame(rows)
+
+    def _measured_modes(self) -> dict[str, dict[tuple[str, str], tuple[str, dict[str, int]]]]:
+        """group → (phase, memory) → (most frequent measured state, counts of every state);
+        empty when the store has no measured life cycle."""
+        lc = self.node("lifecycle")
+        if "measured" not in lc:
+            return {}
+        out: dict[str, dict[tuple[str, str], tuple[str, dict[str, int]]]] = {}
+        groups = np.asarray(lc["group"].values).astype(str)
+        values = np.asarray(lc["measured"].transpose("subject", "phase", "memory").values)
+        phases = [str(p) for p in lc["phase"].values]
+        memories = [str(m) for m in lc["memory"].values]
+        for g in _ordered(lc["group"].values):
+            sub = values[groups == g]
+            cells = {}
+            for pi, ph in enumerate(phases):
+                for mi, m in enumerate(memories):
+                    counts = Counter(str(v) for v in sub[:, pi, mi])
+                    cells[(ph, m)] = (counts.most_common(1)[0][0], dict(counts))
+            out[g] = cells
+        return out
+
+    def lifecycle_table(self) -> pd.DataFrame:
+        """Declared next to measured life cycle: one row per group, memory and phase.
+
+        Columns ``group, memory, phase, op, declared`` (the declared state), ``measured`` (the
+        group's most frequent measured state), ``agree`` (share of the group's subjects whose
+        measured state agrees with the declared one, see :func:`engramlab.lifecycle.agrees`;
+        where no subject has an early/late weight split, as in ML models, labile and
+        consolidated agree), ``differs`` (the most frequent measured state does not agree)
+        and ``counts`` (every measured state with its number of subjects). Empty when
+        nothing was measured.
+
+        >>> tree.engram.lifecycle_table().query("differs")          # doctest: +SKIP
+        """
+        from engramlab.lifecycle import agrees
+
+        modes = self._measured_modes()
+        cols = ["group", "memory", "phase", "op", "declared", "measured", "agree", "differs"]
+        if not modes:
+            return pd.DataFrame(columns=[*cols, "counts"])
+        lc = self.node("lifecycle")
+        ops = _phase_ops(self._obj)
+        rows = []
+        split = lc["early_fraction"].notnull() if "early_fraction" in lc else None
+        for g, cells in modes.items():
+            st = lc["state"].where(lc["group"] == g, drop=True).isel(subject=0)
+            for m in [str(v) for v in lc["memory"].values]:
+                for ph in [str(p) for p in lc["phase"].values]:
+                    declared = str(st.sel(phase=ph, memory=m).values)
+                    mode, counts = cells[(ph, m)]
+                    n = sum(counts.values())
+                    has = split is None or bool(
+                        split.sel(phase=ph, memory=m).where(lc["group"] == g, False).any()
+                    )
+                    ok = sum(c for k, c in counts.items() if agrees(declared, k, split=has))
+                    rows.append(
+                        [g, m, ph, ops.get(ph, ""), declared, mode, ok / n]
+                        + [not agrees(declared, mode, split=has)]
+                        + [", ".join(f"{k} {c}" for k, c in sorted(counts.items()))]
+                    )
+        return pd.DataFrame(rows, columns=[*cols, "counts"])
+
+    def transitions(self) -> pd.DataFrame:
+        """The measured transitions: every change of a subject's measured state, counted.
+
+        One row per group, memory, phase and transition (``from`` → ``to``; before the first
+        phase every memory is ``absent``), with ``subjects`` (how many of the group's ``n``
+        subjects made it) and the ``declared`` state after the phase. Empty when nothing was
+        measured.
+
+        >>> tree.engram.transitions().query("to == 'silent'")      # doctest: +SKIP
+        """
+        cols = ["group", "memory", "phase", "op", "from", "to", "subjects", "n", "declared"]
+        lc = self.node("lifecycle")
+        if "measured" not in lc:
+            return pd.DataFrame(columns=cols)
+        ops = _phase_ops(self._obj)
+        groups = np.asarray(lc["group"].values).astype(str)
+        meas = np.asarray(lc["measured"].transpose("subject", "phase", "memory").values)
+        decl = np.asarray(lc["state"].transpose("subject", "phase", "memory").values)
+        phases = [str(p) for p in lc["phase"].values]
+        rows = []
+        for g in _ordered(lc["group"].values):
+            rows_g = np.flatnonzero(groups == g)
+            for mi, m in enumerate(str(v) for v in lc["memory"].values):
+                before = np.full(len(rows_g), "absent", dtype=object)
+                for pi, ph in enumerate(phases):
+                    now = meas[rows_g, pi, mi].astype(str)
+                    moved = Counter(
+                        (str(a), str(b)) for a, b in zip(before, now, strict=True) if a != b
+                    )
+                    for (a, b), c in moved.items():
+                        declared = str(decl[rows_g[0], pi, mi])
+                        rows.append([g, m, ph, ops.get(ph, ""), a, b, c, len(rows_g), declared])
+                    before = now
+        return pd.DataFrame(rows, columns=cols)
 
     def _checkpoint_hours(self) -> dict[str, float]:
         """phase → simulated time (h) at its weight checkpoint, when 1-D and recorded."""

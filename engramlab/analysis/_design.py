@@ -319,12 +319,16 @@ class RunDesign:
             return None
         return np.asarray(ds["member"].sel(ensemble=have).any("ensemble").values, dtype=bool)
 
-    def rates(self, site: str) -> np.ndarray | None:
+    def rates(self, site: str) -> xr.DataArray | None:
+        """The (lazily read) ``rate`` of ``site``, or None when it was not recorded."""
         try:
             node = self.tree[f"activity/{site}"]
         except KeyError:
             return None
-        return np.asarray(node["rate"].values, dtype=float)
+        return node["rate"]
+
+    #: subjects read at once from a site's activity (memory stays bounded on large runs)
+    _BLOCK = 256
 
     def overlap_excess(self, site: str, names: list[str]) -> np.ndarray | None:
         """(subject, trial) overlap − chance of the named ensembles at ``site``: the fraction of
@@ -334,13 +338,18 @@ class RunDesign:
         rate = self.rates(site)
         if mem is None or rate is None:
             return None
-        active = rate > 0
+        n_sub, n_trial = rate.sizes["subject"], rate.sizes["trial"]
         n_mem = mem.sum(axis=1).astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            overlap = (active & mem[:, None, :]).sum(axis=2) / n_mem[:, None]
-            chance = active.mean(axis=2)
-        out = overlap - chance
-        out[np.isnan(rate).any(axis=2)] = np.nan
+        out = np.full((n_sub, n_trial), np.nan)
+        for start in range(0, n_sub, self._BLOCK):
+            rows = slice(start, start + self._BLOCK)
+            r = np.asarray(rate.isel(subject=rows).values)
+            active = r > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                overlap = (active & mem[rows, None, :]).sum(axis=2) / n_mem[rows, None]
+                block = overlap - active.mean(axis=2)
+            block[np.isnan(r).any(axis=2)] = np.nan
+            out[rows] = block
         out[n_mem == 0] = np.nan
         return out
 

@@ -107,6 +107,7 @@ def sign_flip_test(diff: np.ndarray, *, n_perm: int = 20_000, seed: int = 0) -> 
         permutation_type="samples",
         vectorized=True,
         n_resamples=2**d.size if exact else n_perm,
+        batch=_batch(d.size, 2**d.size if exact else n_perm),
         alternative="greater",
         rng=np.random.default_rng(seed),
     )
@@ -135,10 +136,23 @@ def permutation_test(a: np.ndarray, b: np.ndarray, *, n_perm: int = 20_000, seed
         permutation_type="independent",
         vectorized=True,
         n_resamples=n_perm,
+        batch=_batch(a.size + b.size, n_perm),
         alternative="greater",
         rng=np.random.default_rng(seed),
     )
     return float(res.pvalue)
+
+
+#: resampled values held at once by a permutation test (int64 indices: ~32 MB)
+_RESAMPLE_BUDGET = 4_000_000
+
+
+def _batch(n: int, resamples: int) -> int | None:
+    """Resamples per batch so that memory stays bounded with many subjects (``None``: all at
+    once, as for the group sizes of the bundled studies)."""
+    if n * resamples <= _RESAMPLE_BUDGET:
+        return None
+    return max(64, _RESAMPLE_BUDGET // max(n, 1))
 
 
 def signed_rank_test(diff: np.ndarray) -> float:

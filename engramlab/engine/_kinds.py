@@ -63,6 +63,8 @@ class BatchLog:
     checkpoints: list[Any] = field(default_factory=list)
     initial: Any = None
     complete: bool = False
+    #: the measured life cycle's probes, one per member and phase, in simulation order
+    probes: list[Any] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -110,6 +112,12 @@ class SubjectKind(ABC):
     @abstractmethod
     def keep(self, log: BatchLog, member: Any, checkpoints: list[Checkpoint]) -> None:
         """Store a finished member's weight checkpoints in its batch log."""
+
+    def probe(self, loaded: LoadedProtocol, log: BatchLog, member: Any, phase_index: int) -> Any:
+        """Readouts of the measured life cycle after phase ``phase_index`` (a
+        :class:`~engramlab.engine._probes.Probe`; ``None``: this kind measures nothing). A probe
+        must leave ``member`` exactly as it found it."""
+        return None
 
     def version(self, member: Any) -> int | None:
         """A counter that changes whenever an op changed the weights (``None``: unknown, so
@@ -244,6 +252,14 @@ class CircuitKind(SubjectKind):
     def keep(self, log, member, checkpoints):
         log.checkpoints = checkpoints
 
+    def probe(self, loaded, log, member, phase_index):
+        from engramlab.engine._probes import probe_circuit
+
+        phase = loaded.schedules[log.group][phase_index].phase
+        memories = loaded.lifecycle[log.group].memories
+        previous = log.probes[-1] if log.probes else None
+        return probe_circuit(member, memories, log.seeds, phase_index, phase, previous)
+
     def close(self, log):
         log.state.subject = None  # the batch's weights: ~3 MB a mouse of mouse-fear
 
@@ -281,6 +297,7 @@ class _CircuitLogView:
         self.checkpoints = log.checkpoints
         self.initial = log.initial
         self.complete = log.complete
+        self.probes = log.probes
 
 
 # ---------------------------------------------------------------------------------- ML
@@ -338,6 +355,13 @@ class MLKind(SubjectKind):
 
     def version(self, member):
         return member.version
+
+    def probe(self, loaded, log, member, phase_index):
+        from engramlab.engine._probes import probe_ml
+
+        phase = loaded.schedules[log.group][phase_index].phase
+        memories = loaded.lifecycle[log.group].memories
+        return probe_ml(member, memories, phase)
 
     def threads(self):
         return one_thread()
@@ -405,6 +429,26 @@ class _MLLogView:
             [(c.phase, c.time, c.weights) for c in cps] for cps in batch.checkpoints
         ]
         self.initial = batch.initial[: len(batch.runs)]
+        self.probes = _stack_probes(
+            log.probes, len(batch.runs), len(batch.loaded.schedules[log.group])
+        )
+
+
+def _stack_probes(probes: list[Any], n: int, per: int) -> list[Any]:
+    """Per-subject probes (subject-major, ``per`` phases each) of ``n`` finished ML subjects
+    as one probe per phase over the batch, as a circuit batch has them."""
+    from engramlab.engine._probes import Probe
+
+    out: list[Any] = []
+    for pi in range(per):
+        parts = [probes[i * per + pi] for i in range(n) if i * per + pi < len(probes)]
+        if not parts or any(p is None for p in parts):
+            out.append(None)
+            continue
+        keys = parts[0].readouts
+        stacked = {k: np.concatenate([p.readouts[k] for p in parts]) for k in keys}
+        out.append(Probe(parts[0].phase, parts[0].memories, stacked))
+    return out
 
 
 register_subject_kind(CircuitKind())

@@ -106,6 +106,7 @@ def simulate_batches(
                     after = kind.version(member)
                     if every == "phase" or (after is not None and after != before):
                         rec.snap()
+                    log.probes.append(kind.probe(loaded, log, member, pi))
                     if progress is not None:
                         progress(log.group, phase.phase, size)
                 kind.keep(log, member, rec.checkpoints)

@@ -1,9 +1,9 @@
-"""Engram estimators (closed-form, delta, synaptic-tag, graft, rank-one) and their statistics
+"""Engram estimators (closed-form, delta, synaptic-tag, graft, rank-one, sham) and their statistics
 (the criteria scored on trained networks are in :mod:`engramlab.analysis`).
 
 >>> from engramlab.engrams import available_estimators
 >>> available_estimators()
-('closed-form', 'delta', 'graft', 'rank-one', 'synaptic-tag')
+('closed-form', 'delta', 'graft', 'rank-one', 'sham', 'synaptic-tag')
 
 The names load lazily: the estimator registry can be read (``engramlab validate`` does)
 without importing torch.
@@ -18,16 +18,26 @@ _PUBLIC: dict[str, str] = {
     "FLOAT32_EPS": "engramlab.engrams._closed_form",
     "closed_form_engram": "engramlab.engrams._closed_form",
     "pinv_sym": "engramlab.engrams._closed_form",
+    "pinv_factors": "engramlab.engrams._closed_form",
+    "PinvFactors": "engramlab.engrams._closed_form",
+    "closed_form_from_statistics": "engramlab.engrams._estimators",
     "residuals": "engramlab.engrams._closed_form",
     "memit_update": "engramlab.engrams._rank_one",
     "rank_one_update": "engramlab.engrams._rank_one",
     "ESTIMATORS": "engramlab.engrams._registry",
+    "SOLVING_ESTIMATORS": "engramlab.engrams._registry",
     "Engram": "engramlab.engrams._registry",
     "available_estimators": "engramlab.engrams._registry",
     "get_estimator": "engramlab.engrams._registry",
     "register_estimator": "engramlab.engrams._registry",
     "scaling_factors": "engramlab.engrams._registry",
+    "Moments": "engramlab.engrams._moments",
+    "merge_moments": "engramlab.engrams._moments",
+    "block_index": "engramlab.engrams._select",
+    "select_layers": "engramlab.engrams._select",
     "SecondMoments": "engramlab.engrams._stats",
+    "merge_statistics": "engramlab.engrams._stats",
+    "statistics_from_store": "engramlab.engrams._stats",
     "collect_second_moments": "engramlab.engrams._stats",
     "pack": "engramlab.engrams._stats",
     "unpack": "engramlab.engrams._stats",

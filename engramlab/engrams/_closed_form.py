@@ -16,38 +16,78 @@ True
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
-__all__ = ["FLOAT32_EPS", "closed_form_engram", "pinv_sym", "residuals"]
+__all__ = [
+    "FLOAT32_EPS",
+    "PinvFactors",
+    "closed_form_engram",
+    "pinv_factors",
+    "pinv_sym",
+    "residuals",
+]
 
 #: float32 machine epsilon: the cut-off scale of the pseudo-inverse
 FLOAT32_EPS = 1.19e-7
 
 
-def pinv_sym(
-    sigma: np.ndarray, *, rtol: float | None = None, eig_k: int | None = None
-) -> np.ndarray:
-    """Pseudo-inverse of a symmetric PSD matrix, eigenvalues below ``rtol · λ_max`` dropped.
+class PinvFactors(NamedTuple):
+    """pinv(Σ) = V diag(1/λ) Vᵀ in factored form: the kept eigenvectors ``v`` ``(D, k)`` and
+    ``inv_lam`` ``(k,)`` (applied right to left, the D × D inverse is never formed)."""
 
-    ``rtol`` defaults to ``D · 1.19e-7``; ``eig_k`` keeps at most the top-k eigenpairs.
+    v: np.ndarray
+    inv_lam: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        return (self.v * self.inv_lam) @ self.v.T
+
+
+def pinv_factors(
+    sigma: np.ndarray,
+    *,
+    rtol: float | None = None,
+    eig_k: int | None = None,
+    rank_fraction: float | None = None,
+) -> PinvFactors:
+    """The kept eigenpairs of a symmetric PSD Σ (float64 ``eigh``): eigenvalues below
+    ``rtol · λ_max`` dropped, ``rtol`` = ``D · 1.19e-7`` by default whatever the dtype (the
+    reference package's cut-off); ``eig_k`` keeps at most the top k, ``rank_fraction`` the top
+    ⌈f·D⌉."""
+    d = sigma.shape[0]
+    rtol = d * FLOAT32_EPS if rtol is None else rtol
+    # torch's eigh (float64) follows torch's thread setting; numpy's LAPACK may oversubscribe
+    sym = torch.from_numpy(np.ascontiguousarray(sigma, np.float64))
+    lam_t, vec_t = torch.linalg.eigh((sym + sym.T) * 0.5)
+    lam, vec = lam_t.flip(0), vec_t.flip(1)
+    if rank_fraction is not None:
+        k = max(1, int(np.ceil(rank_fraction * d)))
+        eig_k = k if eig_k is None else min(eig_k, k)
+    if eig_k is not None:
+        lam, vec = lam[:eig_k], vec[:, :eig_k]
+    top = float(lam[0]) if lam.numel() and lam[0] > 0 else 0.0
+    keep = lam > rtol * top
+    if top == 0.0 or not bool(keep.any()):
+        return PinvFactors(np.zeros((d, 0)), np.zeros(0))
+    return PinvFactors(vec[:, keep].numpy(), (1.0 / lam[keep]).numpy())
+
+
+def pinv_sym(
+    sigma: np.ndarray,
+    *,
+    rtol: float | None = None,
+    eig_k: int | None = None,
+    rank_fraction: float | None = None,
+) -> np.ndarray:
+    """Pseudo-inverse of a symmetric PSD matrix, eigenvalues below ``rtol · λ_max`` dropped
+    (the dense form of :func:`pinv_factors`, same options).
 
     >>> pinv_sym(np.diag([2.0, 1e-12])).round(6).tolist()
     [[0.5, 0.0], [0.0, 0.0]]
     """
-    d = sigma.shape[0]
-    rtol = d * FLOAT32_EPS if rtol is None else rtol
-    # torch's eigh (float64) follows torch's thread setting; numpy's LAPACK may oversubscribe
-    lam_t, vec_t = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(sigma, np.float64)))
-    lam, vec = lam_t.numpy()[::-1], vec_t.numpy()[:, ::-1]
-    if eig_k is not None:
-        lam, vec = lam[:eig_k], vec[:, :eig_k]
-    top = lam[0] if lam.size and lam[0] > 0 else 0.0
-    keep = lam > rtol * top
-    if not keep.any():
-        return np.zeros_like(sigma)
-    v = vec[:, keep]
-    return (v / lam[keep]) @ v.T
+    return pinv_factors(sigma, rtol=rtol, eig_k=eig_k, rank_fraction=rank_fraction).dense()
 
 
 def closed_form_engram(
@@ -57,15 +97,19 @@ def closed_form_engram(
     *,
     rtol: float | None = None,
     eig_k: int | None = None,
-    sigma_pinv: np.ndarray | None = None,
+    sigma_pinv: np.ndarray | PinvFactors | None = None,
 ) -> np.ndarray:
     """E = W Σ+ pinv(Σ) for one layer (float64); ``weight`` is ``[out, in]`` (bias absorbed).
 
-    ``sigma_pinv`` reuses a pseudo-inverse already computed for this Σ (one per layer serves
-    every memory of the same reference set)."""
-    w = np.asarray(weight, dtype=np.float64)
-    p = pinv_sym(sigma, rtol=rtol, eig_k=eig_k) if sigma_pinv is None else sigma_pinv
-    return w @ np.asarray(sigma_plus, dtype=np.float64) @ p
+    ``sigma_pinv`` reuses a pseudo-inverse already computed for this Σ, dense or as
+    :class:`PinvFactors` (one per layer serves every memory of the same reference set)."""
+    w = torch.from_numpy(np.asarray(weight, dtype=np.float64))
+    ws = w @ torch.from_numpy(np.asarray(sigma_plus, dtype=np.float64))
+    p = pinv_factors(sigma, rtol=rtol, eig_k=eig_k) if sigma_pinv is None else sigma_pinv
+    if isinstance(p, PinvFactors):
+        v = torch.from_numpy(p.v)
+        return (((ws @ v) * torch.from_numpy(p.inv_lam)) @ v.T).numpy()
+    return (ws @ torch.from_numpy(np.asarray(p, dtype=np.float64))).numpy()
 
 
 def residuals(

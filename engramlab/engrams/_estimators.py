@@ -1,4 +1,5 @@
-"""The built-in estimators: closed-form, delta (task vector), synaptic-tag, graft, rank-one.
+"""The built-in estimators: closed-form, delta (task vector), synaptic-tag, graft, rank-one, and
+the sham control (random, equal norm to the closed form).
 
 Each takes the run state of one ML subject (:class:`engramlab.ops._ml.MLRun`), the memory
 names (``family:concept``) and options, and returns an :class:`Engram` per memory.
@@ -9,19 +10,30 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from engramlab.engrams._closed_form import (
     FLOAT32_EPS,
+    PinvFactors,
     closed_form_engram,
-    pinv_sym,
+    pinv_factors,
     residuals,
 )
 from engramlab.engrams._graft import graft_engram
 from engramlab.engrams._rank_one import rank_one_update
 from engramlab.engrams._registry import Engram
+from engramlab.engrams._select import select_layers
 from engramlab.errors import RunError
 
-__all__ = ["closed_form", "delta", "graft", "rank_one", "synaptic_tag"]
+__all__ = [
+    "closed_form",
+    "closed_form_from_statistics",
+    "delta",
+    "graft",
+    "rank_one",
+    "sham",
+    "synaptic_tag",
+]
 
 
 def _check_concept(s, f) -> None:
@@ -37,51 +49,125 @@ def _rel(e: np.ndarray, w: np.ndarray) -> float:
     return float(np.linalg.norm(e) / max(np.linalg.norm(w), 1e-300))
 
 
-def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
-    """E_l = W̃_l Σ+_l pinv(Σ_l) at every layer, from one forward pass of the current model
-    over the training split of the data that formed each memory (reference: all of it)."""
-    weights = run.weights()
-    eig_k = options.get("eig_k")
+def solve_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The pseudo-inverse settings of an estimate phase (``eig_k``, ``rank_fraction``,
+    ``rtol``), only those that are set."""
+    return {k: options[k] for k in ("eig_k", "rank_fraction", "rtol") if options.get(k)}
+
+
+def selected_layers(run, options: dict[str, Any]) -> list[str]:
+    """The weight layers an estimate covers (``target_modules`` / ``layers``; all by default)."""
+    try:
+        return select_layers(
+            run.projections, options.get("target_modules"), layers=options.get("layers")
+        )
+    except ValueError as err:
+        raise RunError(str(err)) from None
+
+
+def closed_form_from_statistics(
+    weights: dict[str, np.ndarray],
+    stats: dict[str, Any],
+    concepts: list[str],
+    *,
+    pinvs: dict[int, PinvFactors] | None = None,
+    **solve: Any,
+) -> dict[str, np.ndarray]:
+    """E_l = W̃_l Σ+_l pinv(Σ_l) for every layer of ``weights`` from its statistics
+    (:class:`~engramlab.engrams.SecondMoments`), Σ+ over ``concepts``. Layers sharing one
+    statistics object share one pseudo-inverse; pass ``pinvs`` to keep them across calls."""
+    pinvs = {} if pinvs is None else pinvs
     out = {}
-    pinvs: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for name, w in weights.items():
+        s = stats[name]
+        if id(s) not in pinvs:
+            pinvs[id(s)] = pinv_factors(s.sigma(), **solve)
+        out[name] = closed_form_engram(w, s.sigma(concepts), s.sigma(), sigma_pinv=pinvs[id(s)])
+    return out
+
+
+def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
+    """E_l = W̃_l Σ+_l pinv(Σ_l) at every selected layer, from one forward pass of the current
+    model over the training split of the data that formed each memory (reference: all of it).
+    Layers that read the same input (q/k/v, gate/up) share one statistics object and so one
+    pseudo-inverse."""
+    weights = run.weights()
+    names = selected_layers(run, options)
+    solve = solve_options(options)
+    out = {}
+    pinvs: dict[str, dict[int, PinvFactors]] = {}  # per reference set: one per distinct Σ
+    tokens = options.get("tokens", "answer")
     for m in memories:
         f = run.formation(m)
-        stats = run.stats(f.data)
-        layers, diag = {}, {}
-        for name, w in weights.items():
-            s = stats[name]
-            _check_concept(s, f)
+        stats = run.stats(f.data, tokens)
+        for name in names:
+            _check_concept(stats[name], f)
+        layers = closed_form_from_statistics(
+            {n: weights[n] for n in names},
+            stats,
+            [f.concept],
+            pinvs=pinvs.setdefault(f.data, {}),
+            **solve,
+        )
+        diag = {}
+        for name in names:
+            w, s, e = weights[name], stats[name], layers[name]
             plus = s.sigma([f.concept])
-            if (f.data, name) not in pinvs:  # one pseudo-inverse per layer and reference set
-                total = s.sigma()
-                pinvs[(f.data, name)] = (total, pinv_sym(total, eig_k=eig_k))
-            total, p = pinvs[(f.data, name)]
-            e = closed_form_engram(w, plus, total, sigma_pinv=p)
-            react, spec = residuals(e, w, plus, total - plus)
-            layers[name] = e
+            react, spec = residuals(e, w, plus, s.sigma() - plus)
             diag[name] = {
                 "rel_norm": _rel(e, w),
                 "reactivation_residual": react,
                 "specificity_residual": spec,
                 "n_plus": float(s.count([f.concept])),
                 "n_total": float(s.count()),
-                "rtol": s.dim * FLOAT32_EPS,
+                "rtol": float(solve.get("rtol", s.dim * FLOAT32_EPS)),
             }
         out[m] = Engram(
             m,
             "closed-form",
             layers,
-            run.bias(),
+            {k: v for k, v in run.bias().items() if k in layers},
             options={
                 "formula": "E = W Sigma+ pinv(Sigma)",
                 "statistics": "uncentred float64 sums over the training split, per concept",
                 "reference": "all concepts of the dataset",
-                "rtol": "D * 1.19e-7",
+                "rtol": "D * 1.19e-7" if "rtol" not in solve else float(solve["rtol"]),
+                "solve": "float64 eigh",
                 "bias": "absorbed as [x; 1]",
-                "eig_k": "none" if eig_k is None else int(eig_k),
+                "eig_k": "none" if "eig_k" not in solve else int(solve["eig_k"]),
+                "rank_fraction": solve.get("rank_fraction", "none"),
+                "layers": ",".join(names),
+                "shared_inverses": len({id(stats[n]) for n in names}),
+                "tokens": tokens,
                 "data": f.data,
             },
             diagnostics=diag,
+        )
+    return out
+
+
+def sham(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
+    """The control engram: per layer, a Gaussian random matrix with the Frobenius norm of the
+    closed-form engram of the same memory (same layers, same solve options), drawn from the
+    subject's generator. Erasing it asks whether any change of that size does the same."""
+    ref = closed_form(run, memories, options)
+    out = {}
+    for m, e in ref.items():
+        layers = {}
+        for k, v in e.layers.items():
+            r = torch.randn(v.shape, generator=run.generator, dtype=torch.float64).numpy()
+            layers[k] = r * (np.linalg.norm(v) / max(np.linalg.norm(r), 1e-300))
+        out[m] = Engram(
+            m,
+            "sham",
+            layers,
+            e.bias,
+            options={
+                "formula": "R_l * ||E_l|| / ||R_l||, R_l ~ N(0, 1), E = closed-form engram",
+                "reference": "closed-form",
+                "layers": e.options.get("layers", ""),
+            },
+            diagnostics={k: {"rel_norm": e.diagnostics[k]["rel_norm"]} for k in layers},
         )
     return out
 

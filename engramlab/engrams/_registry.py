@@ -2,14 +2,14 @@
 
 An estimator is ``fn(ctx, memories, options) -> dict[memory, Engram]`` where ``ctx`` is the
 run state of one ML subject (see :class:`engramlab.ops._ml.MLRun`). Built-ins: ``closed-form``,
-``delta``, ``synaptic-tag``, ``graft``, ``rank-one``.
+``delta``, ``synaptic-tag``, ``graft``, ``rank-one``, ``sham`` (random, equal norm).
 
 >>> "closed-form" in available_estimators()
 True
 >>> get_estimator("closed-frm")
 Traceback (most recent call last):
 ...
-engramlab.errors.UnknownNameError: unknown estimator 'closed-frm'; did you mean 'closed-form'? (known: closed-form, delta, graft, rank-one, synaptic-tag)
+engramlab.errors.UnknownNameError: unknown estimator 'closed-frm'; did you mean 'closed-form'? (known: closed-form, delta, graft, rank-one, sham, synaptic-tag)
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from engramlab.errors import unknown_name
 
 __all__ = [
     "ESTIMATORS",
+    "SOLVING_ESTIMATORS",
     "Engram",
     "available_estimators",
     "get_estimator",
@@ -70,7 +71,11 @@ ESTIMATORS: dict[str, Estimator | str] = {
     "synaptic-tag": "engramlab.engrams._estimators:synaptic_tag",
     "graft": "engramlab.engrams._estimators:graft",
     "rank-one": "engramlab.engrams._estimators:rank_one",
+    "sham": "engramlab.engrams._estimators:sham",
 }
+
+#: estimators that solve the closed form and so take ``eig_k``, ``rank_fraction``, ``rtol``
+SOLVING_ESTIMATORS: tuple[str, ...] = ("closed-form", "sham")
 
 
 def register_estimator(name: str, fn: Estimator | str, *, replace: bool = False) -> None:

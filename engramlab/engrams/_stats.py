@@ -19,12 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["SecondMoments", "collect_second_moments", "pack", "unpack"]
+from engramlab.engrams._moments import Moments
+
+__all__ = [
+    "SecondMoments",
+    "collect_second_moments",
+    "merge_statistics",
+    "pack",
+    "statistics_from_store",
+    "unpack",
+]
 
 
 def pack(m: np.ndarray) -> np.ndarray:
@@ -68,10 +78,16 @@ class SecondMoments:
         self._cache.clear()
         if self._full is None:
             self._full = torch.zeros(len(self.concepts), self.dim, self.dim, dtype=torch.float64)
-        for c in torch.unique(concept).tolist():
-            xc = x[concept == c]
-            self._full[c] += xc.T @ xc
-            self.counts[c] += xc.shape[0]
+        n = torch.bincount(concept, minlength=len(self.concepts)).tolist()
+        if sum(1 for k in n if k) > 1:  # rows grouped by concept: each block is a slice
+            x = x[torch.argsort(concept, stable=True)]
+        start = 0
+        for c, k in enumerate(n):
+            if k:
+                xc = x[start : start + k]
+                self._full[c].addmm_(xc.T, xc)  # in place: no D × D temporary
+                self.counts[c] += k
+                start += k
 
     def finalize(self) -> None:
         """Move the accumulated sums into packed storage (idempotent)."""
@@ -92,6 +108,32 @@ class SecondMoments:
             self._cache[idx] = unpack(self.packed[list(idx)].sum(axis=0), self.dim)
         return self._cache[idx]
 
+    def moments(self, concepts: Iterable[str] | None = None) -> Moments:
+        """The (mean, count) statistics over ``concepts`` (all when None), packed."""
+        self.finalize()
+        idx = (
+            list(range(len(self.concepts)))
+            if concepts is None
+            else [self.concepts.index(c) for c in concepts]
+        )
+        return Moments.from_sum(self.packed[idx].sum(axis=0), int(self.counts[idx].sum()), self.dim)
+
+    def merge(self, other: SecondMoments) -> SecondMoments:
+        """Statistics of both shards (batches, workers, runs) of the same layer and concepts:
+        sums and counts add, so two shards merge into exactly one pass over both."""
+        if (other.dim, other.concepts, other.bias) != (self.dim, self.concepts, self.bias):
+            raise ValueError(
+                f"cannot merge statistics of dim {self.dim} over {len(self.concepts)} concepts "
+                f"with dim {other.dim} over {len(other.concepts)}: collect both shards at the "
+                "same layer of the same dataset"
+            )
+        self.finalize()
+        other.finalize()
+        out = SecondMoments(self.dim, self.concepts, bias=self.bias)
+        out.packed = self.packed + other.packed
+        out.counts = self.counts + other.counts
+        return out
+
     def count(self, concepts: Iterable[str] | None = None) -> int:
         """Number of examples over ``concepts`` (all when None)."""
         if concepts is None:
@@ -108,29 +150,44 @@ def collect_second_moments(
     bias: Mapping[str, bool],
     positions: Callable[[torch.Tensor], torch.Tensor] | None = None,
     transpose: Mapping[str, bool] | None = None,
+    forward: Callable[[torch.Tensor], Any] | None = None,
 ) -> dict[str, SecondMoments]:
-    """One pass of ``model`` over ``batches`` of ``(input, concept index)``; returns the per-
-    concept second moments of each layer's input.
+    """One pass of ``model`` over ``batches`` of ``(input, concept index)`` — or
+    ``(input, concept index, mask)`` — returning the per-concept second moments of each
+    layer's input.
 
-    ``positions(x)`` selects, for sequence inputs ``(batch, seq, dim)``, which positions count
-    (default: the last one — the answer token); it returns a boolean ``(batch, seq)`` mask.
-    Hooks are removed when the pass ends, even on error.
+    For sequence inputs ``(batch, seq, dim)`` a batch's boolean ``(batch, seq)`` mask selects
+    the positions that count (the answer tokens); without one, ``positions(x)`` does, and by
+    default the last position. Layers that read the same input tensor (q/k/v off one norm,
+    gate/up) share one :class:`SecondMoments` object, so their pseudo-inverse is computed
+    once. ``forward(x)`` runs the model (default ``model(x)``). Hooks are removed when the
+    pass ends, even on error.
     """
     stats: dict[str, SecondMoments] = {}
-    current: dict[str, torch.Tensor] = {}
+    current: dict[str, Any] = {}
     handles = []
+    run = forward if forward is not None else model
 
     def make(name: str):
         def hook(_mod, args):
             x = args[0].detach()
+            # the inputs seen in this batch are kept alive, so an id cannot be reused
+            _t, owner = current["seen"].get(id(args[0]), (None, None))
+            if owner is not None and owner != name and bias[owner] == bias[name]:
+                stats.setdefault(name, stats[owner])  # same input: one shared accumulator
+                if stats[name] is stats[owner]:
+                    return
+            current["seen"].setdefault(id(args[0]), (args[0], name))
             if x.dim() == 3:
-                mask = (
-                    positions(x)
-                    if positions is not None
-                    else torch.zeros(x.shape[:2], dtype=torch.bool).index_fill_(
-                        1, torch.tensor([x.shape[1] - 1]), True
+                mask = current.get("mask")
+                if mask is None:
+                    mask = (
+                        positions(x)
+                        if positions is not None
+                        else torch.zeros(x.shape[:2], dtype=torch.bool).index_fill_(
+                            1, torch.tensor([x.shape[1] - 1]), True
+                        )
                     )
-                )
                 c = current["concept"][:, None].expand(mask.shape)[mask]
                 x = x[mask]
             else:
@@ -148,12 +205,51 @@ def collect_second_moments(
         for name, mod in layers.items():
             handles.append(mod.register_forward_pre_hook(make(name)))
         with torch.no_grad():
-            for x, c in batches:
+            for batch in batches:
+                x, c = batch[0], batch[1]
                 current["concept"] = c
-                model(x)
+                current["mask"] = batch[2] if len(batch) > 2 else None
+                current["seen"] = {}
+                run(x)
+                current["seen"] = {}
     finally:
         for h in handles:
             h.remove()
     for s in stats.values():
         s.finalize()
     return stats
+
+
+def merge_statistics(*shards: Mapping[str, SecondMoments]) -> dict[str, SecondMoments]:
+    """Merge per-layer statistics of several shards (batches, Dask workers, runs) layer by
+    layer; a layer present in only some shards keeps what those shards saw."""
+    out: dict[str, SecondMoments] = {}
+    for shard in shards:
+        for layer, s in shard.items():
+            out[layer] = out[layer].merge(s) if layer in out else s.merge(_empty_like(s))
+    return out
+
+
+def _empty_like(s: SecondMoments) -> SecondMoments:
+    return SecondMoments(s.dim, s.concepts, bias=s.bias)
+
+
+def statistics_from_store(tree: Any, data: str, subject: int = 0) -> dict[str, SecondMoments]:
+    """The per-layer statistics of ``data`` that a run saved under ``/statistics/<data>``
+    (``tree`` is an opened store, e.g. :func:`engramlab.record.open_run`), for one subject —
+    ready to merge with others or to estimate from without another forward pass."""
+    if "statistics" not in tree.children or data not in tree["statistics"].children:
+        have = list(tree["statistics"].children) if "statistics" in tree.children else []
+        raise ValueError(
+            f"the store has no statistics of dataset {data!r} (saved: {', '.join(have) or 'none'})"
+            "; run an estimate phase on that dataset first"
+        )
+    out: dict[str, SecondMoments] = {}
+    for layer, node in tree["statistics"][data].children.items():
+        ds = node.to_dataset()
+        concepts = tuple(str(c) for c in ds["concept"].values)
+        s = SecondMoments(int(ds.attrs["dim"]), concepts, bias=bool(ds.attrs["bias_absorbed"]))
+        s.packed = np.asarray(ds["sigma_packed"].values[subject], dtype=np.float64)
+        s.counts = np.asarray(ds["count"].values[subject], dtype=np.int64)
+        out[layer] = s
+    return out

@@ -3,7 +3,9 @@
 The machine and the walk live with the op registry in :mod:`engramlab.protocol` (each op
 declares its life-cycle class and walk step once, in its :class:`~engramlab.protocol.OpSpec`);
 this package is their public face. ``FORM_OPS``, ``READ_OPS``, ``UPDATE_OPS`` and ``DELETE_OPS``
-are the ops of each life-cycle class, derived from the registry.
+are the ops of each life-cycle class, derived from the registry. :func:`classify_measured` turns
+the engine's probe readouts into the *measured* life cycle (absent, labile, consolidated,
+silent, forgotten).
 
 >>> from engramlab.lifecycle import transition
 >>> transition("labile", "delay", psi=True)
@@ -12,6 +14,14 @@ are the ops of each life-cycle class, derived from the registry.
 ['reactivate', 'silence', 'test']
 """
 
+from engramlab.lifecycle._measured import AGREEING as AGREEING
+from engramlab.lifecycle._measured import LABILE_EARLY_FRACTION as LABILE_EARLY_FRACTION
+from engramlab.lifecycle._measured import MEASURED_STATES as MEASURED_STATES
+from engramlab.lifecycle._measured import READOUTS as READOUTS
+from engramlab.lifecycle._measured import RECALL_MARGIN as RECALL_MARGIN
+from engramlab.lifecycle._measured import agrees as agrees
+from engramlab.lifecycle._measured import classify_measured as classify_measured
+from engramlab.lifecycle._measured import recalls as recalls
 from engramlab.protocol import STATES as STATES
 from engramlab.protocol import EnsembleInfo as EnsembleInfo
 from engramlab.protocol import GroupLifecycle as GroupLifecycle

@@ -132,21 +132,31 @@ class MLRun:
             )
         return self.engrams[memory]
 
-    def stats(self, data: str) -> dict[str, SecondMoments]:
+    def stats(self, data: str, tokens: str = "answer") -> dict[str, SecondMoments]:
         """Per-concept second moments of every layer's input over ``data``'s training split,
-        from one forward pass of the current model; cached until the weights change."""
-        if self._stats_version.get(data) != self.version or data not in self.statistics:
+        from one forward pass of the current model; cached until the weights change. For text,
+        ``tokens`` says which positions count: ``answer`` (labels ≠ −100) or ``all`` (every
+        token before the padding)."""
+        key = statistics_key(data, tokens, self.dataset(data).kind)
+        if self._stats_version.get(key) != self.version or key not in self.statistics:
             ds = self.dataset(data)
             rows = ds.select(None)
-            x, _ = ds.tensors(rows)
+            x, y = ds.tensors(rows)
             c = torch.from_numpy(ds.c_train[rows])
-            batches = [(x[i : i + 4096], c[i : i + 4096]) for i in range(0, len(rows), 4096)]
+            if ds.kind == "text":
+                check_text(self, ds)
+                m = y != -100 if tokens == "answer" else x != ds.extra["pad_id"]
+                batches = [
+                    (x[i : i + 64], c[i : i + 64], m[i : i + 64]) for i in range(0, len(rows), 64)
+                ]
+            else:
+                batches = [(x[i : i + 4096], c[i : i + 4096]) for i in range(0, len(rows), 4096)]
             mods = {k: self.model.linear(k) for k in self.projections}
-            self.statistics[data] = collect_second_moments(
+            self.statistics[key] = collect_second_moments(
                 self.model, mods, batches, ds.concepts, bias=self.bias()
             )
-            self._stats_version[data] = self.version
-        return self.statistics[data]
+            self._stats_version[key] = self.version
+        return self.statistics[key]
 
     def edit_label(self) -> str:
         """The edits in force, labelled for people (the data: :meth:`edits_in_force`)."""
@@ -180,6 +190,46 @@ def set_weight_matrix(model: nn.Module, name: str, value: np.ndarray) -> None:
             mod.bias.copy_(v[:, -1].to(mod.bias.dtype))
             v = v[:, :-1]
         mod.weight.copy_((v.T if _is_conv1d(mod) else v).to(mod.weight.dtype))
+
+
+def statistics_key(data: str, tokens: str, kind: str) -> str:
+    """Where a run keeps (and the store writes) the statistics of ``data``: the dataset name,
+    suffixed ``-all-tokens`` for text statistics over every token."""
+    return f"{data}-all-tokens" if kind == "text" and tokens == "all" else data
+
+
+def check_text(run: MLRun, ds: MLDataset) -> None:
+    """A text dataset needs an ``hf`` subject whose vocabulary covers the dataset's tokens."""
+    if getattr(run.model, "kind", "") != "hf":
+        raise RunError(
+            f"dataset {ds.name!r} is text: it needs an hf subject (subject: {{hf: ...}}), not "
+            f"{getattr(run.model, 'kind', type(run.model).__name__)!r}"
+        )
+    n = run.model.lm.get_input_embeddings().num_embeddings
+    if n < ds.vocab:
+        raise RunError(
+            f"dataset {ds.name!r} has {ds.vocab} tokens but the hf subject's vocabulary has {n}; "
+            f"set vocab_size: {ds.vocab} (or more) in its config"
+        )
+
+
+def lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy over the labelled (answer) tokens of ``x``."""
+    logits = model(x)[:, :-1]
+    return nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), y[:, 1:].reshape(-1), ignore_index=-100
+    )
+
+
+def answer_scores(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: whether every answer token is the greedy (teacher-forced) prediction, and the
+    mean probability the model gives the answer tokens."""
+    logits, tgt = logits[:, :-1], y[:, 1:]
+    m = tgt != -100
+    exact = ((logits.argmax(-1) == tgt) | ~m).all(dim=1)
+    logp = torch.log_softmax(logits, -1).gather(-1, tgt.clamp(min=0)[..., None])[..., 0]
+    prob = (logp.exp() * m).sum(1) / m.sum(1).clamp(min=1)
+    return exact, prob
 
 
 def concept_names(ds: MLDataset, concepts: Any) -> list[str]:
@@ -228,6 +278,9 @@ def train(phase: Train, run: MLRun) -> None:
     concepts = concept_names(ds, phase.concepts)
     rows = ds.select(concepts)
     x, y = ds.tensors(rows)
+    text = ds.kind == "text"
+    if text:
+        check_text(run, ds)
     start = run.weights()
     model = run.model
     opt = torch.optim.Adam(model.parameters(), lr=phase.lr)
@@ -237,7 +290,10 @@ def train(phase: Train, run: MLRun) -> None:
         for i in range(0, len(rows), phase.batch_size):
             idx = order[i : i + phase.batch_size]
             opt.zero_grad()
-            loss = nn.functional.cross_entropy(model.logits(x[idx]), y[idx])
+            if text:
+                loss = lm_loss(model, x[idx], y[idx])
+            else:
+                loss = nn.functional.cross_entropy(model.logits(x[idx]), y[idx])
             loss.backward()
             opt.step()
             if run.on_step is not None:
@@ -300,7 +356,8 @@ def _tag(phase, run: MLRun, ds: MLDataset, concepts, x, start, end) -> None:
 def evaluate(
     run: MLRun, ds: MLDataset, concept: str, hooks=None, seen: dict | None = None
 ) -> tuple[float, float]:
-    """(accuracy, mean output norm) of the current model on ``concept``'s test split; with
+    """(accuracy, mean output norm) of the current model on ``concept``'s test split — for
+    text, (exact-match accuracy of the answers, mean answer-token probability); with
     ``seen``, also the mean activity of every recorded site (after any light)."""
     rows = np.flatnonzero(ds.concept_mask(concept, "test"))
     x, y = ds.tensors(rows, "test")
@@ -310,6 +367,11 @@ def evaluate(
         seen[site] = (a[:, -1] if a.dim() == 3 else a).mean(0).numpy().copy()
 
     capture = {s: grab for s in run.record_sites} if seen is not None else {}
+    if ds.kind == "text":  # exact match of the whole answer; response: its mean probability
+        check_text(run, ds)
+        with torch.no_grad(), run.model.hooks(hooks or {}), run.model.hooks(capture):
+            exact, prob = answer_scores(run.model(x), y)
+        return float(exact.float().mean()), float(prob.mean())
     with torch.no_grad(), run.model.hooks(hooks or {}), run.model.hooks(capture):
         logits = run.model.logits(x)
     top2 = torch.topk(logits, 2, dim=1).values

@@ -9,14 +9,21 @@ model give the second ensemble's answers.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
+from engramlab.engrams._estimators import selected_layers
 from engramlab.engrams._rank_one import rank_one_update
-from engramlab.engrams._registry import Engram, get_estimator, scaling_factors
+from engramlab.engrams._registry import (
+    SOLVING_ESTIMATORS,
+    Engram,
+    get_estimator,
+    scaling_factors,
+)
 from engramlab.errors import RunError
 from engramlab.ops._ml import MLRun, _as_list
 
@@ -31,8 +38,29 @@ def estimate(phase: Estimate, run: MLRun) -> None:
     """Estimate the engrams of ``memories`` with ``estimator``; stored per memory."""
     fn = get_estimator(phase.estimator)
     memories = run.expand(phase.memories)
-    result = fn(run, memories, {})
+    select = {
+        k: getattr(phase, k)
+        for k in ("target_modules", "layers")
+        if getattr(phase, k, None) is not None
+    }
+    solve = {
+        k: getattr(phase, k)
+        for k in ("eig_k", "rank_fraction", "rtol", "tokens")
+        if getattr(phase, k, None) is not None
+    }
+    keep = selected_layers(run, select)
+    # the closed form (and its sham) computes only the selected layers; every other
+    # estimator's engram is restricted to them afterwards
+    solving = phase.estimator in SOLVING_ESTIMATORS
+    result = fn(run, memories, {**solve, **select} if solving else {})
     for name, eng in result.items():
+        if set(eng.layers) - set(keep):
+            eng = dataclasses.replace(
+                eng,
+                layers={k: v for k, v in eng.layers.items() if k in keep},
+                bias={k: v for k, v in eng.bias.items() if k in keep},
+                options={**eng.options, "layers": ",".join(k for k in eng.layers if k in keep)},
+            )
         run.engrams[name] = eng
         run.log.setdefault("estimates", []).append((phase.phase, name))
 

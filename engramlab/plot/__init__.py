@@ -13,6 +13,7 @@ from typing import Any
 
 from engramlab.plot import _behaviour as _behaviour  # registers its figure kinds
 from engramlab.plot import _circuit as _circuit  # registers its figure kinds
+from engramlab.plot import _sweep as _sweep  # registers its figure kind
 from engramlab.plot._registry import FIGURES as FIGURES
 from engramlab.plot._registry import FigureKind as FigureKind
 from engramlab.plot._registry import make_figure as make_figure

@@ -248,58 +248,83 @@ def _trial_in(beh: xr.Dataset, trial: Any, phase: str) -> bool:
 
 @register_figure(
     "lifecycle",
-    title="Declared life cycle next to measured behaviour",
+    title="Declared and measured life cycle next to measured behaviour",
     caption=(
         "Top: each memory's declared life-cycle state after every phase (from the protocol's "
-        "walk through the state machine), one row per memory and group. Bottom: the measured "
-        "behaviour of each group in the same phases (filled: natural cue or light off; "
-        "open: light on). A silent engram shows up as low natural recall with high light-on "
-        "recall."
+        "walk through the state machine) and, below it, its measured state (the model probed "
+        "without plasticity after the phase: the group's most frequent state); cells where "
+        "the measured state does not agree with the declared one have a thick outline and "
+        "are listed under the panel. Bottom: the measured behaviour of each group in the "
+        "same phases (filled: natural cue or light off; open: light on). A silent engram "
+        "shows up as low natural recall with high light-on recall."
     ),
     needs=("lifecycle",),
 )
 def lifecycle(tree: xr.DataTree) -> Any:
-    """Life-cycle state blocks per memory above the per-phase behaviour of every group."""
+    """Declared and measured state blocks per memory above the per-phase behaviour."""
     tl = tree.engram.timeline()
+    table = tree.engram.lifecycle_table()
+    differs = {(r.group, r.memory, r.phase) for r in table[table["differs"]].itertuples()}
     if tl.empty:
         return None
     phases = list(dict.fromkeys(tl["phase"]))
     groups = list(dict.fromkeys(tl["group"]))
     memories = [c.removeprefix("state:") for c in tl.columns if c.startswith("state:")]
-    rows: list[tuple[str, str | None]] = []
+    #: (label, column, group or None for one row standing for every group)
+    rows: list[tuple[str, str, str | None]] = []
     for m in memories:
-        per = tl.pivot(index="group", columns="phase", values=f"state:{m}")
-        same = per.nunique(axis=0).max() <= 1
-        rows += [(m, None)] if same else [(m, g) for g in groups]
+        for col, what in ((f"state:{m}", "declared"), (f"measured:{m}", "measured")):
+            if col not in tl.columns:
+                continue
+            per = tl.pivot(index="group", columns="phase", values=col)
+            same = per.nunique(axis=0).max() <= 1
+            rows += (
+                [(f"{m} {what}", col, None)]
+                if same
+                else [(f"{m} {what} · {g}", col, g) for g in groups]
+            )
     colours = group_colours(groups)
     crowded = len(phases) > 12  # state names in a legend instead of in every cell
     plt = pyplot()
     fig, (top, bottom) = plt.subplots(
         2,
         1,
-        figsize=(min(16.0, max(5.0, 1.05 * len(phases) + 2)), 1.2 + 0.35 * len(rows) + 2.6),
+        figsize=(min(16.0, max(5.0, 1.05 * len(phases) + 2)), 1.6 + 0.35 * len(rows) + 2.6),
         sharex=True,
         gridspec_kw={"height_ratios": [max(len(rows), 1) * 0.35 + 0.3, 2.6]},
     )
-    for r, (m, g) in enumerate(rows):
+    differ: list[str] = []
+    for r, (_, col, g) in enumerate(rows):
         block = tl[tl["group"] == (g or groups[0])].set_index("phase")
         for x, ph in enumerate(phases):
-            st = str(block.loc[ph, f"state:{m}"])
+            st = str(block.loc[ph, col])
+            off = False
+            if col.startswith("measured:"):
+                m = col.removeprefix("measured:")
+                for gg in [g] if g else groups:
+                    if (gg, m, ph) in differs:
+                        off = True
+                        differ.append(f"{m} · {gg} · {ph}")
             top.add_patch(
                 plt.Rectangle(
                     (x - 0.48, r - 0.4),
                     0.96,
                     0.8,
                     color=STATE_COLOURS.get(st, "#DDDDDD"),
-                    ec="0.5",
-                    lw=0.5,
+                    ec="0.1" if off else "0.5",
+                    lw=2.0 if off else 0.5,
                 )
             )
             if not crowded:
                 top.text(x, r, st, ha="center", va="center", fontsize=7)
-    top.set_yticks(range(len(rows)), [m if g is None else f"{m} · {g}" for m, g in rows])
+    where = ""
+    if differ:
+        lines = [", ".join(differ[i : i + 2]) for i in range(0, min(len(differ), 8), 2)]
+        more = f" … ({len(differ)} in all)" if len(differ) > 8 else ""
+        where = "measured ≠ declared (memory · group · phase): " + ";\n".join(lines) + more
+    top.set_yticks(range(len(rows)), [label for label, _, _ in rows])
     top.set_ylim(len(rows) - 0.5, -0.5)
-    top.set_title("declared state", loc="left", fontsize=9)
+    top.set_title("declared and measured state", loc="left", fontsize=9)
     for s in ("left", "bottom"):
         top.spines[s].set_visible(False)
     top.tick_params(length=0)
@@ -317,7 +342,9 @@ def lifecycle(tree: xr.DataTree) -> Any:
     ticks = [f"{p}\n({o})" for p, o in zip(phases, tl["op"][: len(phases)], strict=True)]
     bottom.set_xticks(range(len(phases)), ticks, rotation=90 if crowded else 0, fontsize=7)
     if crowded:
-        seen = dict.fromkeys(str(v) for c in tl.columns if c.startswith("state:") for v in tl[c])
+        seen = dict.fromkeys(
+            str(v) for c in tl.columns if c.startswith(("state:", "measured:")) for v in tl[c]
+        )
         handles = [
             plt.Rectangle((0, 0), 1, 1, color=STATE_COLOURS.get(k, "#DDDDDD"), ec="0.5")
             for k in seen
@@ -326,6 +353,8 @@ def lifecycle(tree: xr.DataTree) -> Any:
     bottom.set_xlim(-0.6, len(phases) - 0.4)
     bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     bottom.set_title("measured behaviour (group mean)", loc="left", fontsize=9)
+    if where:
+        bottom.set_xlabel(where, fontsize=7, loc="left")
     return tidy(fig)
 
 

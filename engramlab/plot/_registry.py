@@ -74,6 +74,8 @@ def make_figure(tree: xr.DataTree, kind: str) -> Any:
     fk = FIGURES[kind]
     if not all(tree.engram.has(n) for n in fk.needs):
         return None
+    if tree.attrs.get("store_kind") == "sweep" and "summary" not in fk.needs:
+        return None  # a sweep store's figures are drawn from /summary; its cells are runs
     return fk.draw(tree)
 
 

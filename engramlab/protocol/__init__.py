@@ -31,6 +31,13 @@ from engramlab.protocol._opspec import op_target as op_target
 from engramlab.protocol._opspec import ops_in_class as ops_in_class
 from engramlab.protocol._opspec import ops_in_role as ops_in_role
 from engramlab.protocol._opspec import register_op as register_op
+from engramlab.protocol._overrides import Override as Override
+from engramlab.protocol._overrides import apply_overrides as apply_overrides
+from engramlab.protocol._overrides import flow as flow
+from engramlab.protocol._overrides import load_variant as load_variant
+from engramlab.protocol._overrides import parse_assignment as parse_assignment
+from engramlab.protocol._overrides import parse_value as parse_value
+from engramlab.protocol._overrides import parse_values as parse_values
 from engramlab.protocol._phases import PhaseModel as PhaseModel
 from engramlab.protocol._schema import CRITERIA as CRITERIA
 from engramlab.protocol._schema import OP_CLASS as OP_CLASS

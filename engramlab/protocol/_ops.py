@@ -74,7 +74,10 @@ def _check_drug(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found]:
 
 
 def _check_estimator(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found]:
-    from engramlab.engrams._registry import available_estimators  # names only: no torch
+    from engramlab.engrams._registry import (  # names only: no torch
+        SOLVING_ESTIMATORS,
+        available_estimators,
+    )
 
     name = ph.get("estimator")
     known = list(available_estimators())
@@ -83,6 +86,15 @@ def _check_estimator(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found
             Found(
                 (*base, "estimator"),
                 f"unknown estimator {name!r}{did_you_mean(name, known)} (known: {_choices(known)})",
+            )
+        ]
+    solve = [k for k in ("eig_k", "rank_fraction", "rtol") if ph.get(k) is not None]
+    if solve and name not in SOLVING_ESTIMATORS:
+        return [
+            Found(
+                (*base, solve[0]),
+                f"{solve[0]} sets the pseudo-inverse of the closed form; estimator {name!r} "
+                f"has none — use estimator: {' or '.join(SOLVING_ESTIMATORS)}, or remove it",
             )
         ]
     return []
@@ -321,7 +333,8 @@ register_op(
         None,
         step.estimate,
         words.describe_fields,
-        "{phase: estimate, op: estimate, estimator: closed-form, memories: [digits]}",
+        "{phase: estimate, op: estimate, estimator: closed-form, memories: [digits], "
+        "target_modules: [mlp.c_fc, mlp.c_proj], layers: [0, 1]}",
         _ml("ml_edit.estimate"),
         check=_check_estimator,
     )

@@ -349,7 +349,7 @@ class Estimate(_Phase):
     """Estimate engrams of named memories with a named estimator.
 
     ``estimator`` names an entry of the estimator registry: a built-in (``closed-form``,
-    ``delta``, ``synaptic-tag``, ``graft``, ``rank-one``) or one added with
+    ``delta``, ``synaptic-tag``, ``graft``, ``rank-one``, ``sham``) or one added with
     ``engramlab.engrams.register_estimator``.
     """
 
@@ -357,6 +357,20 @@ class Estimate(_Phase):
     #: a name in the estimator registry (:func:`engramlab.engrams.register_estimator`)
     estimator: str
     memories: Names
+    #: closed form: keep at most the top-k eigenpairs of Σ (the low-memory option)
+    eig_k: Annotated[int, Field(gt=0)] | None = None
+    #: closed form: keep the top ⌈f·D⌉ eigenpairs of Σ (a rank cut, like the reference's)
+    rank_fraction: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    #: closed form: relative eigenvalue cut-off (default D · 1.19e-7, the reference's)
+    rtol: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+    #: weight layers to estimate, PEFT ``target_modules`` style: a list of module names or
+    #: dotted suffixes (``[q_proj, v_proj]``), or one regular expression matched in full
+    target_modules: list[str] | str | None = None
+    #: block indices to estimate (PEFT ``layers_to_transform``): ``[0, 1]``
+    layers: list[Annotated[int, Field(ge=0)]] | None = None
+    #: text data: the token positions whose layer inputs enter the statistics — ``answer``
+    #: (the answer tokens, labels ≠ −100, the reference package's convention) or ``all``
+    tokens: Literal["answer", "all"] = "answer"
 
 
 #: The base class of every phase model (``phase``, ``hours``).

@@ -25,7 +25,7 @@ import functools
 import operator
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engramlab.protocol import _ops  # noqa: F401  (declares the built-in ops)
 from engramlab.protocol._opspec import OPS, _seal
@@ -134,11 +134,20 @@ class ContextStimulus(_Model):
 
 
 class DatasetStimulus(_Model):
-    """A bundled dataset (ML subjects)."""
+    """A bundled dataset (ML subjects): ``digits`` (scikit-learn's 8×8 images) or ``authors``
+    (question/answer text about fictitious authors, for ``hf`` subjects; concepts ``a0``…)."""
 
     kind: Literal["dataset"]
-    name: Literal["digits"]
+    name: Literal["digits", "authors"]
     test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    #: ``authors`` only: how many fictitious authors (five facts each)
+    authors: Annotated[int, Field(ge=2, le=30)] = 20
+
+    @model_validator(mode="after")
+    def _authors_only_for_text(self) -> DatasetStimulus:
+        if self.name != "authors" and "authors" in self.model_fields_set:
+            raise ValueError(f"'authors' applies to the dataset 'authors', not {self.name!r}")
+        return self
 
 
 class FactsStimulus(_Model):

@@ -275,7 +275,9 @@ def _statistics(logs, sc, nodes) -> None:
     datas = list(dict.fromkeys(d for r in runs for d in r.statistics))
     for d in datas:
         first = next(r.statistics[d] for r in runs if d in r.statistics)
+        owner: dict[int, str] = {}
         for layer, s in first.items():
+            shares = owner.setdefault(id(s), layer)  # q/k/v, gate/up: one Σ read by several
             packed = np.full((len(runs), *s.packed.shape), np.nan)
             counts = np.zeros((len(runs), len(s.concepts)), dtype=np.int64)
             for row, r in enumerate(runs):
@@ -295,19 +297,31 @@ def _statistics(logs, sc, nodes) -> None:
                     "count": (("subject", "concept"), counts, _attrs("1", "examples per concept")),
                 },
                 coords=c,
-                attrs={"dim": int(s.dim), "bias_absorbed": int(s.bias), "dtype": "float64"},
+                attrs={
+                    "dim": int(s.dim),
+                    "bias_absorbed": int(s.bias),
+                    "dtype": "float64",
+                    "shared_with": "" if shares == layer else shares,
+                },
             )
 
 
 def _world(datasets, nodes) -> None:
     for name, ds in datasets.items():
+        # text: per-token labels (answer tokens, -100 elsewhere), one row per question
+        ydims = ("feature",) if ds.y_train.ndim == 2 else ()
+        data = {
+            "x_train": (("train", "feature"), ds.x_train, _attrs("1", "training inputs")),
+            "y_train": (("train", *ydims), ds.y_train, _attrs("1", "training targets")),
+            "x_test": (("test", "feature"), ds.x_test, _attrs("1", "test inputs")),
+            "y_test": (("test", *ydims), ds.y_test, _attrs("1", "test targets")),
+        }
+        for key in ("questions", "answers"):
+            if key in ds.extra:
+                text = np.array(ds.extra[key], dtype=object)
+                data[key[:-1]] = (("train",), text, _attrs("1", f"{key[:-1]} text"))
         nodes[f"world/{name}"] = xr.Dataset(
-            {
-                "x_train": (("train", "feature"), ds.x_train, _attrs("1", "training inputs")),
-                "y_train": (("train",), ds.y_train, _attrs("1", "training targets")),
-                "x_test": (("test", "feature"), ds.x_test, _attrs("1", "test inputs")),
-                "y_test": (("test",), ds.y_test, _attrs("1", "test targets")),
-            },
+            data,
             coords={
                 "concept": (
                     "concept",

@@ -38,9 +38,10 @@ import shutil
 import stat
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -438,18 +439,31 @@ _WRITERS = 4
 
 
 def _write_tree(tree: xr.DataTree, path: Path, *, consolidate: bool = True) -> None:
-    """Write a tree as zarr v3 with consolidated metadata: the root node first, then each
-    level of the tree with its nodes written in parallel (a parent before its children)."""
-    import zarr
+    """Write a tree as zarr v3 with consolidated metadata.
 
+    The tree is encoded into a zarr ``MemoryStore`` first — the root node, then each level of
+    the tree with its nodes in parallel (a parent before its children) — and the encoded
+    objects are then written to ``path`` all at once. zarr's cost per array (metadata,
+    event-loop round trips, one file write each) is what dominates a run store of ~130 small
+    arrays; in memory it is paid without waiting on the disk (0.5 s instead of 0.8 s for
+    Liu 2012 on two cores).
+    """
+    import asyncio
+
+    import zarr
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+    from zarr.storage import LocalStore, MemoryStore
+
+    mem = MemoryStore()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
         root = xr.DataTree(dataset=tree.to_dataset(inherit=False))
-        root.to_zarr(path, mode="w", consolidated=False, zarr_format=3)
+        root.to_zarr(mem, mode="w", consolidated=False, zarr_format=3)
 
         def one(node: xr.DataTree) -> None:
             node.to_dataset(inherit=False).to_zarr(
-                path, group=node.path.lstrip("/"), mode="w", zarr_format=3, consolidated=False
+                mem, group=node.path.lstrip("/"), mode="w", zarr_format=3, consolidated=False
             )
 
         levels: dict[int, list[xr.DataTree]] = {}
@@ -459,8 +473,22 @@ def _write_tree(tree: xr.DataTree, path: Path, *, consolidate: bool = True) -> N
         with ThreadPoolExecutor(_WRITERS) as pool:
             for depth in sorted(levels):
                 list(pool.map(one, levels[depth]))
+
+        local = LocalStore(str(path))
+        proto = default_buffer_prototype()
+
+        async def copy_one(key: str) -> None:
+            data = await mem.get(key, prototype=proto)
+            if data is not None:
+                await local.set(key, data)
+
+        async def copy_all() -> None:
+            keys = [k async for k in mem.list()]
+            await asyncio.gather(*(copy_one(k) for k in keys))
+
+        sync(copy_all())
         if consolidate:
-            zarr.consolidate_metadata(path, zarr_format=3)
+            zarr.consolidate_metadata(str(path), zarr_format=3)
 
 
 def write_store(
@@ -543,7 +571,11 @@ def verify_chunks(path: str | Path) -> None:
 
 
 def open_run(
-    path: str | Path, *, allow_interrupted: bool = False, verify: bool = True
+    path: str | Path,
+    *,
+    allow_interrupted: bool = False,
+    verify: bool = True,
+    cell: Mapping[str, Any] | None = None,
 ) -> xr.DataTree:
     """Open a run store as an ``xarray.DataTree`` (arrays are read lazily).
 
@@ -553,11 +585,25 @@ def open_run(
     one-line :class:`~engramlab.errors.StoreError`; with ``verify`` (the default) every chunk
     is decoded first (:func:`verify_chunks`), so a truncated or corrupted chunk is that error
     too, never a codec traceback later (a store just written by this process may skip it). A
-    store marked ``status: interrupted`` raises unless ``allow_interrupted=True``.
+    store marked ``status: interrupted`` raises unless ``allow_interrupted=True``. On a sweep
+    store (``engramlab sweep``), ``cell={KEY: value, …, "seed": s}`` opens that cell's run
+    tree; without ``cell`` the tree holds the sweep's root attrs and ``/summary``.
     """
     path = Path(path)
     if not path.exists():
         raise StoreError(f"no run store at {str(path)!r}; run a protocol with `engramlab run`")
+    sweep = _is_sweep_store(path)
+    if cell is not None and not sweep:
+        raise StoreError(f"{str(path)!r} is a run store, not a sweep store; open it without cell=")
+    if sweep:
+        if cell is None:
+            return _open_sweep(path, allow_interrupted)
+        path = path / "cells" / _cell_id(path, cell)
+        if not path.exists():
+            raise StoreError(
+                f"the sweep's cell {dict(cell)} has not run yet; finish it with "
+                "`engramlab sweep … --resume`"
+            )
     problem = store_problem(path, required=READABLE)
     if problem is not None:
         raise StoreError(f"{str(path)!r} is not a readable engramlab store: {problem}")
@@ -581,6 +627,68 @@ def open_run(
             "pass allow_interrupted=True to open it anyway"
         )
     return tree
+
+
+def _root_attrs(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads((path / "zarr.json").read_text()).get("attributes", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def _is_sweep_store(path: Path) -> bool:
+    return _root_attrs(path).get("store_kind") == "sweep"
+
+
+def _open_summary(path: Path) -> xr.Dataset:
+    try:
+        ds = xr.open_dataset(path, group="summary", engine="zarr", consolidated=False)
+    except Exception as err:  # noqa: BLE001 - surfaced with the path
+        raise StoreError(f"{str(path)!r}: the sweep has no readable /summary ({err})") from err
+    return _object_strings(ds.load())
+
+
+def _open_sweep(path: Path, allow_interrupted: bool) -> xr.DataTree:
+    attrs = _root_attrs(path)
+    status = attrs.get("status")
+    if status != "complete" and not allow_interrupted:
+        raise StoreError(
+            f"sweep store {str(path)!r} is marked status={status!r}, not complete; finish it "
+            "with `engramlab sweep … --resume` or pass allow_interrupted=True"
+        )
+    tree = xr.DataTree.from_dict({"/": xr.Dataset(attrs=attrs), "/summary": _open_summary(path)})
+    return tree
+
+
+def _cell_id(path: Path, cell: Mapping[str, Any]) -> str:
+    """The ``/cells`` node of the cell at ``cell`` (one value per axis and ``seed``)."""
+    summary = _open_summary(path)
+    dims = [str(d) for d in summary["cell"].dims]
+    if set(cell) != set(dims):
+        raise StoreError(
+            f"cell= needs exactly one value for each of {', '.join(dims)}; "
+            f"got {', '.join(map(str, cell)) or 'none'}"
+        )
+    at = {}
+    for dim in dims:
+        coord = summary[dim].values
+        want = cell[dim]
+        if (
+            coord.dtype.kind in "iuf"
+            and isinstance(want, (int, float))
+            and not isinstance(want, bool)
+        ):
+            hits = np.flatnonzero(np.isclose(coord.astype(float), float(want)))
+        else:
+            from engramlab.protocol import flow
+
+            label = want if isinstance(want, str) else flow(want)
+            hits = np.flatnonzero([str(v) == label for v in coord])
+        if not len(hits):
+            shown = ", ".join(str(v) for v in coord)
+            raise StoreError(f"the sweep has no cell with {dim}={want!r} (values: {shown})")
+        at[dim] = int(hits[0])
+    return str(summary["cell"].isel(at).item())
 
 
 def summarize(tree: xr.DataTree) -> str:

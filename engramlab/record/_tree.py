@@ -308,7 +308,8 @@ def delta_norm_node(norms, names, coords: dict, what: str, long_name: str) -> xr
 
 
 def lifecycle_node(loaded, logs, subject_coords: dict) -> xr.Dataset:
-    """``/lifecycle``: each memory's declared state after every phase, per subject."""
+    """``/lifecycle``: each memory's declared state after every phase, per subject, and —
+    where the subject kind probes its subjects — the measured state with its readouts."""
     phases = [ph.phase for ph in loaded.protocol.schedule]
     memories = list(dict.fromkeys(m for lg in logs for m in loaded.lifecycle[lg.group].memories))
     n_sub = sum(len(lg.seeds) for lg in logs)
@@ -323,16 +324,50 @@ def lifecycle_node(loaded, logs, subject_coords: dict) -> xr.Dataset:
     coords = dict(subject_coords)
     coords["phase"] = ("phase", np.array(phases, dtype=object), _attrs("1", "protocol phase"))
     coords["memory"] = ("memory", np.array(memories, dtype=object), _attrs("1", "named memory"))
-    return xr.Dataset(
-        {
-            "state": (
-                ("subject", "phase", "memory"),
-                state,
-                _attrs("1", "declared life-cycle state after the phase"),
-            )
-        },
-        coords=coords,
-    )
+    dims = ("subject", "phase", "memory")
+    data = {"state": (dims, state, _attrs("1", "declared life-cycle state after the phase"))}
+    data.update(_measured(logs, phases, memories, n_sub))
+    return xr.Dataset(data, coords=coords)
+
+
+#: probe readouts stored in ``/lifecycle``: name -> (units, long_name)
+_READOUTS = {
+    "cue_recall": ("1", "behaviour to the memory's cue (probe, plasticity off)"),
+    "cue_baseline": ("1", "the naive subject's behaviour to the same cue"),
+    "light_recall": ("1", "behaviour with light on the memory's tagged ensemble, no cue"),
+    "light_baseline": ("1", "the naive subject's behaviour to the same light"),
+    "early_fraction": ("1", "early (labile) share of the learned weight change"),
+    "late_fraction": ("1", "late (consolidated) share of the learned weight change"),
+    "structural_fraction": ("1", "structural share of the learned weight change"),
+}
+
+
+def _measured(logs, phases: list[str], memories: list[str], n_sub: int) -> dict:
+    """``measured`` and the probe readouts that decided it (empty when nothing was probed)."""
+    if not any(p is not None for lg in logs for p in getattr(lg, "probes", [])):
+        return {}
+    from engramlab.lifecycle import classify_measured
+
+    shape = (n_sub, len(phases), len(memories))
+    vals = {k: np.full(shape, np.nan) for k in ("formed", *_READOUTS)}
+    vals["formed"][:] = 0.0
+    col = {m: i for i, m in enumerate(memories)}
+    row = 0
+    for lg in logs:
+        n = len(lg.seeds)
+        for pi, probe in enumerate(getattr(lg, "probes", [])[: len(phases)]):
+            if probe is None:
+                continue
+            cols = [col[m] for m in probe.memories]
+            for k, v in vals.items():
+                v[row : row + n, pi, cols] = probe.readouts[k][:n]
+        row += n
+    dims = ("subject", "phase", "memory")
+    out = {"measured": (dims, classify_measured(vals), _attrs("1", "measured life-cycle state"))}
+    out["formed"] = (dims, vals["formed"] > 0, _attrs("1", "the memory was formed by then"))
+    for k, (units, long_name) in _READOUTS.items():
+        out[k] = (dims, vals[k].astype(np.float32), _attrs(units, long_name))
+    return out
 
 
 def root_attrs(loaded, seed: int, logs, status: str) -> dict:

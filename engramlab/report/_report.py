@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -72,6 +73,8 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
     from engramlab.record import run_design
 
     a = tree.attrs
+    if a.get("store_kind") == "sweep":
+        return _sweep_sections(tree, figures)
     design = run_design(tree)
     out: list[tuple[str, Any]] = []
     crit = json.loads(a.get("criteria", "[]") or "[]")
@@ -103,6 +106,7 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
             le = le.rename(columns={"d": "d_z"})
             heading = "Light effect (on − off, paired sign-flip permutation test)"
             out.append((heading, _table(le, "{:.2f}")))
+    out += _lifecycle_sections(tree)
     figs = [(FIGURES[k].title, path, FIGURES[k].caption) for k, path in figures.items()]
     out.append(("Figures", figs))
     if tree.engram.has("criteria"):
@@ -120,6 +124,88 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
         ["seed", str(a.get("seed", ""))],
         ["engramlab", str(a.get("engramlab_version", ""))],
         ["torch", str(a.get("torch_version", ""))],
+        ["created", str(a.get("created", ""))],
+        ["status", str(a.get("status", ""))],
+    ]
+    out.append(("Provenance", [["", ""], *prov]))
+    return out
+
+
+def _lifecycle_sections(tree: xr.DataTree) -> list[tuple[str, Any]]:
+    """Declared next to measured life cycle: where they differ, and the measured transitions."""
+    if not tree.engram.has("lifecycle"):
+        return []
+    table = tree.engram.lifecycle_table()
+    if table.empty:
+        return []
+    diff = table[table["differs"]]
+    if diff.empty:
+        text = "The measured life cycle agrees with the declared one after every phase."
+        out: list[tuple[str, Any]] = [("Life cycle: declared and measured", text)]
+    else:
+        where = ", ".join(dict.fromkeys(f"{r.phase} ({r.group})" for r in diff.itertuples()))
+        keep = ["group", "memory", "phase", "op", "declared", "measured", "agree", "counts"]
+        out = [
+            (
+                "Life cycle: declared and measured",
+                f"The measured state differs from the declared one in: {where}.",
+            ),
+            ("Phases where measured and declared differ", _table(diff[keep], "{:.2f}")),
+        ]
+    tr = tree.engram.transitions()
+    if not tr.empty:
+        out.append(("Measured transitions", _table(tr)))
+    return out
+
+
+def _sweep_sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, Any]]:
+    """A sweep store's report: the grid, the per-axis table, the figures, the provenance."""
+    from engramlab.plot import FIGURES
+    from engramlab.plot._sweep import sweep_statistic
+
+    a = tree.attrs
+    summary = tree["summary"].to_dataset()
+    axes = json.loads(a.get("axes", "[]"))
+    states = [str(s) for s in summary["status"].values.ravel()]
+    grid = " × ".join(f"{k} ({summary.sizes[k]} values)" for k in axes) or "one variant"
+    out: list[tuple[str, Any]] = [
+        (
+            "Sweep",
+            f"{grid} × {summary.sizes['seed']} seeds = {len(states)} cells, "
+            f"{states.count('complete')} complete. Open one cell with "
+            "engramlab.open_run(STORE, cell={KEY: value, …, 'seed': s}).",
+        )
+    ]
+    var, phases = sweep_statistic(summary)
+    rows = [["axis", "value", "phase", "group", f"mean {var}", "sd", "cells"]]
+    for axis in axes:
+        for value in summary[axis].values:
+            cut = summary[var].sel({axis: value})
+            for ph in phases:
+                for g in summary["group"].values:
+                    v = cut.sel(phase=ph, group=g).values.ravel()
+                    v = v[np.isfinite(v)]
+                    if v.size:
+                        rows.append(
+                            [
+                                axis,
+                                str(value),
+                                ph,
+                                str(g),
+                                f"{v.mean():.3f}",
+                                f"{v.std():.3f}",
+                                str(v.size),
+                            ]
+                        )
+    if len(rows) > 1:
+        out.append((f"Mean {var} by axis value (over seeds and the other axes)", rows))
+    figs = [(FIGURES[k].title, path, FIGURES[k].caption) for k, path in figures.items()]
+    out.append(("Figures", figs))
+    prov = [
+        ["protocol", str(a.get("protocol_name", ""))],
+        ["protocol sha256", str(a.get("protocol_sha256", ""))],
+        ["sweep", str(a.get("sweep", ""))],
+        ["engramlab", str(a.get("engramlab_version", ""))],
         ["created", str(a.get("created", ""))],
         ["status", str(a.get("status", ""))],
     ]

@@ -1,4 +1,5 @@
-"""Datasets of ML subjects: scikit-learn's bundled digits and synthetic facts.
+"""Datasets of ML subjects: scikit-learn's bundled digits, synthetic facts and a bundled
+question/answer text set about fictitious authors (:mod:`engramlab.world._text`).
 
 Nothing downloads: ``load_digits`` ships inside scikit-learn, and facts are generated from the
 stimulus' sizes with a fixed seed. The train/test split of a dataset never depends on the run
@@ -31,8 +32,9 @@ SPLIT_SEED = 0
 class MLDataset:
     """A labelled dataset exactly as the subject sees it.
 
-    ``y_*`` are targets (class index for digits, object token for facts); ``c_*`` the concept
-    index of each example (the class for digits, the subject — or relation — for facts).
+    ``y_*`` are targets (class index for digits, object token for facts, per-token labels —
+    answer tokens, −100 elsewhere — for text); ``c_*`` the concept index of each example (the
+    class for digits, the subject — or relation — for facts, the author for text).
     ``concepts`` names the concepts (``"0"``…``"9"``; ``"s0"``…, then ``"r0"``…).
     """
 
@@ -81,6 +83,11 @@ def preprocessing(name: str) -> str:
     """A one-line description of the preprocessing applied to dataset ``name``."""
     if name == "digits":
         return "sklearn.datasets.load_digits pixels / 16 (float32); stratified split, seed 0"
+    if name == "authors":
+        return (
+            "bundled fictitious-author questions and answers, word-level tokenizer trained on "
+            "the bundled text; [BOS] question answer, right-padded; labels = answer tokens"
+        )
     return "synthetic facts: tokens [subject, relation] -> object, objects drawn with seed 0"
 
 
@@ -90,6 +97,8 @@ def dataset_concepts(spec: Mapping[str, Any]) -> tuple[str, ...]:
     >>> dataset_concepts({"kind": "facts", "subjects": 2, "relations": 1})
     ('s0', 's1', 'r0')
     """
+    if spec.get("kind") == "dataset" and spec.get("name") == "authors":
+        return tuple(f"a{i}" for i in range(int(spec.get("authors", 20))))
     if spec.get("kind") == "dataset":
         return tuple(str(i) for i in range(10))
     n_s = int(spec.get("subjects", 50))
@@ -158,9 +167,41 @@ def _facts(name: str, n_s: int, n_r: int, n_o: int) -> MLDataset:
     )
 
 
+def _authors(name: str, n_authors: int) -> MLDataset:
+    """Question/answer text: ``x`` token ids ``(N, L)``, ``y`` labels (answer tokens, −100
+    elsewhere). Like facts, the test split is the training set itself (a fact is known or
+    not)."""
+    from engramlab.world._text import PAD_ID, author_facts, tokenize_qa, vocab_size
+
+    rows = author_facts(n_authors)
+    ids, labels = tokenize_qa(rows)
+    concepts = tuple(f"a{i}" for i in range(n_authors))
+    c = np.array([concepts.index(r[0]) for r in rows], dtype=np.int64)
+    return MLDataset(
+        name=name,
+        kind="text",
+        x_train=ids,
+        y_train=labels,
+        c_train=c,
+        x_test=ids.copy(),
+        y_test=labels.copy(),
+        c_test=c.copy(),
+        concepts=concepts,
+        preprocessing=preprocessing("authors"),
+        vocab=vocab_size(),
+        extra={
+            "questions": [r[1] for r in rows],
+            "answers": [r[2] for r in rows],
+            "pad_id": PAD_ID,
+        },
+    )
+
+
 def load_dataset(name: str, spec: Any) -> MLDataset:
     """The dataset a world entry describes (a pydantic stimulus or its dict)."""
     get = spec.get if isinstance(spec, Mapping) else lambda k, d=None: getattr(spec, k, d)
+    if get("kind") == "dataset" and get("name") == "authors":
+        return _authors(name, int(get("authors", 20)))
     if get("kind") == "dataset":
         return _digits(name, float(get("test_fraction", 0.2)))
     if get("kind") == "facts":

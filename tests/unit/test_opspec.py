@@ -131,7 +131,7 @@ def test_a_registered_estimator_validates(monkeypatch: pytest.MonkeyPatch) -> No
     text = ML.replace("estimator: closed-form", "estimator: my-estimator")
     assert messages(text) == [
         "11:43: unknown estimator 'my-estimator' (known: closed-form, delta, graft, rank-one, "
-        "synaptic-tag)"
+        "sham, synaptic-tag)"
     ]
     monkeypatch.setattr("engramlab.engrams._registry.ESTIMATORS", dict(ESTIMATORS))
     register_estimator("my-estimator", "my_package.engrams:estimate")
@@ -142,7 +142,7 @@ def test_an_unknown_estimator_is_one_located_line() -> None:
     text = ML.replace("estimator: closed-form", "estimator: closed-frm")
     assert messages(text) == [
         "11:43: unknown estimator 'closed-frm'; did you mean 'closed-form'? (known: closed-form, "
-        "delta, graft, rank-one, synaptic-tag)"
+        "delta, graft, rank-one, sham, synaptic-tag)"
     ]
 
 

@@ -751,7 +751,17 @@ def test_bundled_protocols_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     from engramlab.protocol import bundled_protocols
 
     for path, name, _title in bundled_protocols():
+        if _needs_missing_extra(path):
+            continue
         assert validate_file(path) == [], name
+
+
+def _needs_missing_extra(path) -> bool:
+    """A bundled protocol whose subject needs an optional extra this environment lacks
+    (``hf`` needs transformers): it cannot be validated here, and its tests skip too."""
+    import importlib.util
+
+    return "\n  hf:" in path.read_text() and importlib.util.find_spec("transformers") is None
 
 
 def test_every_bundled_study_declares_its_reference_criteria_and_has_a_test(
@@ -765,6 +775,9 @@ def test_every_bundled_study_declares_its_reference_criteria_and_has_a_test(
     tests = Path(__file__).resolve().parents[1] / "integration"
     test_text = "\n".join(p.read_text() for p in tests.glob("test_*.py"))
     for path, name, _title in bundled_protocols():
+        if _needs_missing_extra(path):
+            assert path.name in test_text, f"{path.name} has no integration test"
+            continue
         proto = load_protocol(path).protocol
         assert proto.title, name
         if proto.subject.kind == "circuit":
