@@ -37,21 +37,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from engramlab.lifecycle import READOUTS
+
 __all__ = ["PROBE_READOUTS", "PROBE_TRIALS", "Probe", "probe_circuit", "probe_ml"]
 
 #: noisy trials averaged per circuit probe
 PROBE_TRIALS = 2
 #: the readouts every probe returns, in store order
-PROBE_READOUTS = (
-    "formed",
-    "cue_recall",
-    "cue_baseline",
-    "light_recall",
-    "light_baseline",
-    "early_fraction",
-    "late_fraction",
-    "structural_fraction",
-)
+PROBE_READOUTS = (*READOUTS, "structural_fraction")
 
 
 @dataclass(frozen=True)

@@ -255,12 +255,15 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         init = np.concatenate([lg.initial[key] for lg in logs])
         post, pre = init.shape[1:]
         full = key in wanted
-        delta = np.full((n_sub, nc, post, pre), np.nan, dtype=np.float32) if full else None
+        # written slot by slot (one pass over memory); slots no checkpoint fills become NaN
+        delta = np.empty((n_sub, nc, post, pre), dtype=np.float32) if full else None
+        filled = np.zeros((n_sub, nc), dtype=bool)
         row = 0
         for lg, idx, n in zip(logs, cmaps, sizes, strict=False):
             for c, j in zip(lg.checkpoints, idx, strict=False):
                 if delta is not None:
-                    delta[row : row + n, j] = c.weights[key] - lg.initial[key]
+                    np.subtract(c.weights[key], lg.initial[key], out=delta[row : row + n, j])
+                    filled[row : row + n, j] = True
                 if c.norms is not None:  # taken by the engine at the checkpoint
                     norms[row : row + n, j, pi] = c.norms[key]
                 else:
@@ -268,6 +271,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
                     norms[row : row + n, j, pi] = np.sqrt(np.sum(d**2, axis=(1, 2)))
             row += n
         if delta is not None:
+            delta[~filled] = np.nan
             c = dict(ccoords)
             c["post"] = ("post", np.arange(post), _attrs("1", "postsynaptic unit"))
             c["pre"] = ("pre", np.arange(pre), _attrs("1", "presynaptic unit"))
