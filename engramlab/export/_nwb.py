@@ -8,7 +8,7 @@ where the analogy stops are in docs/export.md.
 
 >>> from engramlab.export import to_nwb                      # doctest: +SKIP
 >>> to_nwb(engramlab.open_run("run.zarr"), "run-nwb")[0]     # doctest: +SKIP
-PosixPath('run-nwb/sub-000/sub-000_ses-liu2012-reactivation.nwb')
+PosixPath('run-nwb/sub-000/sub-000_ses-my-study.nwb')
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ optimiser state, the closed-form estimator's ``fan_in²`` second moments, and
 ``n × epochs × samples × weights`` for time.
 
 >>> from engramlab.protocol import load_protocol
->>> cost = estimate_cost(load_protocol("protocols/liu2012_reactivation.yaml"))  # doctest: +SKIP
+>>> cost = estimate_cost(load_protocol("protocols/my_study.yaml"))  # doctest: +SKIP
 >>> cost.memory_bytes < 2**30 and cost.seconds < 60  # doctest: +SKIP
 True
 """
@@ -48,8 +48,8 @@ __all__ = [
 STATE_COPIES = 8
 #: copies of every recorded value (trial logs, the DataTree, the zarr writer's buffers)
 RECORD_COPIES = 3
-#: measured wall time per synapse and subject-trial on one core (liu2012: 2.0e-8,
-#: kitamura2017: 1.8e-8; rounded up)
+#: measured wall time per synapse and subject-trial on one core (1.8e-8 to 2.0e-8 on the
+#: bundled circuit studies; rounded up)
 SECONDS_PER_SYNAPSE_TRIAL = 2.5e-8
 #: ML subjects: samples per training epoch assumed (the bundled digits set has ~1,400) and
 #: wall time per weight and sample (forward + backward, float32, one core)

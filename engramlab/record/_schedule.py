@@ -72,7 +72,7 @@ def schedule_node(loaded: Any) -> xr.Dataset:
     """The ``/schedule`` node of a run of ``loaded`` (a :class:`~engramlab.protocol.LoadedProtocol`).
 
     >>> from engramlab.protocol import load_protocol                   # doctest: +SKIP
-    >>> schedule_node(load_protocol("protocols/liu2012_activation.yaml"))["op"].values  # doctest: +SKIP
+    >>> schedule_node(load_protocol("protocols/my_study.yaml"))["op"].values  # doctest: +SKIP
     array(['expose', 'condition', 'test', ...], dtype=object)
     """
     proto = loaded.protocol

@@ -3,7 +3,7 @@
 A sweep is given on the command line (``--set KEY=V1,V2 … --seeds A:B``), in Python
 (:func:`engramlab.sweep`) or in a *sweep file*, a small YAML document kept next to the study::
 
-    protocol: liu2012_reactivation          # a path (relative to this file) or a bundled name
+    protocol: my_study.yaml                 # a path (relative to this file) or a bundled name
     set: {groups.ChR2.n: 8}                  # fixed overrides (optional)
     axes:                                    # one sweep dimension per key, in this order
       schedule.light-test.power: [0, 0.25, 0.5, 1]
