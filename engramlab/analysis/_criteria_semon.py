@@ -49,9 +49,12 @@ REACTIVATION = (
     "ensemble's excess in every group whose learning of the memory was blocked (a drug that "
     "blocks plasticity open during its formation) at the same recall (permutation test, each "
     "control), or (ii) the same subjects' excess on trials presenting the cue before the "
-    "memory formed (paired sign-flip test, last such phase). Passes when the excess over the "
-    "baseline >= MIN_OVERLAP_EXCESS with Holm-corrected p < ALPHA in at least one comparison. "
-    "Without either baseline the overlap is reported as input-driven and not counted."
+    "memory formed (paired sign-flip test, last such phase), or, when neither exists, (iii) the "
+    "same ensemble's excess in each subject's naive twin (its own initial weights, no learned "
+    "change) shown the memory's cue, read by the measured life cycle's probe (paired "
+    "sign-flip test). Passes when the excess over the baseline >= MIN_OVERLAP_EXCESS with "
+    "Holm-corrected p < ALPHA in at least one comparison. Without a baseline (no probe was "
+    "run) the overlap is reported as input-driven and not counted."
 )
 
 
@@ -170,6 +173,20 @@ def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcom
                         )
                     )
                     counted = True
+            naive = design.naive_excess(site, list(ens)) if not counted else None
+            if naive is not None:
+                a, b = paired(mine, naive[design.rows(g)])
+                if a.size >= 2:
+                    outcomes.append(
+                        _paired_outcome(
+                            f"{g} @ {site}",
+                            a - b,
+                            MIN_OVERLAP_EXCESS,
+                            f"recall − the same cue in the subjects' naive twins (probe): "
+                            f"{a.mean():+.3f} vs {b.mean():+.3f}",
+                        )
+                    )
+                    counted = True
             if not counted:
                 raw = mine[~np.isnan(mine)]
                 level = f" {raw.mean():+.3f} (n={raw.size})" if raw.size else ""
@@ -177,7 +194,7 @@ def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcom
                     g,
                     f"input-driven, not counted: overlap − chance at {site}{level} has no "
                     "baseline (no group whose learning was blocked, no trial of the cue before "
-                    f"{memory!r} formed)",
+                    f"{memory!r} formed, no naive-twin probe)",
                 )
     return outcomes, why
 

@@ -319,6 +319,23 @@ class RunDesign:
             return None
         return np.asarray(ds["member"].sel(ensemble=have).any("ensemble").values, dtype=bool)
 
+    def naive_excess(self, site: str, names: list[str]) -> np.ndarray | None:
+        """(subject,) overlap − chance of the named ensembles at ``site`` in each subject's naive
+        twin shown the memory's cue (``/tags/<site>/naive_excess``, written by the measured life
+        cycle's probes); None when the store has no such readout."""
+        ds = self.sites.get(site)
+        if ds is None or "naive_excess" not in ds:
+            return None
+        have = [n for n in names if n in ds["ensemble"].values]
+        if not have:
+            return None
+        v = np.asarray(ds["naive_excess"].sel(ensemble=have).values, dtype=float)
+        if np.isnan(v).all():
+            return None
+        n = (~np.isnan(v)).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, np.nansum(v, axis=1) / n, np.nan)
+
     def rates(self, site: str) -> xr.DataArray | None:
         """The (lazily read) ``rate`` of ``site``, or None when it was not recorded."""
         try:

@@ -19,6 +19,11 @@ Circuit subjects (:func:`probe_circuit`):
   learned weight change ``‖early‖ : ‖late − initial‖ : ‖structural‖`` over its plastic
   projections (Frobenius norms; shared by the memories of one subject).
 
+Per tagged ensemble, once (at the first probe after it was tagged), the naive twin is also shown
+the memory's cue and the ensemble's overlap − chance at its site is read
+(:attr:`Probe.ensemble_baselines`): what the cue's representation alone predicts for that
+ensemble, with no learning. The reactivation criterion compares natural recall with it.
+
 The noise of circuit probes comes from a generator of their own, seeded from the batch's
 subject seeds and the phase index. The naive twin is made by swapping the weight and trace
 buffers, which are restored bit for bit afterwards.
@@ -31,7 +36,7 @@ not defined (NaN: an ML weight change does not decay).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,6 +63,9 @@ class Probe:
     #: per-subject summary of the probed state (weights, traces, masks, ensembles): a probe
     #: after a phase that left it unchanged reuses the previous readouts
     fingerprint: Any = None
+    #: ensemble name -> ``(subject,)`` overlap − chance of the memory's ensembles at the
+    #: ensemble's site when the naive twin is shown the memory's cue (NaN: no member)
+    ensemble_baselines: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _empty(n: int, memories: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -110,6 +118,48 @@ def _freezing(run: Any, stimuli: list[str], hooks: dict, gen: torch.Generator) -
             rates = sub.step(inputs, generator=gen, plastic=False)
         total += sub.freezing(rates)
     return (total / PROBE_TRIALS).numpy().astype(np.float64)
+
+
+def _excess(run: Any, members: torch.Tensor, site: str, stimuli: list[str], gen) -> np.ndarray:
+    """Mean over probe trials of ``members``' overlap − chance at ``site`` for ``stimuli``:
+    the fraction of members active (rate > 0) minus the fraction of the site's units active."""
+    sub = run.subject
+    n_mem = members.sum(-1).to(torch.float64)
+    total = torch.zeros(sub.n_subjects, dtype=torch.float64)
+    for _ in range(PROBE_TRIALS):
+        inputs = run.world.inputs(stimuli, sub.n_subjects, gen)
+        active = sub.step(inputs, generator=gen, plastic=False)[site] > 0
+        overlap = (active & members).sum(-1).to(torch.float64) / n_mem.clamp_min(1.0)
+        total += overlap - active.to(torch.float64).mean(-1)
+    out = (total / PROBE_TRIALS).numpy()
+    out[(n_mem == 0).numpy()] = np.nan
+    return out
+
+
+def _ensemble_baselines(
+    run: Any, known: dict[str, np.ndarray], us: set[str], gen: torch.Generator
+) -> dict[str, np.ndarray]:
+    """``known`` plus the naive twin's overlap − chance of every ensemble tagged since: the
+    union of its memory's ensembles at its site, shown the memory's cue (US left out)."""
+    new = [
+        e
+        for e in run.ensembles.values()
+        if e.name not in known and e.memory in run.memory_stimuli
+        and any(s not in us for s in run.memory_stimuli[e.memory])
+    ]
+    if not new:
+        return known
+    out = dict(known)
+    with _NaiveTwin(run.subject):
+        for key in dict.fromkeys((e.memory, e.site) for e in new):
+            union = [e for e in run.ensembles.values() if (e.memory, e.site) == key]
+            members = torch.stack([e.members.bool() for e in union]).any(0)
+            cue = [s for s in run.memory_stimuli[key[0]] if s not in us]
+            value = _excess(run, members, key[1], cue, gen)
+            for e in new:
+                if (e.memory, e.site) == key:
+                    out[e.name] = value
+    return out
 
 
 def _light(run: Any, memory: str) -> dict:
@@ -175,7 +225,8 @@ def probe_circuit(
     sub = run.subject
     fp = _fingerprint(run)
     if previous is not None and previous.fingerprint == fp:
-        return Probe(phase, memories, {k: v.copy() for k, v in previous.readouts.items()}, fp)
+        readouts = {k: v.copy() for k, v in previous.readouts.items()}
+        return Probe(phase, memories, readouts, fp, previous.ensemble_baselines)
     out = _empty(sub.n_subjects, memories)
     early, late, struct = _split(sub)
     gen = _probe_generator(seeds, phase_index)
@@ -204,7 +255,8 @@ def probe_circuit(
                 out["cue_baseline"][:, mi] = _freezing(run, cue, {}, gen)
             if light:
                 out["light_baseline"][:, mi] = _freezing(run, [], light, gen)
-    return Probe(phase, memories, out, fp)
+    known = previous.ensemble_baselines if previous is not None else {}
+    return Probe(phase, memories, out, fp, _ensemble_baselines(run, known, us, gen))
 
 
 # ---------------------------------------------------------------------------------- ML

@@ -152,14 +152,19 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         member = np.zeros((n_sub, len(names), units), dtype=bool)
         opsin = np.full((n_sub, len(names)), "", dtype=object)
         tphase = np.full((n_sub, len(names)), "", dtype=object)
+        naive = np.full((n_sub, len(names)), np.nan, dtype=np.float32)
         row = 0
         for lg, n in zip(logs, sizes, strict=False):
+            probed = [p for p in getattr(lg, "probes", []) if p is not None]
+            baselines = probed[-1].ensemble_baselines if probed else {}
             for k, name in enumerate(names):
                 e = lg.ensembles.get(name)
                 if e is not None and e.site == site:
                     member[row : row + n, k] = e.members.numpy()
                     opsin[row : row + n, k] = e.opsin
                     tphase[row : row + n, k] = e.phase
+                    if name in baselines:
+                        naive[row : row + n, k] = baselines[name][:n]
             row += n
         c = dict(subj_coords)
         c["ensemble"] = ("ensemble", np.array(names, dtype=object), _attrs("1", "ensemble name"))
@@ -176,7 +181,16 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
                     ("subject", "ensemble", "unit"),
                     member,
                     _attrs("1", "unit is a tagged member"),
-                )
+                ),
+                "naive_excess": (
+                    ("subject", "ensemble"),
+                    naive,
+                    _attrs(
+                        "1",
+                        "overlap − chance of the memory's ensembles here when the subject's "
+                        "naive twin is shown the memory's cue (probe; NaN: not probed)",
+                    ),
+                ),
             },
             coords=c,
         )
