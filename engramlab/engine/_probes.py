@@ -144,7 +144,8 @@ def _ensemble_baselines(
     new = [
         e
         for e in run.ensembles.values()
-        if e.name not in known and e.memory in run.memory_stimuli
+        if e.name not in known
+        and e.memory in run.memory_stimuli
         and any(s not in us for s in run.memory_stimuli[e.memory])
     ]
     if not new:

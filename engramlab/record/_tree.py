@@ -175,25 +175,24 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
             tphase,
             _attrs("1", "phase whose activity was tagged"),
         )
-        nodes[f"tags/{site}"] = xr.Dataset(
-            {
-                "member": (
-                    ("subject", "ensemble", "unit"),
-                    member,
-                    _attrs("1", "unit is a tagged member"),
+        data = {
+            "member": (
+                ("subject", "ensemble", "unit"),
+                member,
+                _attrs("1", "unit is a tagged member"),
+            )
+        }
+        if any(p is not None for lg in logs for p in getattr(lg, "probes", [])):
+            data["naive_excess"] = (
+                ("subject", "ensemble"),
+                naive,
+                _attrs(
+                    "1",
+                    "overlap − chance of the memory's ensembles here when the subject's naive "
+                    "twin is shown the memory's cue (probe; NaN: not probed)",
                 ),
-                "naive_excess": (
-                    ("subject", "ensemble"),
-                    naive,
-                    _attrs(
-                        "1",
-                        "overlap − chance of the memory's ensembles here when the subject's "
-                        "naive twin is shown the memory's cue (probe; NaN: not probed)",
-                    ),
-                ),
-            },
-            coords=c,
-        )
+            )
+        nodes[f"tags/{site}"] = xr.Dataset(data, coords=c)
 
     # ---------------------------------------------------------------- synaptic tags
     syn: dict[str, list[str]] = {}

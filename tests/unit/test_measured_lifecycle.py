@@ -191,7 +191,7 @@ def _without_probes(monkeypatch):
         monkeypatch.setattr(cls, "probe", lambda self, *a: None)
 
 
-_PROBED = set(READOUTS) | {"measured", "structural_fraction"}
+_PROBED = set(READOUTS) | {"measured", "structural_fraction", "naive_excess"}
 
 
 @pytest.mark.parametrize("text", [_ABLATION, _ML], ids=["circuit", "ml"])
