@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from engramlab.record._store import store_encoding
+
 __all__ = ["StoreWriter", "align_to", "occurrence_keys"]
 
 #: dimensions whose positions are keyed by (phase, occurrence within the phase)
@@ -273,8 +275,18 @@ class StoreWriter:
             shutil.rmtree(self.tmp)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-            self.clean(tree).to_zarr(
-                self.tmp, mode="w", consolidated=False, zarr_format=3, compute=False
+            clean = self.clean(tree)
+            encoding = {
+                node.path: store_encoding(node.to_dataset(inherit=False), self.chunk)
+                for node in clean.subtree
+            }
+            clean.to_zarr(
+                self.tmp,
+                mode="w",
+                consolidated=False,
+                zarr_format=3,
+                compute=False,
+                encoding=encoding,
             )
 
     @staticmethod
@@ -300,8 +312,14 @@ class StoreWriter:
             if criteria is not None:
                 from engramlab.record._store import _vlen_strings
 
-                _vlen_strings(criteria).to_zarr(
-                    self.tmp, group="criteria", mode="w", zarr_format=3, consolidated=False
+                clean = _vlen_strings(criteria)
+                clean.to_zarr(
+                    self.tmp,
+                    group="criteria",
+                    mode="w",
+                    zarr_format=3,
+                    consolidated=False,
+                    encoding=store_encoding(clean),
                 )
             root = zarr.open_group(self.tmp, mode="r+", zarr_format=3)
             root.attrs.update(attrs)
