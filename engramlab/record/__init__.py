@@ -16,6 +16,7 @@ from engramlab.record._store import open_run as open_run
 from engramlab.record._store import publish_store as publish_store
 from engramlab.record._store import publish_target as publish_target
 from engramlab.record._store import release_out_path as release_out_path
+from engramlab.record._store import store_encoding as store_encoding
 from engramlab.record._store import store_problem as store_problem
 from engramlab.record._store import summarize as summarize
 from engramlab.record._store import temp_store_path as temp_store_path

@@ -15,21 +15,15 @@ import json
 import numpy as np
 import xarray as xr
 
+from engramlab.record._align import item_layout, merge_labels
 from engramlab.record._schedule import schedule_node
-from engramlab.record._tree import (
-    _align,
-    _attrs,
-    _coord,
-    delta_norm_node,
-    lifecycle_node,
-    root_attrs,
-)
+from engramlab.record._tree import _attrs, delta_norm_node, lifecycle_node, root_attrs
 
 __all__ = ["build_ml_tree"]
 
 
 class _TrialsOf:
-    """Adapter so that the circuit tree's alignment helpers see one list per group."""
+    """One subject's items (trials or checkpoints), aligned with every other subject's."""
 
     def __init__(self, items):
         self.items = items
@@ -48,15 +42,15 @@ def _subject_coords(logs) -> dict:
     }
 
 
-def _per_subject(logs, items_of, key_of, loaded):
+def _per_subject(logs, items_of, phase_of, loaded):
     """Align per-subject item lists (same schedule within a group) into one axis."""
     seqs = [_TrialsOf(items_of(r, i)) for lg in logs for i, r in enumerate(lg.runs)]
-    keys, maps = _align(loaded, seqs, lambda s: s.items, key_of)
+    keys, maps = item_layout(loaded, [[phase_of(it) for it in s.items] for s in seqs])
     return seqs, keys, maps
 
 
 def _behaviour(loaded, logs, sc, activity: dict[str, xr.Dataset]) -> xr.Dataset:
-    seqs, keys, maps = _per_subject(logs, lambda r, i: r.trials, lambda t: (t.phase, 0), loaded)
+    seqs, keys, maps = _per_subject(logs, lambda r, i: r.trials, lambda t: t.phase, loaded)
     n, nt = len(seqs), len(keys)
     acc = np.full((n, nt), np.nan, dtype=np.float32)
     resp = np.full((n, nt), np.nan, dtype=np.float32)
@@ -94,7 +88,7 @@ def _behaviour(loaded, logs, sc, activity: dict[str, xr.Dataset]) -> xr.Dataset:
         ),
     }
     for name, (get, fill, dtype, at) in specs.items():
-        dims, arr = _coord(
+        dims, arr = merge_labels(
             [[get(t) for t in s.items] for s in seqs], maps, ones, nt, fill, dtype, "trial"
         )
         coords[name] = (dims, arr, at)
@@ -137,7 +131,7 @@ def _behaviour(loaded, logs, sc, activity: dict[str, xr.Dataset]) -> xr.Dataset:
 
 def _weights(loaded, logs, sc, nodes) -> None:
     seqs, keys, maps = _per_subject(
-        logs, lambda r, i: _checkpoints_of(logs, r, i), lambda c: (c[0], 0), loaded
+        logs, lambda r, i: _checkpoints_of(logs, r, i), lambda c: c[0], loaded
     )
     n, nc = len(seqs), len(keys)
     init = [w for lg in logs for w in lg.initial]
@@ -150,7 +144,7 @@ def _weights(loaded, logs, sc, nodes) -> None:
         ("phase", lambda c: c[0], "", object, _attrs("1", "phase at the checkpoint")),
         ("time", lambda c: c[1], np.nan, np.float64, _attrs("h", "time since the start")),
     ):
-        dims, arr = _coord(
+        dims, arr = merge_labels(
             [[get(c) for c in s.items] for s in seqs], maps, ones, nc, fill, dtype, "checkpoint"
         )
         coords[name] = (dims, arr, at)

@@ -147,7 +147,7 @@ def store_problem(path: str | Path, *, required: tuple[str, ...] = PROVENANCE) -
             nodes.add(rel)
         for name in filenames:
             if name != "zarr.json" and not (
-                meta is not None and meta.get("node_type") == "array" and name == "c"
+                meta is not None and meta.get("node_type") == "array" and _CHUNK_FILE.match(name)
             ):
                 return f"it holds a file that is not part of a store: {(here / name).relative_to(path).as_posix()!r}"
             if (here / name).is_symlink():
@@ -173,6 +173,9 @@ def store_problem(path: str | Path, *, required: tuple[str, ...] = PROVENANCE) -
 
 
 _CHUNK = re.compile(r"^[0-9]+$")
+#: a chunk file in an array's directory: ``c`` (a 0-d array) or ``c.0.1…`` (chunk keys
+#: separated by ``.``, as :func:`~engramlab.record.store_encoding` writes them)
+_CHUNK_FILE = re.compile(r"^c(\.[0-9]+)*$")
 
 
 def _chunk_problem(chunks: Path, root: Path) -> str | None:

@@ -14,9 +14,8 @@ Everything goes to a hidden temporary directory next to the target, renamed into
 when the run is complete (or, on Ctrl-C, when the groups finished so far are written with
 ``status: interrupted``).
 
->>> from engramlab.record._stream import occurrence_keys
->>> occurrence_keys(["a", "a", "b", "a"])
-[('a', 0), ('a', 1), ('b', 0), ('a', 2)]
+How batches and groups are matched up (trials and checkpoints by phase and occurrence) is
+:mod:`engramlab.record._align`, shared with the tree builders.
 """
 
 from __future__ import annotations
@@ -30,75 +29,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["StoreWriter", "align_to", "occurrence_keys"]
+from engramlab.record._align import _fill, align_to
+from engramlab.record._store import store_encoding
 
-#: dimensions whose positions are keyed by (phase, occurrence within the phase)
-_PHASED_DIMS = ("trial", "checkpoint")
-
-
-def occurrence_keys(phases: Sequence[Any]) -> list[tuple[str, int]]:
-    """``(phase, k)`` for the k-th item of each phase: how trials and checkpoints of
-    different groups are matched up."""
-    seen: dict[str, int] = {}
-    out = []
-    for p in phases:
-        p = str(p)
-        out.append((p, seen.get(p, 0)))
-        seen[p] = seen.get(p, 0) + 1
-    return out
-
-
-def _fill(dtype: np.dtype) -> Any:
-    if dtype.kind == "f":
-        return np.nan
-    if dtype.kind == "b":
-        return False
-    if dtype.kind in "OUT":
-        return ""
-    return 0
-
-
-def _phase_labels(ds: xr.Dataset, dim: str, row: int = 0) -> list[Any]:
-    ph = ds.coords.get("phase")
-    if ph is None or dim not in ph.dims:
-        return list(range(ds.sizes[dim]))
-    vals = ph.values if ph.ndim == 1 else ph.values[row]
-    return list(vals)
-
-
-def align_to(ds: xr.Dataset, template: xr.Dataset) -> xr.Dataset:
-    """Align one batch's node onto the template's layout (every dim but ``subject``).
-
-    Trials and checkpoints are matched by (phase, occurrence); labelled dims (ensembles,
-    memories, projections, units…) by label. Missing entries get the dtype's fill (NaN,
-    ``""``, ``False``), and per-trial coordinates that vary between groups in the template
-    become ``(subject, trial)`` here too.
-    """
-    out = ds
-    for dim in _PHASED_DIMS:
-        if dim not in ds.dims or dim not in template.dims:
-            continue
-        tkeys = occurrence_keys(_phase_labels(template, dim))
-        pos = {k: i for i, k in enumerate(tkeys)}
-        mine = occurrence_keys(_phase_labels(ds, dim))
-        out = out.assign_coords({dim: [pos[k] for k in mine]})
-        # per-item coords are written from the template (1-D) or re-made below (2-D)
-        out = out.reindex({dim: np.arange(len(tkeys))}, fill_value=_fills(out))
-    for dim, idx in template.indexes.items():
-        if dim == "subject" or dim in _PHASED_DIMS or dim not in out.dims:
-            continue
-        if not out.indexes[dim].equals(idx):
-            out = out.reindex({dim: idx}, fill_value=_fills(out))
-    for name, var in template.coords.items():
-        if "subject" in var.dims and var.ndim > 1 and name in out.coords:
-            if "subject" not in out[name].dims:
-                out = out.assign_coords({name: out[name].expand_dims(subject=out.subject)})
-            out = out.assign_coords({name: out[name].transpose(*var.dims)})
-    return out
-
-
-def _fills(ds: xr.Dataset) -> dict[Any, Any]:
-    return {name: _fill(v.dtype) for name, v in ds.variables.items()}
+__all__ = ["StoreWriter"]
 
 
 def _subject_part(ds: xr.Dataset) -> xr.Dataset:
@@ -273,8 +207,18 @@ class StoreWriter:
             shutil.rmtree(self.tmp)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-            self.clean(tree).to_zarr(
-                self.tmp, mode="w", consolidated=False, zarr_format=3, compute=False
+            clean = self.clean(tree)
+            encoding = {
+                node.path: store_encoding(node.to_dataset(inherit=False), self.chunk)
+                for node in clean.subtree
+            }
+            clean.to_zarr(
+                self.tmp,
+                mode="w",
+                consolidated=False,
+                zarr_format=3,
+                compute=False,
+                encoding=encoding,
             )
 
     @staticmethod
@@ -300,8 +244,14 @@ class StoreWriter:
             if criteria is not None:
                 from engramlab.record._store import _vlen_strings
 
-                _vlen_strings(criteria).to_zarr(
-                    self.tmp, group="criteria", mode="w", zarr_format=3, consolidated=False
+                clean = _vlen_strings(criteria)
+                clean.to_zarr(
+                    self.tmp,
+                    group="criteria",
+                    mode="w",
+                    zarr_format=3,
+                    consolidated=False,
+                    encoding=store_encoding(clean),
                 )
             root = zarr.open_group(self.tmp, mode="r+", zarr_format=3)
             root.attrs.update(attrs)

@@ -15,6 +15,7 @@ import torch
 import xarray as xr
 
 import engramlab
+from engramlab.record._align import item_layout, merge_labels
 from engramlab.record._schedule import schedule_node
 
 __all__ = ["build_tree"]
@@ -22,55 +23,6 @@ __all__ = ["build_tree"]
 
 def _attrs(units: str, long_name: str, **extra) -> dict:
     return {"units": units, "long_name": long_name, **extra}
-
-
-def _align(loaded, logs, items_of, key_of):
-    """Union of per-group item keys in schedule order; returns keys and per-group index maps."""
-    order = {ph.phase: i for i, ph in enumerate(loaded.protocol.schedule)}
-    counts: dict[str, int] = {}
-    for lg in logs:
-        per: dict[str, int] = {}
-        for it in items_of(lg):
-            ph = key_of(it)[0]
-            per[ph] = per.get(ph, 0) + 1
-        for ph, c in per.items():
-            counts[ph] = max(counts.get(ph, 0), c)
-    keys = [
-        (ph, i) for ph in sorted(counts, key=lambda p: order.get(p, 1e9)) for i in range(counts[ph])
-    ]
-    pos = {k: j for j, k in enumerate(keys)}
-    maps = []
-    for lg in logs:
-        seen: dict[str, int] = {}
-        idx = []
-        for it in items_of(lg):
-            ph = key_of(it)[0]
-            idx.append(pos[(ph, seen.get(ph, 0))])
-            seen[ph] = seen.get(ph, 0) + 1
-        maps.append(idx)
-    return keys, maps
-
-
-def _coord(values_per_group, maps, sizes, n_items, fill, dtype, dim):
-    """1-D coord if every group agrees where defined, else a (subject, dim) coord."""
-    merged = [None] * n_items
-    agree = True
-    for vals, idx in zip(values_per_group, maps, strict=False):
-        for v, j in zip(vals, idx, strict=False):
-            if merged[j] is None:
-                merged[j] = v
-            elif merged[j] != v:
-                agree = False
-    if agree:
-        arr = np.array([fill if v is None else v for v in merged], dtype=dtype)
-        return (dim,), arr
-    full = np.full((sum(sizes), n_items), fill, dtype=dtype)
-    row = 0
-    for vals, idx, n in zip(values_per_group, maps, sizes, strict=False):
-        for v, j in zip(vals, idx, strict=False):
-            full[row : row + n, j] = v
-        row += n
-    return ("subject", dim), full
 
 
 def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
@@ -93,7 +45,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     nodes: dict[str, xr.Dataset] = {}
 
     # ---------------------------------------------------------------- behaviour + activity
-    keys, maps = _align(loaded, logs, lambda lg: lg.trials, lambda t: (t.phase, t.index))
+    keys, maps = item_layout(loaded, [[t.phase for t in lg.trials] for lg in logs])
     nt = len(keys)
     freezing = np.full((n_sub, nt), np.nan, dtype=np.float32)
     row = 0
@@ -116,7 +68,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         ),
     }
     for name, (get, fill, dtype, at) in specs.items():
-        dims, arr = _coord(
+        dims, arr = merge_labels(
             [[get(t) for t in lg.trials] for lg in logs], maps, sizes, nt, fill, dtype, "trial"
         )
         tcoords[name] = (dims, arr, at)
@@ -236,7 +188,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
         nodes[f"synapse_tags/{key}"] = nodes[f"synaptic_tags/{key}"]
 
     # ---------------------------------------------------------------- weights
-    ckeys, cmaps = _align(loaded, logs, lambda lg: lg.checkpoints, lambda c: (c.phase, 0))
+    ckeys, cmaps = item_layout(loaded, [[c.phase for c in lg.checkpoints] for lg in logs])
     nc = len(ckeys)
     ccoords = dict(subj_coords)
     ccoords["checkpoint"] = ("checkpoint", np.arange(nc), _attrs("1", "weight checkpoint"))
@@ -250,7 +202,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
             _attrs("h", "time since the start of the run"),
         ),
     ):
-        dims, arr = _coord(
+        dims, arr = merge_labels(
             [[get(c) for c in lg.checkpoints] for lg in logs],
             cmaps,
             sizes,
