@@ -61,7 +61,9 @@ def _behaviour(tree: xr.DataTree, term: Any) -> xr.DataArray:
     if term.epoch is not None:
         cond = cond & (beh["epoch"] == term.epoch)
     if not bool(cond.any()):
-        raise LookupError(f"no {term.epoch or ''} trials in phase {term.phase!r}".replace("  ", " "))
+        raise LookupError(
+            f"no {term.epoch or ''} trials in phase {term.phase!r}".replace("  ", " ")
+        )
     return y.where(cond).mean("trial")
 
 
@@ -95,6 +97,17 @@ def _rate(tree: xr.DataTree, term: Any, names: Renames) -> xr.DataArray:
     return r.where(member.values).mean("unit")
 
 
+def _active(tree: xr.DataTree, term: Any) -> xr.DataArray:
+    act = tree[f"activity/{term.active}"].to_dataset()
+    cond = act["phase"] == term.phase
+    if term.epoch is not None:
+        cond = cond & (act["epoch"] == term.epoch)
+    if not bool(cond.any()):
+        raise LookupError(f"no recorded {term.active} activity in phase {term.phase!r}")
+    rate = act["rate"].where(cond)
+    return (rate > 0).where(rate.notnull()).mean("unit").mean("trial")
+
+
 def _synapses(tree: xr.DataTree, term: Any, names: Renames) -> xr.DataArray:
     classes = tree.engram.synapse_classes(
         term.synapses, names.ensemble(term.pre), names.ensemble(term.post)
@@ -125,6 +138,8 @@ def term_values(tree: xr.DataTree, term: Any, names: Renames | None = None) -> x
         da = _rate(tree, term, names)
     elif kind == "synapses":
         da = _synapses(tree, term, names)
+    elif kind == "active":
+        da = _active(tree, term)
     else:
         da = _weights(tree, term)
     return da.astype(float)
@@ -163,7 +178,9 @@ def _signed(effect: float, direction: str) -> float:
     return effect if direction == "increase" else -effect
 
 
-def _verdict(effect: float, p: float, n: int, spec: Any, alpha: float, min_n: int) -> FindingOutcome:
+def _verdict(
+    effect: float, p: float, n: int, spec: Any, alpha: float, min_n: int
+) -> FindingOutcome:
     signed = _signed(effect, spec.direction)
     word = "rise" if spec.direction == "increase" else "fall"
     if n < min_n:
@@ -227,7 +244,12 @@ register_finding_kind("equivalent", _equivalent)
 
 
 def evaluate_finding(
-    tree: xr.DataTree, spec: Any, *, names: Renames | None = None, alpha: float = 0.01, min_n: int = 8
+    tree: xr.DataTree,
+    spec: Any,
+    *,
+    names: Renames | None = None,
+    alpha: float = 0.01,
+    min_n: int = 8,
 ) -> FindingOutcome:
     """Test one finding (:class:`~engramlab.robustness.FindingSpec`) on a run tree. A store
     that lacks what the finding measures gives a failed outcome whose reason says what."""

@@ -249,8 +249,14 @@ def expand_key(key: str, groups: Sequence[str]) -> list[str]:
     at = parts.index("*")
     if at != 1 or parts[0] != "groups":
         raise ProtocolError(
-            [Issue("<robustness spec>", 1, 1, f"key {key!r}: '*' stands only for a group name "
-                   "(groups.*.FIELD)")]
+            [
+                Issue(
+                    "<robustness spec>",
+                    1,
+                    1,
+                    f"key {key!r}: '*' stands only for a group name (groups.*.FIELD)",
+                )
+            ]
         )
     return [".".join([*parts[:1], g, *parts[2:]]) for g in groups]
 
@@ -303,4 +309,3 @@ def _balanced(size: int, n: int, rng: np.random.Generator) -> list[int]:
     reps = -(-n // size)
     column = np.concatenate([rng.permutation(size) for _ in range(reps)])[:n]
     return list(rng.permutation(column))
-

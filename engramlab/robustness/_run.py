@@ -84,7 +84,10 @@ class VariantSweep(SweepSpec):
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["points"] = [
-            {"values": {k: flow(v) for k, v in p.values}, "set": {k: flow(v) for k, v in p.overrides}}
+            {
+                "values": {k: flow(v) for k, v in p.values},
+                "set": {k: flow(v) for k, v in p.overrides},
+            }
             for p in self.points
         ]
         out["rename_seed"] = self.rename_seed
@@ -157,15 +160,29 @@ def run_study(
                 error = str(summary["error"].sel(at).item()) or status
                 for fname, _ in study.findings:
                     rows.append(
-                        {**base, "finding": fname, "reproduced": False, "effect": None,
-                         "p": None, "n": 0, "reason": f"run {status}: {error}"}
+                        {
+                            **base,
+                            "finding": fname,
+                            "reproduced": False,
+                            "effect": None,
+                            "p": None,
+                            "n": 0,
+                            "reason": f"run {status}: {error}",
+                        }
                     )
                 continue
             cell = open_run(store, cell=at)
             for fname, o in evaluate_findings(cell, study, names):
                 rows.append(
-                    {**base, "finding": fname, "reproduced": bool(o.reproduced),
-                     "effect": _num(o.effect), "p": _num(o.p), "n": o.n, "reason": o.reason}
+                    {
+                        **base,
+                        "finding": fname,
+                        "reproduced": bool(o.reproduced),
+                        "effect": _num(o.effect),
+                        "p": _num(o.p),
+                        "n": o.n,
+                        "reason": o.reason,
+                    }
                 )
     return {
         "study": study.name,
@@ -222,10 +239,11 @@ def run_robustness(
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
+    results: list[dict[str, Any]] = []
     try:
-        results = [
-            run_study(s, out, variants=variants, client=client, progress=progress) for s in specs
-        ]
+        for s in specs:  # the results files are rewritten after each study (a partial report)
+            results.append(run_study(s, out, variants=variants, client=client, progress=progress))
+            write_results(summarize(results), out)
     finally:
         if client is not scheduler:
             client.close()

@@ -59,6 +59,9 @@ class _Model(BaseModel):
 OverlapValue = Literal["excess", "share", "active", "overlap", "chance", "ratio"]
 
 
+_TERM_KINDS = ("overlap", "tags", "rate", "synapses", "weights", "active")
+
+
 class Term(_Model):
     """A per-subject measure of a run store.
 
@@ -70,6 +73,8 @@ class Term(_Model):
     - ``{tags: [A, B], site}`` — share of ensemble A's units also in B, minus B's share of the
       site (the overlap expected by chance);
     - ``{rate: ENSEMBLE, site, phase}`` — mean rate of the ensemble's units in ``phase``;
+    - ``{active: SITE, phase, epoch?}`` — fraction of the site's units active (rate > 0) per
+      trial, averaged over the phase's trials (only its ``on``/``off`` epochs with ``epoch``);
     - ``{synapses: PROJECTION, pre: ENSEMBLE, post: ENSEMBLE, cls: E→E|E→N|N→E|N→N}`` — mean
       weight of that synapse class at the last checkpoint;
     - ``{weights: PROJECTION, phase}`` — the norm of the projection's Δμ after ``phase``.
@@ -88,17 +93,18 @@ class Term(_Model):
     post: str | None = None
     cls: Literal["E→E", "E→N", "N→E", "N→N"] | None = None
     weights: str | None = None
+    active: str | None = None
 
     @property
     def kind(self) -> str:
-        for k in ("overlap", "tags", "rate", "synapses", "weights"):
+        for k in _TERM_KINDS:
             if getattr(self, k) is not None:
                 return k
         return "behaviour"
 
     @model_validator(mode="after")
     def _complete(self) -> Term:
-        kinds = [k for k in ("overlap", "tags", "rate", "synapses", "weights") if getattr(self, k)]
+        kinds = [k for k in _TERM_KINDS if getattr(self, k)]
         if len(kinds) > 1:
             raise ValueError(f"a term measures one thing; got {', '.join(kinds)}")
         need = {
@@ -108,6 +114,7 @@ class Term(_Model):
             "rate": ("site", "phase"),
             "synapses": ("pre", "post", "cls"),
             "weights": ("phase",),
+            "active": ("phase",),
         }[self.kind]
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
