@@ -600,7 +600,7 @@ def export(
         sys.exit(2)
 
 
-from engramlab.robustness._cli import robustness_command  # noqa: E402 - registered last
+from engramlab._robustness_cli import robustness_command  # noqa: E402 - registered last
 
 main.add_command(robustness_command)
 

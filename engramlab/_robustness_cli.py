@@ -1,6 +1,7 @@
 """``engramlab robustness``: the robustness report of the bundled (or named) studies.
 
-Registered on the ``engramlab`` command group by :mod:`engramlab.cli`.
+Registered on the ``engramlab`` command group by :mod:`engramlab.cli`; the library
+(:mod:`engramlab.robustness`) is imported only when the command runs.
 """
 
 from __future__ import annotations
