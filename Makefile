@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-browser lint bench install clean
+.PHONY: demo test test-slow test-browser lint bench install clean robustness
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ test-browser: $(STAMP)
 		{ echo "installing chromium"; sudo -n true 2>/dev/null && SUDO=sudo; \
 		  $${SUDO:-} apt-get update -qq && $${SUDO:-} apt-get install -y -qq chromium; }
 	ENGRAMLAB_BROWSER_TESTS=1 $(PY) -m pytest tests/browser -q
+
+# The robustness report (docs/robustness.md): every bundled study over a sampled grid of
+# perturbations on the sweep engine. STUDIES="a b" runs a subset (the docs are then left
+# alone), VARIANTS=N changes the sampled points per study, WORKERS=N the local Dask workers.
+ROBUSTNESS_OUT ?= data/runs/robustness
+WORKERS ?= 2
+robustness: $(STAMP)
+	$(VENV)/bin/engramlab robustness $(STUDIES) --out $(ROBUSTNESS_OUT) --workers $(WORKERS) \
+		$(if $(VARIANTS),--variants $(VARIANTS))
+	$(if $(STUDIES),,cp $(ROBUSTNESS_OUT)/robustness.json docs/robustness_results.json)
+	$(if $(STUDIES),,$(PY) docs/_gen_robustness_table.py)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engramlab tests benchmarks

@@ -600,5 +600,9 @@ def export(
         sys.exit(2)
 
 
+from engramlab._robustness_cli import robustness_command  # noqa: E402 - registered last
+
+main.add_command(robustness_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["holm", "tost_paired"]
+__all__ = ["holm", "tost_independent", "tost_paired"]
 
 
 def holm(p: list[float] | np.ndarray) -> np.ndarray:
@@ -59,4 +59,27 @@ def tost_paired(diff: np.ndarray, margin: float) -> float:
         return 0.0 if abs(d[0]) < margin else 1.0
     lower = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
     upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
+    return float(max(lower, upper))
+
+
+def tost_independent(a: np.ndarray, b: np.ndarray, margin: float) -> float:
+    """p of the equivalence test ``|mean(a) - mean(b)| < margin`` for two independent groups
+    (two one-sided Welch t-tests, :func:`scipy.stats.ttest_ind` with the difference shifted
+    by ±margin; the larger p). NaNs dropped; NaN with fewer than two values in a group. With
+    no spread in either group, p is 0 inside the margin and 1 outside.
+
+    >>> tost_independent(np.array([0.1, 0.12, 0.09]), np.array([0.11, 0.1, 0.1]), 0.1) < 0.05
+    True
+    """
+    if margin <= 0:
+        raise ValueError(f"equivalence margin must be > 0, got {margin}; pass a positive margin")
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    if x.size < 2 or y.size < 2:
+        return float("nan")
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
+        return 0.0 if abs(x[0] - y[0]) < margin else 1.0
+    lower = stats.ttest_ind(x + margin, y, equal_var=False, alternative="greater").pvalue
+    upper = stats.ttest_ind(x - margin, y, equal_var=False, alternative="less").pvalue
     return float(max(lower, upper))
