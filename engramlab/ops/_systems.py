@@ -55,6 +55,7 @@ def consolidate(phase: Consolidate, run: GroupRun) -> None:
             hooks=hooks,
             duration=per,
             scale=cs.replay_intensity,
+            offline=True,
         )
 
 
