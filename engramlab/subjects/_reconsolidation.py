@@ -3,10 +3,10 @@
 Three steps, all from the circuit's own variables (see ``docs/circuit.md``, *Reconsolidation
 and extinction*):
 
-1. **Surprise** (:func:`surprise`): on a trial the subject lives through, fear was expressed
-   (its freezing readout above ``surprise.level``) and no US arrived at the circuit's ``us``
-   site — a prediction error. Trials with a US, offline replay and the engine's probes have
-   none.
+1. **Surprise** (:func:`surprise`): on a trial the subject lives through, the US was expected
+   (the ``surprise.site`` — the amygdala in ``mouse-fear`` — fired above ``surprise.level``)
+   and none arrived at the circuit's ``us`` site: a prediction error. Trials with a US,
+   offline replay and the engine's probes have none.
 2. **Destabilisation** (:func:`destabilise`): on every plastic projection, a share
    ``share × surprise × min(1, post·pre / coactivity)`` of each reactivated synapse's
    consolidated change ``late − initial`` (its part not labile already) is marked *labile*
@@ -56,16 +56,15 @@ def add_buffers(circuit: Circuit) -> None:
 
 
 def surprise(circuit: Circuit, rates: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Per-subject surprise in [0, 1]: fear expressed above ``surprise.level`` with no US.
-
-    ``clamp((freezing − level) / (1 − level), 0, 1)``, or 0 where the circuit's ``us`` input
-    site is driven (a US was given)."""
-    level = circuit.spec.surprise.level
-    fear = circuit.freezing(rates)
-    s = ((fear - level) / (1.0 - level)).clamp(0.0, 1.0)
-    site = circuit.spec.inputs.get("us")
-    if site is not None and site in rates:
-        s = torch.where(rates[site].abs().amax(-1) > 0, torch.zeros_like(s), s)
+    """Per-subject surprise in [0, 1]: the US was expected (the ``surprise.site`` fired above
+    ``level``) and none came: ``clamp((mean rate − level) / span, 0, 1)``, or 0 where the
+    circuit's ``us`` input site is driven (a US was given)."""
+    sp = circuit.spec.surprise
+    site = sp.site or circuit.spec.readout.site
+    s = ((rates[site].mean(-1) - sp.level) / sp.span).clamp(0.0, 1.0)
+    us = circuit.spec.inputs.get("us")
+    if us is not None and us in rates:
+        s = torch.where(rates[us].abs().amax(-1) > 0, torch.zeros_like(s), s)
     return s
 
 

@@ -167,14 +167,17 @@ class ConsolidationSpec(_Model):
 
 
 class SurpriseSpec(_Model):
-    """The surprise of a trial: fear was expressed and no US came (a prediction error).
+    """The surprise of a trial: the US was expected and did not come (a prediction error).
 
-    ``surprise = clamp((freezing − level) / (1 − level), 0, 1)`` on trials with no US input
-    (0 when a US drives the circuit's ``us`` site). It gates retrieval-induced destabilisation
+    The expectation is the mean rate of ``site`` (default: the readout site), and
+    ``surprise = clamp((mean rate − level) / span, 0, 1)`` on trials with no US input (0 when
+    a US drives the circuit's ``us`` site). It gates retrieval-induced destabilisation
     (``reconsolidation``) and extinction learning (``plasticity: omission``).
     """
 
-    level: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    site: RegionName | None = None
+    level: Annotated[float, Field(ge=-BIG, le=BIG)] = 0.5
+    span: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
 
 
 class ReconsolidationSpec(_Model):
@@ -226,6 +229,8 @@ class CircuitSpec(_Model):
         for site in self.consolidation.replay_sites:
             if site not in names:
                 raise ValueError(f"replay site {site!r} is not a region")
+        if self.surprise.site is not None and self.surprise.site not in names:
+            raise ValueError(f"surprise site {self.surprise.site!r} is not a region")
         if self.readout.site not in names:
             raise ValueError(f"readout site {self.readout.site!r} is not a region")
         if not nx.is_directed_acyclic_graph(self.graph()):
