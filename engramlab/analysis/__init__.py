@@ -16,6 +16,7 @@ from engramlab.analysis._criteria_table import format_criteria_table as format_c
 from engramlab.analysis._criteria_table import register_scorer as register_scorer
 from engramlab.analysis._criteria_table import score_criteria as score_criteria
 from engramlab.analysis._inference import holm as holm
+from engramlab.analysis._inference import tost_independent as tost_independent
 from engramlab.analysis._inference import tost_paired as tost_paired
 from engramlab.analysis._stats import DZ_PRINT_MAX as DZ_PRINT_MAX
 from engramlab.analysis._stats import SD_FLOOR as SD_FLOOR

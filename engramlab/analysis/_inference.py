@@ -15,6 +15,8 @@ non-significant difference.
 True
 >>> tost_paired(np.array([0.3, 0.35, 0.28, 0.31]), 0.1) > 0.05
 True
+>>> tost_independent(np.array([0.9, 0.95, 0.92]), np.array([0.93, 0.91, 0.94]), 0.1) < 0.05
+True
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["holm", "tost_paired"]
+__all__ = ["holm", "tost_independent", "tost_paired"]
 
 
 def holm(p: list[float] | np.ndarray) -> np.ndarray:
@@ -59,4 +61,23 @@ def tost_paired(diff: np.ndarray, margin: float) -> float:
         return 0.0 if abs(d[0]) < margin else 1.0
     lower = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
     upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
+    return float(max(lower, upper))
+
+
+def tost_independent(a: np.ndarray, b: np.ndarray, margin: float) -> float:
+    """p of the equivalence test ``|mean(a) − mean(b)| < margin`` for two independent groups
+    (two one-sided Welch t-tests; the larger p). Small p: the groups' means lie within
+    ±margin. NaNs dropped; fewer than two values in a group give NaN. With no spread in
+    either group, p is 0 inside the margin and 1 outside.
+    """
+    if margin <= 0:
+        raise ValueError(f"equivalence margin must be > 0, got {margin}; pass a positive margin")
+    x, y = (np.asarray(v, dtype=float) for v in (a, b))
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    if x.size < 2 or y.size < 2:
+        return float("nan")
+    if np.ptp(x) == 0 and np.ptp(y) == 0:
+        return 0.0 if abs(x[0] - y[0]) < margin else 1.0
+    lower = stats.ttest_ind(x + margin, y, equal_var=False, alternative="greater").pvalue
+    upper = stats.ttest_ind(x - margin, y, equal_var=False, alternative="less").pvalue
     return float(max(lower, upper))

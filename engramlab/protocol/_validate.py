@@ -266,9 +266,7 @@ class _Checker:
             self.add_found(self.phase(i, ph))
 
     # ------------------------------------------------------------------ one phase
-    def _stimuli(
-        self, ph: dict[str, Any], base: DataPath
-    ) -> list[tuple[str, str, DataPath]]:
+    def _stimuli(self, ph: dict[str, Any], base: DataPath) -> list[tuple[str, str, DataPath]]:
         """``(key, name, path)`` of every stimulus a phase names: ``us``, ``data`` and each
         part of a compound ``stimulus`` (a list, or names joined with ``+``)."""
         out: list[tuple[str, str, DataPath]] = []
@@ -276,7 +274,9 @@ class _Checker:
             value = ph.get(key)
             if isinstance(value, list) and key == "stimulus":
                 out += [
-                    ("stimulus", v, (*base, key, j)) for j, v in enumerate(value) if isinstance(v, str)
+                    ("stimulus", v, (*base, key, j))
+                    for j, v in enumerate(value)
+                    if isinstance(v, str)
                 ]
             elif isinstance(value, str):
                 parts = [value] if key != "stimulus" or value in self.world else value.split("+")
