@@ -106,7 +106,7 @@ def test_anisomycin_after_a_reminder_erodes_the_memory_and_vehicle_restores_it(c
     c.pass_time(8.0)
     c.consolidation_gate = {r: 1.0 for r in c.order}
     c.pass_time(16.0)
-    assert _learned(c) < 0.3 * learned
+    assert _learned(c) < 0.5 * learned
 
 
 def test_anisomycin_without_a_reminder_does_nothing(conditioned):
