@@ -44,7 +44,9 @@ def _learned(c, key="AUD-BLA"):
 
 
 def test_compound_cue_is_a_list_or_a_plus_and_drives_every_part():
-    assert Condition(phase="c", op="condition", stimulus=["tone", "A"], us=None).stimulus == "tone+A"
+    assert (
+        Condition(phase="c", op="condition", stimulus=["tone", "A"], us=None).stimulus == "tone+A"
+    )
     w = World(SPEC, WORLD, seed=0)
     assert w.parts("tone+A") == ["tone", "A"] and w.parts("A") == ["A"] and w.parts(None) == []
     drive = w.inputs(["tone+A"], 2, torch.Generator().manual_seed(0))
