@@ -60,6 +60,7 @@ def _projection_rows(spec) -> list[str]:
 def render() -> str:
     spec = load_circuit("mouse-fear")
     c, ro = spec.consolidation, spec.readout
+    sp, rc = spec.surprise, spec.reconsolidation
     lines = [
         "### Regions",
         "",
@@ -74,6 +75,12 @@ def render() -> str:
         f"at {c.rate_per_hour}/h; a trial lasts {c.trial_minutes} min; replay reinstates "
         f"{', '.join(c.replay_sites) or 'no site'} at drive {c.replay_drive} with the "
         f"experience at intensity {c.replay_intensity}.",
+        f"Surprise: the mean {sp.site or ro.site} rate above {sp.level} (span {sp.span}) on a "
+        "trial with no US.",
+        f"Reconsolidation: a surprising retrieval marks a share {rc.share} of each reactivated "
+        f"synapse's consolidated change labile (full at post·pre ≥ {rc.coactivity}); it "
+        f"restabilises at {rc.restabilise_per_hour}/h with protein synthesis and degrades with "
+        f"τ {rc.labile_tau_hours} h without.",
     ]
     return "\n".join(lines)
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from engramlab.analysis._design import RunDesign, paired
+from engramlab.analysis._design import RunDesign, paired, split_stimulus
 from engramlab.analysis._inference import holm
 from engramlab.analysis._stats import dz_text, p_text, permutation_test, sign_flip_test
 from engramlab.record import StoredDesign, design_from_node, run_design, schedule_node
@@ -252,7 +252,8 @@ def _light_tests(design: RunDesign, memory: str, mode: str) -> list[tuple[str, i
                 continue
             if not any(n in ens and ens[n].opsin == opsin for n in lp.ensembles):
                 continue
-            if mode == "silence" and getattr(lp.phase, "stimulus", None) not in cues:
+            stim = split_stimulus(getattr(lp.phase, "stimulus", None) or "")
+            if mode == "silence" and not stim & cues:
                 continue
             if design.index_of(g, lp.phase.phase) > min(
                 (i for i, _ in design.formations(g, memory)), default=10**9

@@ -31,7 +31,7 @@ from engramlab.analysis._criteria import (
     design_of,
     register_criterion,
 )
-from engramlab.analysis._design import RunDesign, paired
+from engramlab.analysis._design import RunDesign, paired, split_stimulus
 from engramlab.analysis._inference import tost_paired
 from engramlab.analysis._stats import p_text
 from engramlab.errors import UnknownNameError
@@ -454,10 +454,11 @@ def mimicry(tree: xr.DataTree, source: Any, memory: str) -> CriterionResult:
             )
             continue
         paired_us = {
-            ph.stimulus
+            part
             for ph in design.schedule(g)
-            if design.delivers_us(ph) and getattr(ph, "stimulus", None) in cues
-        }
+            if design.delivers_us(ph)
+            for part in split_stimulus(getattr(ph, "stimulus", None) or "")
+        } & cues
         cues -= paired_us
         if not cues:
             why.add(g, f"the ensembles lit to form {memory!r} were tagged with no cue free of a US")

@@ -120,12 +120,13 @@ class RunDesign:
         }
 
     def cues(self, g: str, memory: str) -> set[str]:
-        """Stimuli presented while ``memory`` formed (its natural retrieval cues), minus USs."""
+        """Stimuli presented while ``memory`` formed (its natural retrieval cues), minus USs;
+        a compound cue (``tone+A``) gives each of its parts."""
         out: set[str] = set()
         for _, ph in self.formations(g, memory):
             stim = getattr(ph, "stimulus", None)
             if stim is not None:
-                out.add(stim)
+                out |= split_stimulus(stim)
         return out - self.us
 
     def artificial_cues(self, g: str, memory: str) -> tuple[set[str], list[str]]:
@@ -151,7 +152,7 @@ class RunDesign:
                 tagged = sched.get(e.phase)
                 stim = getattr(tagged, "stimulus", None)
                 if stim is not None:
-                    cues.add(stim)
+                    cues |= split_stimulus(stim)
         return cues - self.cues(g, memory) - self.us, via
 
     def lit_phases(self, g: str) -> list[LitPhase]:
@@ -179,7 +180,7 @@ class RunDesign:
         """The phase presents an unconditioned stimulus (a ``condition`` US, or a US exposed)."""
         if ph.op == "condition" and ph.us is not None:
             return True
-        return getattr(ph, "stimulus", None) in self.us
+        return bool(split_stimulus(getattr(ph, "stimulus", None) or "") & self.us)
 
     def unreadable(self, g: str, memory: str) -> str | None:
         """Why behaviour cannot read ``memory`` out in ``g``, or None when it can.

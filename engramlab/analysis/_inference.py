@@ -15,6 +15,8 @@ non-significant difference.
 True
 >>> tost_paired(np.array([0.3, 0.35, 0.28, 0.31]), 0.1) > 0.05
 True
+>>> tost_independent(np.array([0.9, 0.95, 0.92]), np.array([0.93, 0.91, 0.94]), 0.1) < 0.05
+True
 """
 
 from __future__ import annotations

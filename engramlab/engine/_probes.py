@@ -16,8 +16,9 @@ Circuit subjects (:func:`probe_circuit`):
   own initial weights, no learned early/late/structural change and no traces, the same
   excitability and ablations — i.e. what the subject showed before it learned anything;
 - ``early_fraction`` / ``late_fraction`` / ``structural_fraction``: the split of the subject's
-  learned weight change ``‖early‖ : ‖late − initial‖ : ‖structural‖`` over its plastic
-  projections (Frobenius norms; shared by the memories of one subject).
+  learned weight change ``‖early + labile‖ : ‖late − initial − labile‖ : ‖structural‖`` over
+  its plastic projections (Frobenius norms; shared by the memories of one subject); ``labile``
+  is the consolidated change a retrieval destabilised (reconsolidation).
 
 Per tagged ensemble, once (at the first probe after it was tagged), the naive twin is also shown
 the memory's cue and the ensemble's overlap − chance at its site is read
@@ -181,9 +182,10 @@ def _split(sub: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if p.plasticity == "none" and p.structural_lr == 0:
             continue
         init = sub.component("initial", key)
+        labile = sub.component("labile", key)  # late change a retrieval destabilised
         changes = (
-            sub.component("early", key),
-            sub.component("late", key) - init,
+            sub.component("early", key) + labile,
+            sub.component("late", key) - init - labile,
             sub.component("struct", key),
         )
         for i, d in enumerate(changes):

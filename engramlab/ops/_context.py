@@ -79,16 +79,21 @@ class GroupRun:
         duration: float | None = None,
         inputs: dict[str, torch.Tensor] | None = None,
         scale: float = 1.0,
+        offline: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Run and log one trial; returns the rates of every region.
 
         ``inputs`` (site -> drive) replaces the world's stimuli when given; ``scale``
-        multiplies the stimuli's intensity (e.g. an offline replay)."""
+        multiplies the stimuli's intensity (e.g. an offline replay). ``offline`` marks a trial
+        the subject does not live through awake (replay): no surprise, hence no
+        destabilisation and no extinction learning."""
         self.apply_drugs()
         if inputs is None:
             inputs = self.world.inputs(stimuli, self.n, self.generator, scale=scale)
         with self.subject.hooks(hooks or {}):
-            rates = self.subject.step(inputs, generator=self.generator, plastic=plastic)
+            rates = self.subject.step(
+                inputs, generator=self.generator, plastic=plastic, lived=not offline
+            )
         freezing = self.subject.freezing(rates)
         self.trials.append(
             Trial(

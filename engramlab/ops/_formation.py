@@ -104,12 +104,12 @@ def _create(run: GroupRun, phase, stimuli: list[str | None], *, hooks: dict | No
 
 def expose(phase: Expose, run: GroupRun) -> None:
     """Present ``stimulus`` for ``trials`` trials with plasticity on."""
-    _create(run, phase, [phase.stimulus])
+    _create(run, phase, run.world.parts(phase.stimulus))
 
 
 def condition(phase: Condition, run: GroupRun) -> None:
     """Pair ``stimulus`` with the ``us`` (or nothing, for ``us: null``) with plasticity on."""
-    _create(run, phase, [phase.stimulus, phase.us])
+    _create(run, phase, [*run.world.parts(phase.stimulus), phase.us])
 
 
 def coactivate(phase: Coactivate, run: GroupRun) -> None:

@@ -9,7 +9,9 @@ and ``shrink``.
   pathway) learn from what the hippocampal engram reinstates (complementary learning systems).
 - ``forget`` with ``mode: decay`` lets ``hours`` pass while every learned change relaxes toward
   the naive weights (``forget_tau_hours``); ``mode: interference`` presents new random
-  experiences with plasticity on (``interference_per_hour``), which overwrite old ones.
+  experiences with plasticity on (``interference_per_hour``), which overwrite old ones. They
+  stand for the life between sessions, not for sessions: like replay they are ``offline``
+  (no surprise, so no destabilisation and no extinction learning).
 - ``potentiate`` scales up the weights onto an ensemble's members (optogenetic LTP, PAK1).
 - ``shrink`` shrinks the synapses of a synaptic tag (light-triggered AS-PaRac1 shrinkage).
 """
@@ -55,6 +57,7 @@ def consolidate(phase: Consolidate, run: GroupRun) -> None:
             hooks=hooks,
             duration=per,
             scale=cs.replay_intensity,
+            offline=True,
         )
 
 
@@ -84,8 +87,14 @@ def forget(phase: Forget, run: GroupRun) -> None:
         return
     n = max(1, round(hours * cs.interference_per_hour))
     for i in range(n):
-        run.run_trial(
-            phase.phase, i, [], plastic=True, duration=hours / n, inputs=_random_experience(run)
+        run.run_trial(  # the life between sessions, not a session: no surprise (offline)
+            phase.phase,
+            i,
+            [],
+            plastic=True,
+            duration=hours / n,
+            inputs=_random_experience(run),
+            offline=True,
         )
         run.subject.pass_time(hours / n)
 

@@ -19,6 +19,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "CellTag",
     "Coactivate",
     "Condition",
+    "Cue",
     "Consolidate",
     "Delay",
     "Drug",
@@ -111,6 +113,34 @@ Names = Annotated[list[Slug], Field(max_length=MAX_LIST)]
 Opsin = Literal["ChR2", "ArchT", "none"]
 
 
+def _cue(value: Any) -> Any:
+    # a compound cue (a tone in a context) is written as a list; its canonical form joins the
+    # names with '+', as the behaviour records do
+    if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError("a compound stimulus lists at least one stimulus, e.g. [tone, A]")
+        if len(value) > MAX_LIST or not all(isinstance(v, str) for v in value):
+            return value  # pydantic says what is wrong
+        return "+".join(value)
+    return value
+
+
+#: A stimulus presented in a phase: one world name, or a compound cue presented together, as a
+#: list (``[tone, A]``: the tone in context A) or joined with ``+`` (``tone+A``).
+Cue = Annotated[
+    str,
+    BeforeValidator(_cue),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_LIST},
+            ]
+        }
+    ),
+]
+
+
 class _Model(BaseModel):
     """A frozen model that forbids unknown keys."""
 
@@ -179,7 +209,7 @@ class Expose(_Phase):
     """Present a stimulus with plasticity on (a neutral memory)."""
 
     op: Literal["expose"]
-    stimulus: str
+    stimulus: Cue
     trials: Trials = 1
     memory: Slug | None = None
     tag: TagSpec | None = None
@@ -190,7 +220,7 @@ class Condition(_Phase):
     """Pair a stimulus with a US (``us: null`` for a no-shock control)."""
 
     op: Literal["condition"]
-    stimulus: str
+    stimulus: Cue
     us: str | None
     trials: Trials = 1
     memory: Slug | None = None
@@ -217,7 +247,7 @@ class Test(_Phase):
     __test__ = False  # not a pytest test class
 
     op: Literal["test"]
-    stimulus: str | None = None
+    stimulus: Cue | None = None
     data: str | None = None
     concepts: list[str | int] | Literal["all"] | None = None
     trials: Trials = 1
@@ -230,7 +260,7 @@ class _LightTest(_Phase):
     """A Read phase with light on a tagged ensemble in alternating epochs."""
 
     ensemble: Slug | Names
-    stimulus: str | None = None
+    stimulus: Cue | None = None
     epochs: Epochs = Field(default_factory=lambda: ["off", "on", "off", "on"])
     power: Fraction = 1.0
     memory: Slug | None = None

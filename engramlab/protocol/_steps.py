@@ -68,8 +68,9 @@ def form(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
         if w.step(i, ph, ph.memory, ("memory",)):
             touched.append(ph.memory)
         stim = getattr(ph, "stimulus", None)
-        if stim is not None and ph.memory not in w.by_stimulus.get(stim, []):
-            w.by_stimulus.setdefault(stim, []).append(ph.memory)
+        for cue in _cues(stim):
+            if ph.memory not in w.by_stimulus.get(cue, []):
+                w.by_stimulus.setdefault(cue, []).append(ph.memory)
     w.form(ph.memory)
     return touched
 
@@ -140,7 +141,7 @@ def read(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
     if ph.memory is not None:
         probed = w.expand(ph.memory)
     elif not probed and mode is None and ph.stimulus is not None:
-        probed = list(w.by_stimulus.get(ph.stimulus, []))
+        probed = [m for cue in _cues(ph.stimulus) for m in w.by_stimulus.get(cue, [])]
     for m in dict.fromkeys(probed):
         if w.step(i, ph, m, ("memory",)):
             touched.append(m)
@@ -215,3 +216,12 @@ def _lit(w: Walk, i: int, ph: Any, ensemble: Any, key: tuple, mode: str) -> list
         if info.memory is not None:
             probed.append(info.memory)
     return probed
+
+
+def _cues(stimulus: str | None) -> list[str]:
+    """A cue and, for a compound cue (``tone+A``), each of its parts: a memory formed with a
+    tone in context A is probed by the tone, by A, or by both."""
+    if stimulus is None:
+        return []
+    parts = stimulus.split("+")
+    return [stimulus, *parts] if len(parts) > 1 else [stimulus]

@@ -266,6 +266,23 @@ class _Checker:
             self.add_found(self.phase(i, ph))
 
     # ------------------------------------------------------------------ one phase
+    def _stimuli(self, ph: dict[str, Any], base: DataPath) -> list[tuple[str, str, DataPath]]:
+        """``(key, name, path)`` of every stimulus a phase names: ``us``, ``data`` and each
+        part of a compound ``stimulus`` (a list, or names joined with ``+``)."""
+        out: list[tuple[str, str, DataPath]] = []
+        for key in ("stimulus", "us", "data"):
+            value = ph.get(key)
+            if isinstance(value, list) and key == "stimulus":
+                out += [
+                    ("stimulus", v, (*base, key, j))
+                    for j, v in enumerate(value)
+                    if isinstance(v, str)
+                ]
+            elif isinstance(value, str):
+                parts = [value] if key != "stimulus" or value in self.world else value.split("+")
+                out += [(key, v, (*base, key)) for v in parts]
+        return out
+
     def phase(self, i: int, ph: dict[str, Any]) -> list[Found]:
         out: list[Found] = []
         base: DataPath = ("schedule", i)
@@ -274,14 +291,13 @@ class _Checker:
         fields = spec.model.model_fields if spec is not None else {}
         known = list(self.world)
         kinds = {k: v.get("kind") for k, v in self.world.items() if isinstance(v, dict)}
-        for key in ("stimulus", "us", "data"):
-            value = ph.get(key)
-            if not isinstance(value, str) or (key == "us" and "us" not in fields):
+        for key, value, where in self._stimuli(ph, base):
+            if key == "us" and "us" not in fields:
                 continue
             if value not in self.world:
                 out.append(
                     Found(
-                        (*base, key),
+                        where,
                         f"unknown stimulus {value!r}{did_you_mean(value, known)} "
                         f"(world: {_choices(known)})",
                     )
@@ -298,7 +314,7 @@ class _Checker:
             elif key == "stimulus" and "us" in fields and kinds.get(value) == "us":
                 out.append(
                     Found(
-                        (*base, key),
+                        where,
                         f"the conditioned stimulus {value!r} is a US; condition a context or "
                         "tone and name the US in 'us'",
                     )

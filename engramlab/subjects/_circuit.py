@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from engramlab.subjects import _reconsolidation
 from engramlab.subjects._hooks import HookedModule
 from engramlab.subjects._spec import CircuitSpec, ProjectionSpec
 
@@ -95,6 +96,8 @@ class Circuit(HookedModule):
                 _buf("ablated", r), torch.zeros(self.n_subjects, rs.size, dtype=torch.bool)
             )
             self.register_buffer(_buf("trace", r), torch.zeros(self.n_subjects, rs.size))
+        # reconsolidation / extinction (engramlab.subjects._reconsolidation): labile buffers
+        _reconsolidation.add_buffers(self)
         #: plasticity gate per postsynaptic region (0 closes it, e.g. an NMDA blocker)
         self.plasticity_gate: dict[str, float] = {r: 1.0 for r in order}
         #: consolidation gate per postsynaptic region (0 during protein-synthesis inhibition)
@@ -110,7 +113,8 @@ class Circuit(HookedModule):
         )
 
     def component(self, kind: str, key: str) -> torch.Tensor:
-        """A per-projection buffer: ``mask``, ``initial``, ``late``, ``early`` or ``struct``."""
+        """A per-projection buffer: ``mask``, ``initial``, ``late``, ``early``, ``struct`` or
+        ``labile`` (the part of ``late`` a retrieval destabilised; not added to the weight)."""
         return self.get_buffer(_buf(kind, key))
 
     def trace(self, region: str) -> torch.Tensor:
@@ -133,11 +137,15 @@ class Circuit(HookedModule):
         *,
         generator: torch.Generator,
         plastic: bool,
+        lived: bool = False,
     ) -> dict[str, torch.Tensor]:
         """One trial: a sweep through the regions; returns the rate of every region.
 
         ``inputs`` maps input regions to their drive ``(subject, unit)``; missing inputs are
         silent. With ``plastic=True`` every plastic projection then updates its early weights.
+        ``lived=True`` marks a trial the subject lives through (not a probe, not offline
+        replay): its surprise then destabilises reactivated synapses and drives extinction
+        learning (:func:`engramlab.subjects._reconsolidation.lived`).
         """
         s = self.n_subjects
         rates: dict[str, torch.Tensor] = {}
@@ -163,6 +171,8 @@ class Circuit(HookedModule):
         if plastic:
             self._learn(rates, currents, weights)
             self._leave_traces(rates)
+        if lived:  # hook: reconsolidation and extinction (separate modules)
+            _reconsolidation.lived(self, rates, plastic=plastic)
         return rates
 
     def _activate(self, region: str, cur: torch.Tensor) -> torch.Tensor:
@@ -189,7 +199,7 @@ class Circuit(HookedModule):
     ) -> None:
         for key, p in self.projections.items():
             gate = self.plasticity_gate[p.post]
-            if p.plasticity == "none" or p.lr == 0.0 or gate == 0.0:
+            if p.plasticity not in ("hebbian", "gradient") or p.lr == 0.0 or gate == 0.0:
                 continue
             pre, post = rates[p.pre], rates[p.post]
             early, struct = self.component("early", key), self.component("struct", key)
@@ -235,6 +245,7 @@ class Circuit(HookedModule):
         late weights at ``rate_per_hour`` × the consolidation gate of their target region."""
         if hours <= 0:
             return
+        _reconsolidation.restabilise(self, hours)  # hook: labile (reactivated) late weights
         cs = self.spec.consolidation
         for key, p in self.projections.items():
             k = cs.rate_per_hour * self.consolidation_gate[p.post]

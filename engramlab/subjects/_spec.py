@@ -27,7 +27,9 @@ __all__ = [
     "ConsolidationSpec",
     "ProjectionSpec",
     "ReadoutSpec",
+    "ReconsolidationSpec",
     "RegionSpec",
+    "SurpriseSpec",
     "SubjectInfo",
     "bundled_circuits",
     "describe_subject",
@@ -99,7 +101,10 @@ class ProjectionSpec(_Model):
     ``plasticity``: ``hebbian`` (ΔW = lr · post ⊗ pre, bounded by ``w_max`` if set, with
     ``norm: row`` synaptic scaling of each postsynaptic unit back to its initial total input,
     or ``norm: decay`` an Oja-style decay), ``gradient`` (delta rule: the current of the
-    post region's fixed teacher inputs is the target of this projection's current), ``none``.
+    post region's fixed teacher inputs is the target of this projection's current),
+    ``omission`` (ΔW = lr · surprise · pre, bounded by ``w_max``: the synapses of active inputs
+    grow when fear is expressed and no US arrives — extinction learning, see
+    :mod:`engramlab.subjects._extinction`), ``none``.
     """
 
     pre: RegionName
@@ -107,7 +112,7 @@ class ProjectionSpec(_Model):
     name: ProjectionName | None = None
     density: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     weight: Annotated[float, Field(ge=-BIG, le=BIG)] = 1.0
-    plasticity: Literal["hebbian", "gradient", "none"] = "none"
+    plasticity: Literal["hebbian", "gradient", "omission", "none"] = "none"
     lr: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     norm: Literal["none", "row", "decay"] = "none"
     decay: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
@@ -161,6 +166,37 @@ class ConsolidationSpec(_Model):
     interference_per_hour: Annotated[float, Field(ge=0.0, le=BIG)] = 1.0
 
 
+class SurpriseSpec(_Model):
+    """The surprise of a trial: the US was expected and did not come (a prediction error).
+
+    The expectation is the mean rate of ``site`` (default: the readout site), and
+    ``surprise = clamp((mean rate − level) / span, 0, 1)`` on trials with no US input (0 when
+    a US drives the circuit's ``us`` site). It gates retrieval-induced destabilisation
+    (``reconsolidation``) and extinction learning (``plasticity: omission``).
+    """
+
+    site: RegionName | None = None
+    level: Annotated[float, Field(ge=-BIG, le=BIG)] = 0.5
+    span: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
+
+
+class ReconsolidationSpec(_Model):
+    """Retrieval-induced destabilisation and protein-synthesis-dependent restabilisation.
+
+    On every trial a subject lives through (not the engine's probes), a surprising retrieval
+    (:class:`SurpriseSpec`) makes a share ``share × surprise × min(1, post·pre / coactivity)``
+    of each reactivated synapse's consolidated (late) change labile again. Over time the labile
+    part restabilises at ``restabilise_per_hour`` × the consolidation gate, and degrades
+    (returns toward the naive weight) with time constant ``labile_tau_hours`` while protein
+    synthesis is blocked (gate 0). ``share: 0`` turns it off.
+    """
+
+    share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    coactivity: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
+    restabilise_per_hour: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
+    labile_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 4.0
+
+
 class CircuitSpec(_Model):
     """A whole circuit: regions, projections, which input site each stimulus kind drives,
     the behaviour readout and the consolidation constants."""
@@ -170,6 +206,8 @@ class CircuitSpec(_Model):
     inputs: dict[Literal["context", "tone", "us"], RegionName] = Field(default_factory=dict)
     readout: ReadoutSpec
     consolidation: ConsolidationSpec = Field(default_factory=ConsolidationSpec)
+    surprise: SurpriseSpec = Field(default_factory=SurpriseSpec)
+    reconsolidation: ReconsolidationSpec = Field(default_factory=ReconsolidationSpec)
 
     @model_validator(mode="after")
     def _check_graph(self) -> CircuitSpec:
@@ -191,6 +229,8 @@ class CircuitSpec(_Model):
         for site in self.consolidation.replay_sites:
             if site not in names:
                 raise ValueError(f"replay site {site!r} is not a region")
+        if self.surprise.site is not None and self.surprise.site not in names:
+            raise ValueError(f"surprise site {self.surprise.site!r} is not a region")
         if self.readout.site not in names:
             raise ValueError(f"readout site {self.readout.site!r} is not a region")
         if not nx.is_directed_acyclic_graph(self.graph()):

@@ -53,6 +53,15 @@ class World:
             self._patterns[name] = pat * float(getattr(st, "intensity", 1.0))
             self._sites[name] = site
 
+    def parts(self, stimulus: str | None) -> list[str]:
+        """The stimuli a cue presents together: a world name is itself; a compound cue
+        (``tone+A``, the protocol's ``[tone, A]``) is its ``+``-separated names."""
+        if stimulus is None:
+            return []
+        if stimulus in self.stimuli:
+            return [stimulus]
+        return stimulus.split("+")
+
     def site(self, stimulus: str) -> str:
         """The input site a stimulus drives."""
         if stimulus not in self._sites:
@@ -74,12 +83,11 @@ class World:
     ) -> dict[str, torch.Tensor]:
         """Drive of every input site for one trial, ``{site: (subject, unit)}``, with noise.
 
-        Stimuli sharing a site add up; ``None`` entries are skipped (e.g. a no-shock US).
+        Stimuli sharing a site add up; ``None`` entries are skipped (e.g. a no-shock US); a
+        compound cue drives each of its parts (:meth:`parts`).
         """
         drive: dict[str, torch.Tensor] = {}
-        for name in stimuli:
-            if name is None:
-                continue
+        for name in (part for cue in stimuli for part in self.parts(cue)):
             site = self.site(name)
             pat = self._patterns[name].expand(n_subjects, -1) * scale
             drive[site] = drive.get(site, 0.0) + pat

@@ -375,7 +375,7 @@ CASES = [
             (
                 22,
                 35,
-                "unknown site 'dg'; did you mean 'DG'? (sites: EC, AUD, US, DG, CA3, CA1, PFC, BLA, CeA)",
+                "unknown site 'dg'; did you mean 'DG'? (sites: EC, AUD, US, DG, CA3, CA1, PFC, BLA, CeA, ITC)",
             ),
         ],
     ),
@@ -387,7 +387,7 @@ CASES = [
             (
                 26,
                 18,
-                "unknown site 'BLAA'; did you mean 'BLA'? (sites: EC, AUD, US, DG, CA3, CA1, PFC, BLA, CeA)",
+                "unknown site 'BLAA'; did you mean 'BLA'? (sites: EC, AUD, US, DG, CA3, CA1, PFC, BLA, CeA, ITC)",
             ),
         ],
     ),
@@ -399,7 +399,7 @@ CASES = [
             (
                 27,
                 27,
-                "unknown projection 'EC-DGG'; did you mean 'EC-DG'? (projections: EC-DG, EC-CA3, DG-CA3, CA3-CA1, EC-PFC, CA1-PFC, CA1-BLA, AUD-BLA, PFC-BLA, US-BLA, BLA-CeA)",
+                "unknown projection 'EC-DGG'; did you mean 'EC-DG'? (projections: EC-DG, EC-CA3, DG-CA3, CA3-CA1, EC-PFC, CA1-PFC, CA1-BLA, AUD-BLA, PFC-BLA, US-BLA, BLA-CeA, AUD-ITC, EC-ITC, ITC-CeA)",
             ),
         ],
     ),
@@ -573,7 +573,7 @@ def test_all_errors_in_one_file_are_reported() -> None:
         "p.yaml:22:46: error: invalid opsin 'chr2'; did you mean 'ChR2'? (valid: ChR2, ArchT, none)",
         "p.yaml:24:29: error: unknown op 'reactvate'; did you mean 'reactivate'?",
         "p.yaml:26:18: error: unknown site 'BLAA'; did you mean 'BLA'? (sites: EC, AUD, US, DG, "
-        "CA3, CA1, PFC, BLA, CeA)",
+        "CA3, CA1, PFC, BLA, CeA, ITC)",
     ]
 
 
@@ -590,7 +590,7 @@ OVERRIDE = "{conditioning: {us: null}}"
         ),
         (
             "{conditioning: {tag: {site: XX}}}",
-            [(13, 58, "unknown site 'XX' (sites: EC, AUD, US, DG, CA3, CA1, PFC, BLA, CeA)")],
+            [(13, 58, "unknown site 'XX' (sites: EC, AUD, US, DG, CA3, CA1, PFC, BLA, CeA, ITC)")],
         ),
         (
             "{conditioning: {tag: {colour: red}}}",
