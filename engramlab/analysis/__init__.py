@@ -32,5 +32,7 @@ from engramlab.analysis._stats import signed_rank_test as signed_rank_test
 from engramlab.analysis._stats import significance_stars as significance_stars
 from engramlab.analysis._tables import format_light_table as format_light_table
 from engramlab.analysis._unlearning import compare_conditions as compare_conditions
+from engramlab.analysis._unlearning import format_controls as format_controls
 from engramlab.analysis._unlearning import format_unlearning as format_unlearning
+from engramlab.analysis._unlearning import sham_controls as sham_controls
 from engramlab.analysis._unlearning import unlearning_summary as unlearning_summary

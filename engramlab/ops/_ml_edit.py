@@ -52,6 +52,8 @@ def estimate(phase: Estimate, run: MLRun) -> None:
     # the closed form (and its sham) computes only the selected layers; every other
     # estimator's engram is restricted to them afterwards
     solving = phase.estimator in SOLVING_ESTIMATORS
+    if phase.estimator == "sham" and getattr(phase, "like", None) is not None:
+        solve["like"] = phase.like
     result = fn(run, memories, {**solve, **select} if solving else {})
     for name, eng in result.items():
         if set(eng.layers) - set(keep):

@@ -69,6 +69,22 @@ def test_valid_ml_protocol_and_memory_families():
         ),
         ("op: erase", "op: expose", "op 'expose' is not available for mlp subjects"),
         (
+            "estimator: closed-form, memories: [d]",
+            "estimator: closed-form, like: graft, memories: [d]",
+            "like: 'graft' names the engram a sham copies in norm; estimator 'closed-form' is "
+            "not a sham",
+        ),
+        (
+            "estimator: closed-form, memories: [d]",
+            "estimator: sham, like: graft2, memories: [d]",
+            "a sham cannot copy estimator 'graft2'; did you mean 'graft'?",
+        ),
+        (
+            "estimator: closed-form, memories: [d]",
+            "estimator: sham, like: sham, memories: [d]",
+            "a sham cannot copy estimator 'sham'",
+        ),
+        (
             "{phase: after, op: test, data: digits}",
             "{phase: after, op: test, stimulus: box}",
             "'stimulus' must name a dataset or facts stimulus, but 'box' is of kind context",
