@@ -17,6 +17,7 @@ from engramlab.engrams._closed_form import (
     PinvFactors,
     closed_form_engram,
     pinv_factors,
+    projector,
     residuals,
 )
 from engramlab.engrams._graft import graft_engram
@@ -77,12 +78,23 @@ def closed_form_from_statistics(
     (:class:`~engramlab.engrams.SecondMoments`), Σ+ over ``concepts``. Layers sharing one
     statistics object share one pseudo-inverse; pass ``pinvs`` to keep them across calls."""
     pinvs = {} if pinvs is None else pinvs
+    rows: dict[int, int] = {}  # output rows of the layers that share each statistics object
+    for name, w in weights.items():
+        rows[id(stats[name])] = rows.get(id(stats[name]), 0) + w.shape[0]
     out = {}
+    projectors: dict[int, torch.Tensor] = {}
     for name, w in weights.items():
         s = stats[name]
         if id(s) not in pinvs:
             pinvs[id(s)] = pinv_factors(s.sigma(), **solve)
-        out[name] = closed_form_engram(w, s.sigma(concepts), s.sigma(), sigma_pinv=pinvs[id(s)])
+        if rows[id(s)] <= s.dim:  # few output rows: W Σ+ V Λ⁻¹ Vᵀ, right to left per layer
+            out[name] = closed_form_engram(w, s.sigma(concepts), s.sigma(), sigma_pinv=pinvs[id(s)])
+            continue
+        # layers sharing Σ with more output rows than inputs in all (q/k/v, gate/up): form
+        # the D × D projector Σ+ pinv(Σ) once, then one product per layer
+        if id(s) not in projectors:
+            projectors[id(s)] = projector(s.sigma(concepts), pinvs[id(s)])
+        out[name] = (torch.from_numpy(np.asarray(w, np.float64)) @ projectors[id(s)]).numpy()
     return out
 
 
