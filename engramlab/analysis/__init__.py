@@ -15,6 +15,8 @@ from engramlab.analysis._criteria_table import CRITERIA_SCORERS as CRITERIA_SCOR
 from engramlab.analysis._criteria_table import format_criteria_table as format_criteria_table
 from engramlab.analysis._criteria_table import register_scorer as register_scorer
 from engramlab.analysis._criteria_table import score_criteria as score_criteria
+from engramlab.analysis._forget_quality import forget_quality as forget_quality
+from engramlab.analysis._forget_quality import model_utility as model_utility
 from engramlab.analysis._inference import holm as holm
 from engramlab.analysis._inference import tost_paired as tost_paired
 from engramlab.analysis._stats import DZ_PRINT_MAX as DZ_PRINT_MAX
