@@ -15,6 +15,8 @@ from engramlab.analysis._criteria_table import CRITERIA_SCORERS as CRITERIA_SCOR
 from engramlab.analysis._criteria_table import format_criteria_table as format_criteria_table
 from engramlab.analysis._criteria_table import register_scorer as register_scorer
 from engramlab.analysis._criteria_table import score_criteria as score_criteria
+from engramlab.analysis._forget_quality import forget_quality as forget_quality
+from engramlab.analysis._forget_quality import model_utility as model_utility
 from engramlab.analysis._inference import holm as holm
 from engramlab.analysis._inference import tost_independent as tost_independent
 from engramlab.analysis._inference import tost_paired as tost_paired
@@ -33,5 +35,7 @@ from engramlab.analysis._stats import signed_rank_test as signed_rank_test
 from engramlab.analysis._stats import significance_stars as significance_stars
 from engramlab.analysis._tables import format_light_table as format_light_table
 from engramlab.analysis._unlearning import compare_conditions as compare_conditions
+from engramlab.analysis._unlearning import format_controls as format_controls
 from engramlab.analysis._unlearning import format_unlearning as format_unlearning
+from engramlab.analysis._unlearning import sham_controls as sham_controls
 from engramlab.analysis._unlearning import unlearning_summary as unlearning_summary

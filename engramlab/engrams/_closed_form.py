@@ -27,6 +27,7 @@ __all__ = [
     "closed_form_engram",
     "pinv_factors",
     "pinv_sym",
+    "projector",
     "residuals",
 ]
 
@@ -58,9 +59,10 @@ def pinv_factors(
     ⌈f·D⌉."""
     d = sigma.shape[0]
     rtol = d * FLOAT32_EPS if rtol is None else rtol
-    # torch's eigh (float64) follows torch's thread setting; numpy's LAPACK may oversubscribe
+    # torch's eigh (float64) follows torch's thread setting; numpy's LAPACK may oversubscribe.
+    # eigh reads one triangle (the lower), so Σ is not symmetrised first
     sym = torch.from_numpy(np.ascontiguousarray(sigma, np.float64))
-    lam_t, vec_t = torch.linalg.eigh((sym + sym.T) * 0.5)
+    lam_t, vec_t = torch.linalg.eigh(sym)
     lam, vec = lam_t.flip(0), vec_t.flip(1)
     if rank_fraction is not None:
         k = max(1, int(np.ceil(rank_fraction * d)))
@@ -110,6 +112,14 @@ def closed_form_engram(
         v = torch.from_numpy(p.v)
         return (((ws @ v) * torch.from_numpy(p.inv_lam)) @ v.T).numpy()
     return (ws @ torch.from_numpy(np.asarray(p, dtype=np.float64))).numpy()
+
+
+def projector(sigma_plus: np.ndarray, factors: PinvFactors) -> torch.Tensor:
+    """Σ+ pinv(Σ) as a float64 ``(D, D)`` tensor from the factors of pinv(Σ): the engram of
+    any layer reading this input is then W̃ · projector (one product per layer)."""
+    v = torch.from_numpy(factors.v)
+    sp = torch.from_numpy(np.asarray(sigma_plus, dtype=np.float64))
+    return ((sp @ v) * torch.from_numpy(factors.inv_lam)) @ v.T
 
 
 def residuals(

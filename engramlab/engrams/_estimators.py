@@ -17,6 +17,7 @@ from engramlab.engrams._closed_form import (
     PinvFactors,
     closed_form_engram,
     pinv_factors,
+    projector,
     residuals,
 )
 from engramlab.engrams._graft import graft_engram
@@ -77,12 +78,23 @@ def closed_form_from_statistics(
     (:class:`~engramlab.engrams.SecondMoments`), Σ+ over ``concepts``. Layers sharing one
     statistics object share one pseudo-inverse; pass ``pinvs`` to keep them across calls."""
     pinvs = {} if pinvs is None else pinvs
+    rows: dict[int, int] = {}  # output rows of the layers that share each statistics object
+    for name, w in weights.items():
+        rows[id(stats[name])] = rows.get(id(stats[name]), 0) + w.shape[0]
     out = {}
+    projectors: dict[int, torch.Tensor] = {}
     for name, w in weights.items():
         s = stats[name]
         if id(s) not in pinvs:
             pinvs[id(s)] = pinv_factors(s.sigma(), **solve)
-        out[name] = closed_form_engram(w, s.sigma(concepts), s.sigma(), sigma_pinv=pinvs[id(s)])
+        if rows[id(s)] <= s.dim:  # few output rows: W Σ+ V Λ⁻¹ Vᵀ, right to left per layer
+            out[name] = closed_form_engram(w, s.sigma(concepts), s.sigma(), sigma_pinv=pinvs[id(s)])
+            continue
+        # layers sharing Σ with more output rows than inputs in all (q/k/v, gate/up): form
+        # the D × D projector Σ+ pinv(Σ) once, then one product per layer
+        if id(s) not in projectors:
+            projectors[id(s)] = projector(s.sigma(concepts), pinvs[id(s)])
+        out[name] = (torch.from_numpy(np.asarray(w, np.float64)) @ projectors[id(s)]).numpy()
     return out
 
 
@@ -148,25 +160,45 @@ def closed_form(run, memories: list[str], options: dict[str, Any]) -> dict[str, 
 
 def sham(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]:
     """The control engram: per layer, a Gaussian random matrix with the Frobenius norm of the
-    closed-form engram of the same memory (same layers, same solve options), drawn from the
-    subject's generator. Erasing it asks whether any change of that size does the same."""
-    ref = closed_form(run, memories, options)
-    out = {}
+    engram of the same memory by the estimator ``like`` (default the closed form, with the
+    same layers and solve options), drawn from the subject's generator. Erasing or implanting
+    it asks whether any change of that size does the same.
+
+    Memories whose reference engram is one training window's (delta, synaptic-tag, graft:
+    the ``window`` option) share one sham, as they share the window."""
+    from engramlab.engrams._registry import SOLVING_ESTIMATORS, get_estimator
+
+    like = options.get("like") or "closed-form"
+    if like == "sham":
+        raise RunError("a sham cannot copy a sham: set like to another estimator")
+    rest = {k: v for k, v in options.items() if k != "like"}
+    ref = get_estimator(like)(run, memories, rest if like in SOLVING_ESTIMATORS else {})
+    out: dict[str, Engram] = {}
+    shared: dict[Any, dict[str, np.ndarray]] = {}
     for m, e in ref.items():
-        layers = {}
-        for k, v in e.layers.items():
-            r = torch.randn(v.shape, generator=run.generator, dtype=torch.float64).numpy()
-            layers[k] = r * (np.linalg.norm(v) / max(np.linalg.norm(r), 1e-300))
+        window = e.options.get("window")
+        if window is not None and window in shared:
+            layers = shared[window]
+        else:
+            layers = {}
+            for k, v in e.layers.items():
+                r = torch.randn(v.shape, generator=run.generator, dtype=torch.float64).numpy()
+                layers[k] = r * (np.linalg.norm(v) / max(np.linalg.norm(r), 1e-300))
+            if window is not None:
+                shared[window] = layers
+        opts = {
+            "formula": f"R_l * ||E_l|| / ||R_l||, R_l ~ N(0, 1), E = {like} engram",
+            "reference": like,
+            "layers": e.options.get("layers", ",".join(e.layers)),
+        }
+        if window is not None:
+            opts["window"] = window
         out[m] = Engram(
             m,
             "sham",
             layers,
             e.bias,
-            options={
-                "formula": "R_l * ||E_l|| / ||R_l||, R_l ~ N(0, 1), E = closed-form engram",
-                "reference": "closed-form",
-                "layers": e.options.get("layers", ""),
-            },
+            options=opts,
             diagnostics={k: {"rel_norm": e.diagnostics[k]["rel_norm"]} for k in layers},
         )
     return out

@@ -1,6 +1,7 @@
 """A readable summary of an ML run, per group: accuracy per concept after every test phase
 (mean over the group's subjects) with the edits in force for that group, what each erasure did
-to the erased and the other concepts, engram numbers and the criteria. Printed by
+to the erased and the other concepts, each engram against its sham control, engram numbers and
+the criteria. Printed by
 ``engramlab run`` for ML subjects.
 
 >>> from engramlab import run_protocol                                        # doctest: +SKIP
@@ -108,6 +109,12 @@ def format_ml_summary(tree: xr.DataTree, *, max_concepts: int = 12) -> str:
             f"concepts lose {m['others_loss_mean']:.3f} on average "
             f"(max {m['others_loss_max']:.3f})",
         ]
+    from engramlab.analysis._unlearning import format_controls, sham_controls
+
+    controls = sham_controls(tree)
+    if controls.sizes.get("control", 0):
+        out += ["", "engram vs sham engram of equal norm (paired over subjects):"]
+        out.append(format_controls(controls))
     for node in tree["engrams"].children.values() if "engrams" in tree else []:
         ds = node.to_dataset()
         extra = [

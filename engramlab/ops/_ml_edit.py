@@ -52,6 +52,8 @@ def estimate(phase: Estimate, run: MLRun) -> None:
     # the closed form (and its sham) computes only the selected layers; every other
     # estimator's engram is restricted to them afterwards
     solving = phase.estimator in SOLVING_ESTIMATORS
+    if phase.estimator == "sham" and getattr(phase, "like", None) is not None:
+        solve["like"] = phase.like
     result = fn(run, memories, {**solve, **select} if solving else {})
     for name, eng in result.items():
         if set(eng.layers) - set(keep):
@@ -183,10 +185,12 @@ def _value(run: MLRun, layer: str, x, target, v0: torch.Tensor, pos: int, steps:
 
 
 def coactivate(phase: Coactivate, run: MLRun) -> None:
-    """Rank-one associative writes (ROME): the keys of ``ensembles[0]``'s inputs at the edited
-    layer are mapped to values v* that give ``ensembles[1]``'s answers (v* optimised for
-    ``trials`` steps); ΔW = (v*−Wk)(C⁺k)ᵀ/(kᵀC⁺k) with C the key covariance over the data.
-    One write per distinct key (a fact), or one for the mean key when there are many."""
+    """Rank-one associative writes (ROME) through the first ensemble's tagged units: the keys
+    of ``ensembles[0]``'s inputs at the edited layer are mapped to values v* that give
+    ``ensembles[1]``'s answers (v* optimised for ``trials`` steps). Only the weights from the
+    tagged units S change: ΔW[:, S] = (v*−Wk)(C_SS⁺k_S)ᵀ/(k_SᵀC_SS⁺k_S), C the key covariance
+    over the data — the ensemble must be tagged at the site the edited layer reads. One write
+    per distinct key (a fact), or one for the mean key when there are many."""
     names = _as_list(phase.ensembles)
     a, b = run.ensembles[names[0]], run.ensembles[names[1]]
     ds = run.dataset(a.data)
@@ -214,6 +218,8 @@ def coactivate(phase: Coactivate, run: MLRun) -> None:
         cov = stats.sigma() / stats.count()
     else:
         cov = _key_cov(run, ds, layer, pos)
+    units = _write_units(run, a, layer, xa, pos)
+    cov_s = cov[np.ix_(units, units)]
     w0 = run.weights()[layer]
     w = w0.copy()
     for sel, key in groups:
@@ -221,7 +227,19 @@ def coactivate(phase: Coactivate, run: MLRun) -> None:
         v = _value(
             run, layer, xa[sel], target[sel], torch.from_numpy(w @ k).float(), pos, phase.trials
         )
-        w = w + rank_one_update(w, k, v, cov)
+        # only the synapses from A's tagged units change: ΔW[:, S] = (v* − W k) u_Sᵀ with
+        # u_S = C_SS⁺ k_S / (k_Sᵀ C_SS⁺ k_S), so (W + ΔW) k = v* still
+        ks = k[units]
+        try:
+            dws = rank_one_update(w[:, units], ks, v - w @ k + w[:, units] @ ks, cov_s)
+        except ValueError:
+            raise RunError(
+                f"coactivate {phase.phase!r}: the tagged units of {a.name!r} are silent for "
+                "one of its inputs at the edited layer, so no write through them can reach "
+                "it; tag a larger fraction"
+            ) from None
+        w = w.copy()
+        w[:, units] += dws
     dw = w - w0
     w = w0
     run.model.zero_grad(set_to_none=True)
@@ -251,7 +269,8 @@ def coactivate(phase: Coactivate, run: MLRun) -> None:
             "key": f"input of {layer} for {a.name}'s concepts {list(a.concepts)}",
             "writes": len(groups),
             "value": f"optimised so that the key gives {b.name}'s answers {list(b.concepts)}",
-            "formula": "dW = (v* - W k)(C+ k)^T / (k^T C+ k)",
+            "formula": "dW[:, S] = (v* - W k)(C_SS+ k_S)^T / (k_S^T C_SS+ k_S)",
+            "units": f"{len(units)} tagged units of {a.name} at {a.site} (S)",
         },
         diagnostics={layer: {"rel_norm": float(np.linalg.norm(dw) / np.linalg.norm(w))}},
         info=info,
@@ -261,6 +280,26 @@ def coactivate(phase: Coactivate, run: MLRun) -> None:
     run.log.setdefault("coactivate", []).append(
         (phase.phase, mem, layer, [int(i) for i in rows_a], [int(t) for t in target])
     )
+
+
+def _write_units(run: MLRun, ens, layer: str, x: torch.Tensor, pos) -> np.ndarray:
+    """Indices of the edited layer's inputs that are ``ens``'s tagged units: the ensemble's
+    site must be what the layer reads (checked on ``x``: the site's activity equals the
+    layer's input), otherwise a one-line run error."""
+    from engramlab.ops._ml import site_activity
+
+    act = site_activity(run, ens.site, x)
+    inp = _layer_inputs(run, layer, x, pos)
+    if act.shape != inp.shape or not torch.allclose(act, inp, rtol=1e-5, atol=1e-6):
+        raise RunError(
+            f"coactivate writes through the tagged units of {ens.name!r} at the input of the "
+            f"edited layer {layer!r}, but {ens.name!r} is tagged at site {ens.site!r}, which is "
+            f"not what {layer!r} reads; tag {ens.name!r} at the site that feeds {layer!r}"
+        )
+    units = np.flatnonzero(ens.members)
+    if units.size == 0:
+        raise RunError(f"ensemble {ens.name!r} has no tagged unit to write through")
+    return units
 
 
 def _key_cov(run: MLRun, ds, layer: str, pos) -> np.ndarray:

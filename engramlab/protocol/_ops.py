@@ -88,6 +88,24 @@ def _check_estimator(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found
                 f"unknown estimator {name!r}{did_you_mean(name, known)} (known: {_choices(known)})",
             )
         ]
+    like = ph.get("like")
+    if like is not None and name != "sham":
+        return [
+            Found(
+                (*base, "like"),
+                f"like: {like!r} names the engram a sham copies in norm; estimator {name!r} "
+                "is not a sham — use estimator: sham, or remove it",
+            )
+        ]
+    if like is not None and (like == "sham" or like not in known):
+        valid = [k for k in known if k != "sham"]
+        return [
+            Found(
+                (*base, "like"),
+                f"a sham cannot copy estimator {like!r}{did_you_mean(str(like), valid)} "
+                f"(use one of: {_choices(valid)})",
+            )
+        ]
     solve = [k for k in ("eig_k", "rank_fraction", "rtol") if ph.get(k) is not None]
     if solve and name not in SOLVING_ESTIMATORS:
         return [

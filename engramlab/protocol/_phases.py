@@ -401,6 +401,9 @@ class Estimate(_Phase):
     #: text data: the token positions whose layer inputs enter the statistics — ``answer``
     #: (the answer tokens, labels ≠ −100, the reference package's convention) or ``all``
     tokens: Literal["answer", "all"] = "answer"
+    #: sham: the estimator whose engram the random engram matches in norm, layer by layer
+    #: (default ``closed-form``; e.g. ``graft`` or ``delta``)
+    like: str | None = None
 
 
 #: The base class of every phase model (``phase``, ``hours``).

@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def tree():
     from engramlab import run_protocol
+    from engramlab.protocol import load_variant
 
-    return run_protocol(ROOT / "protocols" / "grafting_digits.yaml", write=False).tree
+    # the bundled protocol runs 8 subjects (tests/integration/test_ai_digits_controls.py,
+    # slow); these checks use the first 3
+    path = ROOT / "protocols" / "grafting_digits.yaml"
+    variant = load_variant(path.read_text(), [("groups.mlp.n", 3)], str(path))
+    return run_protocol(variant, write=False).tree
 
 
 def acc(tree, phase: str) -> np.ndarray:
@@ -40,3 +45,15 @@ def test_undo_restores_the_pretrained_network(tree):
     np.testing.assert_allclose(acc(tree, "test-undone"), acc(tree, "test-pre"), atol=1e-6)
     b = tree["behaviour"]
     assert "second[graft]" in str(b["edit"].values[-1])
+
+
+def test_a_random_change_of_the_grafts_norm_recovers_nothing(tree):
+    """The sham (like: graft) is a random change with the graft's norm in every layer,
+    implanted into the same pre-trained network: the fine-tuned classes stay unlearned."""
+    from engramlab.analysis import sham_controls
+
+    c = sham_controls(tree)
+    assert list(c["memory"].values) == ["second"]
+    assert list(c["engram_phase"].values) == ["test-grafted"]
+    assert float(c["target_engram"][0]) >= 0.85 and float(c["target_sham"][0]) <= 0.1
+    assert float(c["target_difference"][0]) > 0.7

@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def tree():
     from engramlab import run_protocol
+    from engramlab.protocol import load_variant
 
-    return run_protocol(ROOT / "protocols" / "task_arithmetic_digits.yaml", write=False).tree
+    # the bundled protocol runs 8 subjects (tests/integration/test_ai_digits_controls.py,
+    # slow); these checks use the first 3
+    path = ROOT / "protocols" / "task_arithmetic_digits.yaml"
+    variant = load_variant(path.read_text(), [("groups.mlp.n", 3)], str(path))
+    return run_protocol(variant, write=False).tree
 
 
 def acc(tree, phase: str) -> np.ndarray:
@@ -49,3 +54,13 @@ def test_task_vector_is_the_training_window(tree):
     eng = tree["engrams/ft:3/layers.2"]["engram"].values[..., : mask.shape[-1]]
     assert np.all(eng[~mask] == 0)
     assert np.all(tree["engrams/ft:3/layers.0"]["engram"].values == 0)  # untagged layer
+
+
+def test_closed_form_is_more_selective_than_its_sham(tree):
+    from engramlab.analysis import sham_controls
+
+    c = sham_controls(tree)
+    assert list(c["memory"].values) == ["digits:3"]
+    assert list(c["engram_phase"].values) == ["test-closed-form"]
+    assert float(c["others_engram"][0]) >= 0.9 and float(c["others_sham"][0]) <= 0.5
+    assert float(c["selectivity_difference"][0]) > 0.4

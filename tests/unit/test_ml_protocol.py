@@ -69,6 +69,22 @@ def test_valid_ml_protocol_and_memory_families():
         ),
         ("op: erase", "op: expose", "op 'expose' is not available for mlp subjects"),
         (
+            "estimator: closed-form, memories: [d]",
+            "estimator: closed-form, like: graft, memories: [d]",
+            "like: 'graft' names the engram a sham copies in norm; estimator 'closed-form' is "
+            "not a sham",
+        ),
+        (
+            "estimator: closed-form, memories: [d]",
+            "estimator: sham, like: graft2, memories: [d]",
+            "a sham cannot copy estimator 'graft2'; did you mean 'graft'?",
+        ),
+        (
+            "estimator: closed-form, memories: [d]",
+            "estimator: sham, like: sham, memories: [d]",
+            "a sham cannot copy estimator 'sham'",
+        ),
+        (
             "{phase: after, op: test, data: digits}",
             "{phase: after, op: test, stimulus: box}",
             "'stimulus' must name a dataset or facts stimulus, but 'box' is of kind context",
@@ -186,3 +202,40 @@ def test_cli_run_prints_the_ml_summary(tmp_path):
     assert "d:2: necessity" in res.output
     crit = CliRunner().invoke(main, ["criteria", str(tmp_path / "t.zarr")])
     assert crit.exit_code == 0 and "memory d:2" in crit.output
+
+
+FACTS = """\
+engramlab: 1
+name: tiny-facts
+seed: 1
+subject:
+  transformer: {layers: 1, d_model: 16, heads: 2}
+world:
+  facts: {kind: facts, subjects: 4, relations: 2, objects: 4}
+groups:
+  t: {n: 1}
+schedule:
+  - {phase: learn, op: train, data: facts, concepts: all, epochs: 2, lr: 0.01, memory: f}
+  - {phase: ra, op: train, data: facts, concepts: [s0], lr: 1.0e-9, tag: {ensemble: A, site: SITE, fraction: 0.5}}
+  - {phase: rb, op: train, data: facts, concepts: [s1], lr: 1.0e-9, tag: {ensemble: B, site: SITE, fraction: 0.5}}
+  - {phase: pair, op: coactivate, ensembles: [A, B], trials: 2, memory: A-B}
+"""
+
+
+def test_coactivate_writes_only_through_the_first_ensembles_tagged_units():
+    from engramlab import run_protocol
+
+    tree = run_protocol(load_protocol(FACTS.replace("SITE", "blocks.0.mlp.hidden")), write=False)
+    dw = tree.tree["engrams/A-B/blocks.0.mlp.fc_out"]["engram"].values[0]
+    touched = np.abs(dw).sum(axis=0) > 0  # columns: fc_out's input units, then its bias
+    a = tree.tree["tags/blocks.0.mlp.hidden"]["member"].sel(ensemble="A").values[0]
+    assert touched.size == a.size + 1 and not touched[-1]
+    assert touched[:-1][a].any() and not touched[:-1][~a].any()  # none from untagged units
+
+
+def test_coactivate_with_ensembles_tagged_elsewhere_is_a_one_line_run_error():
+    from engramlab import run_protocol
+    from engramlab.errors import RunError
+
+    with pytest.raises(RunError, match="is tagged at site 'blocks.0.mlp', which is not what"):
+        run_protocol(load_protocol(FACTS.replace("SITE", "blocks.0.mlp")), write=False)

@@ -1,0 +1,142 @@
+"""Unlearning scored the way TOFU reports it (Maini et al. 2024): a forget-quality /
+model-utility pair, read from a run's ``/behaviour``.
+
+- **Forget quality**: the two-sample Kolmogorov–Smirnov p value between the forget split's
+  values of a measure (one per subject and forget concept) in the edited model and in a
+  reference model that never learned the forget split. A high p means the edited model's
+  forget split cannot be told from never having learned it; a low p means it can (not
+  forgotten, or over-forgotten). TOFU compares truth ratios, which need perturbed answers;
+  here the measure is any ``/behaviour`` variable — for text, ``response`` is the mean
+  probability of the answer tokens.
+- **Model utility**: per subject, the harmonic mean over measures (default ``accuracy`` and,
+  for text, the answer probability ``response``) of their means over the retain split. Like
+  TOFU's, it collapses when any one of them collapses.
+
+Nothing here knows a protocol: the phases, groups and concepts are arguments.
+
+>>> import numpy as np, xarray as xr
+>>> acc = np.array([[1.0, 1.0, 0.0, 1.0, 0.2, 0.8]] * 4)
+>>> b = xr.Dataset({"accuracy": (("subject", "trial"), acc),
+...                 "response": (("subject", "trial"), acc * 0.5)},
+...                coords={"phase": ("trial", ["base"] * 3 + ["cut"] * 3),
+...                        "concept": ("trial", ["a", "b", "c"] * 2),
+...                        "group": ("subject", ["g"] * 4)})
+>>> model_utility(b, ["a"], "cut").values.round(3).tolist()
+[0.333, 0.333, 0.333, 0.333]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from engramlab.analysis._unlearning import _behaviour
+
+__all__ = ["forget_quality", "model_utility"]
+
+
+def _values(
+    b: xr.Dataset,
+    concepts_in: Sequence[str],
+    phase: str,
+    group: str | None,
+    measure: str,
+    *,
+    inside: bool,
+) -> np.ndarray:
+    """(subject, trial) values of ``measure`` in ``phase`` (and ``group``) on the concepts
+    in ``concepts_in`` (``inside``) or on every other concept."""
+    if measure not in b:
+        raise ValueError(
+            f"no /behaviour variable {measure!r}; variables: {', '.join(map(str, b.data_vars))}"
+        )
+    phases = np.asarray([str(v) for v in b["phase"].values])
+    if phase not in set(phases):
+        known = ", ".join(dict.fromkeys(phases.tolist()))
+        raise ValueError(f"no test trials in phase {phase!r}; phases with trials: {known}")
+    concepts = np.asarray([str(v) for v in b["concept"].values])
+    hit = np.isin(concepts, list(concepts_in))
+    cols = (phases == phase) & (hit if inside else ~hit)
+    v = np.asarray(b[measure].values, dtype=np.float64)[:, cols]
+    if group is not None:
+        groups = np.asarray([str(g) for g in b["group"].values])
+        if group not in set(groups):
+            raise ValueError(f"no group {group!r}; groups: {', '.join(dict.fromkeys(groups))}")
+        v = v[groups == group]
+    return v
+
+
+def forget_quality(
+    tree,
+    forget: Sequence[str],
+    phase: str,
+    reference_phase: str,
+    *,
+    group: str | None = None,
+    reference_group: str | None = None,
+    measure: str = "response",
+) -> dict:
+    """TOFU's forget quality: the KS two-sample p between ``measure`` on the ``forget``
+    concepts after ``phase`` (subjects of ``group``, all when None) and after
+    ``reference_phase`` in a model that never learned them (``reference_group``).
+
+    Returns ``p`` (the forget quality), the KS ``statistic``, the two sample sizes and means.
+    """
+    from scipy import stats
+
+    b = _behaviour(tree)
+    a = _values(b, forget, phase, group, measure, inside=True).ravel()
+    r = _values(b, forget, reference_phase, reference_group, measure, inside=True).ravel()
+    a, r = a[~np.isnan(a)], r[~np.isnan(r)]
+    if a.size == 0 or r.size == 0:
+        raise ValueError(
+            f"no {measure} values of the forget concepts {list(forget)} in phase "
+            f"{phase if a.size == 0 else reference_phase!r}"
+        )
+    res = stats.ks_2samp(a, r)
+    return {
+        "p": float(res.pvalue),
+        "statistic": float(res.statistic),
+        "n": int(a.size),
+        "n_reference": int(r.size),
+        "mean": float(a.mean()),
+        "reference_mean": float(r.mean()),
+        "measure": measure,
+    }
+
+
+def model_utility(
+    tree,
+    forget: Sequence[str],
+    phase: str,
+    *,
+    group: str | None = None,
+    measures: Sequence[str] = ("accuracy", "response"),
+) -> xr.DataArray:
+    """TOFU-style model utility per subject: the harmonic mean over ``measures`` of their
+    mean over the retain split (every concept tested that is not in ``forget``) in
+    ``phase``. Measures missing from ``/behaviour`` are an error; a measure that is not in
+    [0, 1] (e.g. a logit norm) should not be named. 0 when any measure's mean is 0."""
+    b = _behaviour(tree)
+    means = []
+    for m in measures:
+        v = _values(b, forget, phase, group, m, inside=False)
+        means.append(np.nanmean(v, axis=1))
+    x = np.stack(means)  # (measure, subject)
+    with np.errstate(divide="ignore"):
+        h = np.where((x > 0).all(axis=0), len(measures) / np.sum(1.0 / x, axis=0), 0.0)
+    subjects = b["subject"].values if "subject" in b.coords else np.arange(h.size)
+    if group is not None:
+        subjects = subjects[np.asarray([str(g) for g in b["group"].values]) == group]
+    return xr.DataArray(
+        h,
+        dims=("subject",),
+        coords={"subject": subjects},
+        name="model_utility",
+        attrs={
+            "long_name": f"harmonic mean of retain-split {', '.join(measures)}",
+            "units": "1",
+        },
+    )
