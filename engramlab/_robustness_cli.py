@@ -15,7 +15,7 @@ __all__ = ["robustness_command"]
 
 
 @click.command("robustness")
-@click.argument("studies", nargs=-1)
+@click.argument("studies", nargs=-1, metavar="[STUDY]...")
 @click.option(
     "--studies",
     "more",
