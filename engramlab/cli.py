@@ -128,6 +128,19 @@ def list_() -> None:
     is_flag=True,
     help="Run even when the estimated memory or time is beyond this machine.",
 )
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="Where ML subjects run: cpu, cuda or cuda:N (circuits always run on the CPU).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float64", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="Parameter dtype of ML subjects (statistics and engrams stay float64).",
+)
 def run(
     protocol: str,
     out: str | None,
@@ -135,6 +148,8 @@ def run(
     sets: tuple[str, ...],
     quiet: bool,
     force_large: bool,
+    device: str,
+    dtype: str,
 ) -> None:
     """Run PROTOCOL (a YAML file or a bundled protocol name) and write its run store.
 
@@ -170,6 +185,12 @@ def run(
         _fail(err)
     except (OSError, ValueError) as err:  # a protocol path too long to look up
         _fail(f"cannot read protocol {protocol[:80]!r}: {getattr(err, 'strerror', None) or err}")
+    from engramlab.ops._placement import check_placement
+
+    try:
+        check_placement(device, dtype)
+    except RunError as err:
+        _fail(err)
     for warning in loaded.warnings:
         click.echo(str(warning), err=True)
     target = Path(out) if out is not None else Path("data/runs") / f"{loaded.protocol.name}.zarr"
@@ -202,9 +223,11 @@ def run(
     try:
         if bar is not None:
             with bar:
-                result = run_protocol(loaded, out=out, seed=seed, progress=progress)
+                result = run_protocol(
+                    loaded, out=out, seed=seed, progress=progress, device=device, dtype=dtype
+                )
         else:
-            result = run_protocol(loaded, out=out, seed=seed)
+            result = run_protocol(loaded, out=out, seed=seed, device=device, dtype=dtype)
     except KeyboardInterrupt:
         beside = interrupted_store_path(target)
         if beside.is_dir() and beside.stat().st_mtime >= started:

@@ -393,12 +393,14 @@ class _MLBatch:
 
     def subjects(self) -> Iterator[Any]:
         from engramlab.ops._ml import MLRun
+        from engramlab.ops._placement import placement
 
         proto = self.loaded.protocol
         spec = getattr(proto.subject, self.kind.name)
         sites = proto.record.activity
         for s in self.log.seeds:
             model = self.kind.build_model(spec, s, self.datasets)
+            model.to(placement().device, placement().dtype)  # --device, --dtype
             run = MLRun(
                 group=self.log.group,
                 seed=s,

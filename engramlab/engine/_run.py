@@ -60,6 +60,8 @@ def run_protocol(
     seed: int | None = None,
     progress: Progress | None = None,
     write: bool = True,
+    device: str = "cpu",
+    dtype: str = "float32",
 ) -> RunResult:
     """Load (if needed), simulate and record a protocol.
 
@@ -67,13 +69,17 @@ def run_protocol(
     ``out`` (default ``data/runs/<name>.zarr``). It is written while the run simulates, into
     a temporary path renamed into place when complete. A run interrupted with Ctrl-C leaves a
     store marked ``status: interrupted`` holding the groups that finished, or no store at all.
+    ``device`` and ``dtype`` place ML subjects (:mod:`engramlab.ops._placement`; CPU float32
+    by default; CUDA asked for but absent is a one-line :class:`~engramlab.errors.RunError`).
     """
+    from engramlab.ops._placement import check_placement, ml_placement
     from engramlab.protocol import LoadedProtocol, load_protocol
     from engramlab.record import check_out_path, release_out_path
     from engramlab.record._store import _vlen_tree, publish_store, temp_store_path
     from engramlab.record._stream import StoreWriter
     from engramlab.record._tree import root_attrs
 
+    check_placement(device, dtype)  # before anything is written
     t0 = _time.perf_counter()
     loaded = (
         protocol
@@ -95,9 +101,10 @@ def run_protocol(
     done: list[BatchLog] = []
     try:
         try:
-            for log in simulate_batches(loaded, seed=seed, progress=progress, batches=batches):
-                done.append(log)
-                writer.add(log)
+            with ml_placement(device, dtype):
+                for log in simulate_batches(loaded, seed=seed, progress=progress, batches=batches):
+                    done.append(log)
+                    writer.add(log)
         except KeyboardInterrupt:
             if write:
                 _write_interrupted(loaded, seed, kind, writer, done, path, tmp)

@@ -52,10 +52,10 @@ def graft_engram(
     (one mask per concept: the graft engram of that concept's memory)."""
     ds = run.dataset(formation.data)
     use = list(formation.concepts) if concepts is None else list(concepts)
-    x, y = ds.tensors(ds.select(use))
-    xt, yt = ds.tensors(ds.select(use, "test"), "test")
-    start = {k: torch.from_numpy(v).float() for k, v in formation.start.items()}
-    taus = {k: torch.from_numpy(v).float() for k, v in tau.items()}
+    x, y = run.inputs(ds, ds.select(use))
+    xt, yt = run.inputs(ds, ds.select(use, "test"), "test")
+    start = {k: run.placement.inputs(torch.from_numpy(v)) for k, v in formation.start.items()}
+    taus = {k: run.placement.inputs(torch.from_numpy(v)) for k, v in tau.items()}
     flat = torch.cat([t.abs().ravel() for t in taus.values()])
     k0 = max(1, int(round(budget * flat.numel())))
     cut = torch.topk(flat, k0).values[-1]
@@ -84,7 +84,7 @@ def graft_engram(
     best_frac, best_gain, best_mask = 1.0, 1.0, None
     for frac in grid_fractions():
         kk = max(1, int(round(frac * n_par)))
-        m = torch.zeros(n_par, dtype=torch.bool)
+        m = torch.zeros(n_par, dtype=torch.bool, device=order.device)
         m[order[:kk]] = True
         masks, i = {}, 0
         for k, t in taus.items():
@@ -96,7 +96,7 @@ def graft_engram(
             break
     if best_mask is None:
         best_mask = {k: torch.ones_like(t, dtype=torch.bool) for k, t in taus.items()}
-    layers = {k: np.where(best_mask[k].numpy(), tau[k], 0.0) for k in tau}
+    layers = {k: np.where(best_mask[k].cpu().numpy(), tau[k], 0.0) for k in tau}
     info = {
         "fraction": float(best_frac),
         "gain": float(best_gain),

@@ -192,7 +192,7 @@ def collect_second_moments(
         return hook
 
     def record(name: str, args) -> None:
-        x = args[0].detach()
+        x = args[0].detach().cpu()  # statistics live on the host, whatever the device
         # the inputs seen in this batch are kept alive, so an id cannot be reused
         _t, owner = current["seen"].get(id(args[0]), (None, None))
         if owner is not None and owner != name and bias[owner] == bias[name]:

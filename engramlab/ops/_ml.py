@@ -23,6 +23,8 @@ from torch import nn
 
 from engramlab.engrams._stats import SecondMoments, collect_second_moments
 from engramlab.errors import RunError, unknown_name
+from engramlab.ops._placement import Placement
+from engramlab.ops._placement import placement as placement_in_force
 from engramlab.records import Edit, Ensemble, MLTrial, SynapticTag
 from engramlab.world._datasets import MLDataset
 
@@ -72,6 +74,8 @@ class MLRun:
     record_sites: tuple[str, ...] = ()
     log: dict[str, Any] = field(default_factory=dict)
     _stats_version: dict[str, int] = field(default_factory=dict)
+    #: device and parameter dtype (:mod:`engramlab.ops._placement`), CPU float32 by default
+    placement: Placement = field(default_factory=placement_in_force)
 
     # ------------------------------------------------------------------ weights
     @property
@@ -94,7 +98,7 @@ class MLRun:
                 w = mod.weight.T if _is_conv1d(mod) else mod.weight
                 if mod.bias is not None:
                     w = torch.cat([w, mod.bias[:, None]], dim=1)
-                out[k] = w.detach().to(torch.float32, copy=True).numpy()
+                out[k] = w.detach().to("cpu", torch.float32, copy=True).numpy()
         return out
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
@@ -105,6 +109,11 @@ class MLRun:
     @property
     def time(self) -> float:
         return float(self.lifecycle.times[self.phase_index])
+
+    def inputs(self, ds: MLDataset, rows, split: str = "train"):
+        """``ds.tensors(rows, split)`` on the run's device, floating inputs in its dtype."""
+        x, y = ds.tensors(rows, split)
+        return self.placement.inputs(x), y.to(self.placement.device)
 
     # ------------------------------------------------------------------ names
     def dataset(self, name: str) -> MLDataset:
@@ -141,7 +150,7 @@ class MLRun:
         if self._stats_version.get(key) != self.version or key not in self.statistics:
             ds = self.dataset(data)
             rows = ds.select(None)
-            x, y = ds.tensors(rows)
+            x, y = self.inputs(ds, rows)
             c = torch.from_numpy(ds.c_train[rows])
             if ds.kind == "text":
                 check_text(self, ds)
@@ -174,10 +183,10 @@ def _is_conv1d(mod: nn.Module) -> bool:
 def weight_matrix(model: nn.Module, name: str) -> np.ndarray:
     """``[W | b]`` (or ``W``) of layer ``name`` as float64 ``[out, in(+1)]``."""
     mod = model.linear(name)
-    w = mod.weight.detach().to(torch.float64)
+    w = mod.weight.detach().to("cpu", torch.float64)
     w = w.T if _is_conv1d(mod) else w
     if mod.bias is not None:
-        w = torch.cat([w, mod.bias.detach().to(torch.float64)[:, None]], dim=1)
+        w = torch.cat([w, mod.bias.detach().to("cpu", torch.float64)[:, None]], dim=1)
     return w.numpy().copy()
 
 
@@ -248,7 +257,7 @@ def site_activity(run: MLRun, site: str, x: torch.Tensor) -> torch.Tensor:
 
     with torch.no_grad(), run.model.hooks({site: grab}):
         run.model(x)
-    a = seen["a"]
+    a = seen["a"].to("cpu", torch.float32)
     return a[:, -1] if a.dim() == 3 else a
 
 
@@ -264,8 +273,8 @@ def light_hook(ensembles: list[Ensemble], mode: str, power: float):
 
         def fn(t, *, site, mask=mask, drive=drive):
             if mode == "silence":
-                return t * (1.0 - power * mask)
-            return t + power * drive
+                return t * (1.0 - power * mask.to(t))
+            return t + power * drive.to(t)
 
         hooks.setdefault(e.site, []).append(fn)
     return hooks
@@ -277,7 +286,7 @@ def train(phase: Train, run: MLRun) -> None:
     ds = run.dataset(phase.data)
     concepts = concept_names(ds, phase.concepts)
     rows = ds.select(concepts)
-    x, y = ds.tensors(rows)
+    x, y = run.inputs(ds, rows)
     text = ds.kind == "text"
     if text:
         check_text(run, ds)
@@ -360,10 +369,10 @@ def evaluate(
     text, (exact-match accuracy of the answers, mean answer-token probability); with
     ``seen``, also the mean activity of every recorded site (after any light)."""
     rows = np.flatnonzero(ds.concept_mask(concept, "test"))
-    x, y = ds.tensors(rows, "test")
+    x, y = run.inputs(ds, rows, "test")
 
     def grab(t: torch.Tensor, *, site: str) -> None:
-        a = t.detach()
+        a = t.detach().to("cpu", torch.float32)
         seen[site] = (a[:, -1] if a.dim() == 3 else a).mean(0).numpy().copy()
 
     capture = {s: grab for s in run.record_sites} if seen is not None else {}
@@ -371,13 +380,13 @@ def evaluate(
         check_text(run, ds)
         with torch.no_grad(), run.model.hooks(hooks or {}), run.model.hooks(capture):
             exact, prob = answer_scores(run.model(x), y)
-        return float(exact.float().mean()), float(prob.mean())
+        return float(exact.float().mean()), float(prob.float().mean())
     with torch.no_grad(), run.model.hooks(hooks or {}), run.model.hooks(capture):
         logits = run.model.logits(x)
     top2 = torch.topk(logits, 2, dim=1).values
     answered = (top2[:, 0] - top2[:, 1]) > 1e-6 * (1.0 + top2[:, 0].abs())
     correct = (logits.argmax(dim=1) == y) & answered
-    return float(correct.float().mean()), float(logits.norm(dim=1).mean())
+    return float(correct.float().mean()), float(logits.float().norm(dim=1).mean())
 
 
 def _record(run, phase, ds, concepts, hooks=None, epoch="", light=False) -> None:

@@ -151,7 +151,7 @@ def _layer_inputs(run: MLRun, layer: str, x: torch.Tensor, pos) -> torch.Tensor:
             run.model(x)
     finally:
         h.remove()
-    k = seen["k"]
+    k = seen["k"].to("cpu", torch.float32)
     return k[:, pos] if k.dim() == 3 else k
 
 
@@ -181,7 +181,7 @@ def _value(run: MLRun, layer: str, x, target, v0: torch.Tensor, pos: int, steps:
             opt.step()
     finally:
         h.remove()
-    return (v0 + delta).detach().double().numpy()
+    return (v0 + delta).detach().to("cpu", torch.float64).numpy()
 
 
 def coactivate(phase: Coactivate, run: MLRun) -> None:
@@ -198,8 +198,8 @@ def coactivate(phase: Coactivate, run: MLRun) -> None:
     pos = getattr(run.model, "key_position", -1)
     rows_a = ds.select(list(a.concepts))
     rows_b = ds.select(list(b.concepts))
-    xa, ya = ds.tensors(rows_a)
-    xb, yb = ds.tensors(rows_b)
+    xa, ya = run.inputs(ds, rows_a)
+    xb, yb = run.inputs(ds, rows_b)
     if ds.kind == "facts":  # A's prompts (subject a, relation r) should answer b's object for r
         rel_b = {int(r): int(t) for r, t in zip(xb[:, 1], yb, strict=True)}
         target = torch.tensor([rel_b[int(r)] for r in xa[:, 1]])
@@ -225,7 +225,13 @@ def coactivate(phase: Coactivate, run: MLRun) -> None:
     for sel, key in groups:
         k = key.numpy()
         v = _value(
-            run, layer, xa[sel], target[sel], torch.from_numpy(w @ k).float(), pos, phase.trials
+            run,
+            layer,
+            xa[sel.to(xa.device)],
+            target[sel.to(target.device)],
+            run.placement.inputs(torch.from_numpy(w @ k)),
+            pos,
+            phase.trials,
         )
         # only the synapses from A's tagged units change: ΔW[:, S] = (v* − W k) u_Sᵀ with
         # u_S = C_SS⁺ k_S / (k_Sᵀ C_SS⁺ k_S), so (W + ΔW) k = v* still
@@ -243,7 +249,7 @@ def coactivate(phase: Coactivate, run: MLRun) -> None:
     dw = w - w0
     w = w0
     run.model.zero_grad(set_to_none=True)
-    x_all, _ = ds.tensors(ds.select(None))
+    x_all, _ = run.inputs(ds, ds.select(None))
     with torch.no_grad():
         before = run.model.logits(x_all).argmax(1)
     run.set_weights({layer: w + dw})
@@ -254,7 +260,7 @@ def coactivate(phase: Coactivate, run: MLRun) -> None:
     others[rows_a] = False
     info = {
         "edit_success": float(hit.float().mean()),
-        "retained": float((after == before)[torch.from_numpy(others)].float().mean()),
+        "retained": float((after == before).cpu()[torch.from_numpy(others)].float().mean()),
         "edited_facts": float(len(rows_a)),
     }
     mem = phase.memory or f"{a.name}->{b.name}"
@@ -303,7 +309,7 @@ def _write_units(run: MLRun, ens, layer: str, x: torch.Tensor, pos) -> np.ndarra
 
 
 def _key_cov(run: MLRun, ds, layer: str, pos) -> np.ndarray:
-    x, _ = ds.tensors(ds.select(None))
+    x, _ = run.inputs(ds, ds.select(None))
     keys = _layer_inputs(run, layer, x, pos).to(torch.float64)
     if run.bias()[layer]:
         keys = torch.cat([keys, torch.ones(keys.shape[0], 1, dtype=keys.dtype)], 1)
