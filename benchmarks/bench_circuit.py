@@ -4,7 +4,10 @@
    group as one batched tensor program, against the same subjects simulated one at a time.
 2. The cost of recording: simulate + store (the subject kind's tree builder and the store
    writer on the same batch logs, as the engine does), against simulate alone; and, for
-   reference, a whole ``run_protocol`` (which also scores the engram criteria).
+   reference, a whole ``run_protocol`` (which also scores the engram criteria). The store is
+   encoded in memory with :func:`engramlab.record.store_encoding` (few whole chunks, zstd
+   level 1, chunk files beside their array's metadata) and written as plain files; the
+   temporary directory's removal is counted too.
 3. Memory at scale: peak resident memory of a Liu-style run of 2,001 virtual mice
    (3 groups × 667), in a fresh process, with its store.
 

@@ -111,8 +111,11 @@ def _vlen_tree(tree: xr.DataTree) -> xr.DataTree:
     )
 
 
-#: the largest chunk :func:`store_encoding` makes along ``subject`` (bytes)
-_CHUNK_BYTES = 32 << 20
+#: the largest chunk :func:`store_encoding` makes along ``subject`` (bytes): zarr fills and
+#: copies every chunk of an array written in more than one, so the bound is generous (a
+#: 48-mouse run's largest array, 43 MB of Δμ, is one chunk); it is also the size up to which
+#: :func:`verify_chunks` reads an array whole
+_CHUNK_BYTES = 64 << 20
 #: zstd level of numeric arrays: level 1 compresses the run's arrays as small as zarr's
 #: default (3) does, in about half the time (a 48-mouse store: 0.2 s instead of 0.45 s)
 _ZSTD_LEVEL = 1

@@ -249,7 +249,7 @@ def build_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
                     ),
                     "mu_initial": (
                         ("subject", "post", "pre"),
-                        init.astype(np.float32),
+                        init.astype(np.float32, copy=False),
                         _attrs("1", f"naive weights of {key}"),
                     ),
                 },
