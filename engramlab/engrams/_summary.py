@@ -109,12 +109,6 @@ def format_ml_summary(tree: xr.DataTree, *, max_concepts: int = 12) -> str:
             f"concepts lose {m['others_loss_mean']:.3f} on average "
             f"(max {m['others_loss_max']:.3f})",
         ]
-    from engramlab.analysis._unlearning import format_controls, sham_controls
-
-    controls = sham_controls(tree)
-    if controls.sizes.get("control", 0):
-        out += ["", "engram vs sham engram of equal norm (paired over subjects):"]
-        out.append(format_controls(controls))
     for node in tree["engrams"].children.values() if "engrams" in tree else []:
         ds = node.to_dataset()
         extra = [
