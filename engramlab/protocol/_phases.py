@@ -34,6 +34,7 @@ __all__ = [
     "MAX_TRIALS",
     "Ablate",
     "Allocate",
+    "AlphaSearch",
     "CellTag",
     "Coactivate",
     "Condition",
@@ -306,14 +307,40 @@ class Forget(_Phase):
     mode: Literal["decay", "interference"] = "decay"
 
 
+class AlphaSearch(_Model):
+    """An erase's strength search, like the reference package's TOFU ``search``: every α (×
+    every scaling exponent ``p`` when given, weight-norm scaling) is tried on the training
+    split, and the erase applies the α (p) that brings the forget concepts' accuracy to chance
+    (≤ chance + ``tolerance``) with the highest retain accuracy — or, when none does, the one
+    with the lowest forget accuracy."""
+
+    #: the strengths tried (the reference package's grid by default)
+    alpha: Annotated[
+        list[Annotated[float, Field(gt=0.0, le=100.0)]], Field(min_length=1, max_length=MAX_LIST)
+    ] = [0.3, 0.6, 0.9, 1.2, 1.5, 2.0]
+    #: weight-norm exponents tried with every α (``scaling: weight-norm``); none: ``p`` only
+    p: (
+        Annotated[
+            list[Annotated[float, Field(ge=-100.0, le=100.0)]],
+            Field(min_length=1, max_length=MAX_LIST),
+        ]
+        | None
+    ) = None
+    #: the dataset scored (default: the one the erased memories were formed on)
+    data: str | None = None
+    #: how far above chance the forget accuracy may stay and still count as at chance
+    tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+
+
 class Erase(_Phase):
-    """Subtract an estimated engram."""
+    """Subtract an estimated engram (with ``search``: at the strength a search picks)."""
 
     op: Literal["erase"]
     memory: Slug | Names
     alpha: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
     scaling: Literal["plain", "weight-norm"] = "plain"
     p: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
+    search: AlphaSearch | None = None
 
 
 class Implant(_Phase):
