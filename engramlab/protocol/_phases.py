@@ -55,6 +55,7 @@ __all__ = [
     "Opsin",
     "PhaseModel",
     "Potentiate",
+    "Probe",
     "Reactivate",
     "Shrink",
     "Silence",
@@ -401,6 +402,20 @@ class Estimate(_Phase):
     #: sham: the estimator whose engram the random engram matches in norm, layer by layer
     #: (default ``closed-form``; e.g. ``graft`` or ``delta``)
     like: str | None = None
+
+
+class Probe(_Phase):
+    """Fit a linear (multinomial logistic-regression) probe of the concept on each site's
+    activity over ``data``'s training split and score it on the test split: is a memory the
+    behaviour lost still readable from the network's activity (silent), or gone?"""
+
+    op: Literal["probe"]
+    data: str
+    #: the sites whose activity is probed (e.g. ``[layers.0, layers.1]``)
+    sites: Annotated[list[str], Field(min_length=1, max_length=MAX_LIST)]
+    #: full-batch Adam steps of the probe
+    steps: Annotated[int, Field(gt=0, le=10_000)] = 300
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 0.05
 
 
 #: The base class of every phase model (``phase``, ``hours``).

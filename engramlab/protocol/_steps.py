@@ -25,6 +25,7 @@ __all__ = [
     "coactivate",
     "delay",
     "drug",
+    "no_memory",
     "edit",
     "estimate",
     "form",
@@ -125,6 +126,11 @@ def estimate(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
                     "before it" + did_you_mean(m, w.order + list(w.families)),
                 )
             w.estimated.add(m)
+    return []
+
+
+def no_memory(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
+    """A measurement that names no memory (a probe of activity): no life-cycle step."""
     return []
 
 
