@@ -76,7 +76,8 @@ def form(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
 
 
 def coactivate(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
-    """Two or more tagged, activatable ensembles driven together; may form an association."""
+    """Two or more tagged, activatable ensembles driven together; may form an association
+    (on ML subjects a rank-one write, which is the memory's engram: it may be erased)."""
     touched: list[str] = []
     names = list(ph.ensembles)
     infos = [w.ensemble(i, ph, n, ("ensembles", j)) for j, n in enumerate(names)]
@@ -93,6 +94,8 @@ def coactivate(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
     if ph.memory is not None and w.step(i, ph, ph.memory, ("memory",)):
         touched.append(ph.memory)
     w.form(ph.memory)
+    if ph.memory is not None:  # on ML subjects the write is the memory's engram
+        w.estimated.add(ph.memory)
     return touched
 
 
