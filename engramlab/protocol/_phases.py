@@ -341,6 +341,8 @@ class Erase(_Phase):
     alpha: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
     scaling: Literal["plain", "weight-norm"] = "plain"
     p: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
+    #: scan α (× p) and apply the best: ``{alpha: [0.3, 0.6, 0.9], p: [1, 2], data: digits,
+    #: tolerance: 0.05}`` (docs/ai_engrams.md)
     search: AlphaSearch | None = None
 
 
@@ -405,9 +407,10 @@ class Estimate(_Phase):
 
 
 class Probe(_Phase):
-    """Fit a linear (multinomial logistic-regression) probe of the concept on each site's
-    activity over ``data``'s training split and score it on the test split: is a memory the
-    behaviour lost still readable from the network's activity (silent), or gone?"""
+    """Fit a linear probe of the concept on site activity: is an erased memory silent or gone?
+
+    Per site, a multinomial logistic regression of the concept on the activity over ``data``'s
+    training split, scored per concept on the test split (``/probes``)."""
 
     op: Literal["probe"]
     data: str
