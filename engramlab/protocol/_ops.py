@@ -246,17 +246,6 @@ register_op(
 )
 register_op(
     OpSpec(
-        "probe",
-        m.Probe,
-        None,
-        step.no_memory,
-        words.describe_fields,
-        "{phase: probe-after, op: probe, data: digits, sites: [layers.0, layers.1], steps: 300}",
-        _ml("ml_probe.probe"),
-    )
-)
-register_op(
-    OpSpec(
         "delay",
         m.Delay,
         "Update",
@@ -366,6 +355,17 @@ register_op(
         "target_modules: [mlp.c_fc, mlp.c_proj], layers: [0, 1]}",
         _ml("ml_edit.estimate"),
         check=_check_estimator,
+    )
+)
+register_op(
+    OpSpec(
+        "probe",
+        m.Probe,
+        None,
+        step.no_memory,
+        words.describe_fields,
+        "{phase: probe-after, op: probe, data: digits, sites: [layers.0, layers.1], steps: 300}",
+        _ml("ml_probe.probe"),
     )
 )
 register_op(
