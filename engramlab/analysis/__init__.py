@@ -20,6 +20,11 @@ from engramlab.analysis._forget_quality import model_utility as model_utility
 from engramlab.analysis._inference import holm as holm
 from engramlab.analysis._inference import tost_independent as tost_independent
 from engramlab.analysis._inference import tost_paired as tost_paired
+from engramlab.analysis._probe import format_probe as format_probe
+from engramlab.analysis._probe import linear_probe as linear_probe
+from engramlab.analysis._probe import probe_summary as probe_summary
+from engramlab.analysis._relearning import format_savings as format_savings
+from engramlab.analysis._relearning import relearning_savings as relearning_savings
 from engramlab.analysis._stats import DZ_PRINT_MAX as DZ_PRINT_MAX
 from engramlab.analysis._stats import SD_FLOOR as SD_FLOOR
 from engramlab.analysis._stats import cohens_dz as cohens_dz

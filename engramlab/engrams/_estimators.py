@@ -172,7 +172,16 @@ def sham(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]
     if like == "sham":
         raise RunError("a sham cannot copy a sham: set like to another estimator")
     rest = {k: v for k, v in options.items() if k != "like"}
-    ref = get_estimator(like)(run, memories, rest if like in SOLVING_ESTIMATORS else {})
+    # an edit that is its own engram (a coactivate write: memory never formed by training) is
+    # copied as it stands, rank for rank
+    kept = {
+        m: run.engrams[m]
+        for m in memories
+        if m not in run.formations and m in run.engrams and run.engrams[m].estimator == like
+    }
+    todo = [m for m in memories if m not in kept]
+    ref = get_estimator(like)(run, todo, rest if like in SOLVING_ESTIMATORS else {}) if todo else {}
+    ref = {m: kept[m] if m in kept else ref[m] for m in memories}
     out: dict[str, Engram] = {}
     shared: dict[Any, dict[str, np.ndarray]] = {}
     for m, e in ref.items():
@@ -182,7 +191,7 @@ def sham(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]
         else:
             layers = {}
             for k, v in e.layers.items():
-                r = torch.randn(v.shape, generator=run.generator, dtype=torch.float64).numpy()
+                r = _random_like(run, v, low_rank=m in kept)
                 layers[k] = r * (np.linalg.norm(v) / max(np.linalg.norm(r), 1e-300))
             if window is not None:
                 shared[window] = layers
@@ -202,6 +211,19 @@ def sham(run, memories: list[str], options: dict[str, Any]) -> dict[str, Engram]
             diagnostics={k: {"rel_norm": e.diagnostics[k]["rel_norm"]} for k in layers},
         )
     return out
+
+
+def _random_like(run, v: np.ndarray, *, low_rank: bool) -> np.ndarray:
+    """A Gaussian random matrix of ``v``'s shape; with ``low_rank``, of ``v``'s numerical rank
+    (a sum of that many random outer products)."""
+    g = run.generator
+    if not low_rank:
+        return torch.randn(v.shape, generator=g, dtype=torch.float64).numpy()
+    sv = np.linalg.svd(v, compute_uv=False)
+    rank = max(1, int((sv > 1e-6 * sv[0]).sum())) if sv.size and sv[0] > 0 else 1
+    u = torch.randn(v.shape[0], rank, generator=g, dtype=torch.float64).numpy()
+    w = torch.randn(rank, v.shape[1], generator=g, dtype=torch.float64).numpy()
+    return u @ w
 
 
 def _window(run, m: str) -> tuple[dict[str, np.ndarray], Any]:

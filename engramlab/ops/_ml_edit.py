@@ -26,6 +26,7 @@ from engramlab.engrams._registry import (
 )
 from engramlab.errors import RunError
 from engramlab.ops._ml import MLRun, _as_list
+from engramlab.ops._ml_search import search_alpha
 
 if TYPE_CHECKING:
     from engramlab.protocol import Coactivate, Erase, Estimate, Implant
@@ -96,18 +97,25 @@ def _apply(run: MLRun, eng: Engram, coef: dict[str, float], *, null: bool = Fals
 
 
 def erase(phase: Erase, run: MLRun) -> None:
-    """Subtract α s_l E_l of the (summed) engrams of ``memory`` from every layer."""
+    """Subtract α s_l E_l of the (summed) engrams of ``memory`` from every layer; with
+    ``search``, α (and p) are those :func:`search_alpha` picks, logged in ``alpha_search``."""
     memories = run.expand(phase.memory)
     eng = compose(run, memories)
-    s = scaling_factors(eng, run.weights(), phase.scaling, phase.p)
-    _apply(run, eng, {k: -phase.alpha * v for k, v in s.items()})
-    key = _key(run, memories, eng) + ("" if phase.scaling == "plain" else f"[wn,p={phase.p:g}]")
-    run.edits[key] = run.edits.get(key, 0.0) - phase.alpha
+    alpha, scaling, p = phase.alpha, phase.scaling, phase.p
+    if phase.search is not None:
+        found = search_alpha(run, phase, memories, eng, _key(run, memories, eng))
+        run.log.setdefault("alpha_search", []).append(found)
+        alpha, p = found.best
+        scaling = "weight-norm" if phase.search.p is not None else scaling
+    s = scaling_factors(eng, run.weights(), scaling, p)
+    _apply(run, eng, {k: -alpha * v for k, v in s.items()})
+    key = _key(run, memories, eng) + ("" if scaling == "plain" else f"[wn,p={p:g}]")
+    run.edits[key] = run.edits.get(key, 0.0) - alpha
     if abs(run.edits[key]) < 1e-12:
         del run.edits[key]
     run.log.setdefault("scaling", {})[phase.phase] = s
     run.log.setdefault("edits", []).append(
-        (phase.phase, key, {k: -phase.alpha * v for k, v in s.items()}, False)
+        (phase.phase, key, {k: -alpha * v for k, v in s.items()}, False)
     )
 
 

@@ -61,6 +61,7 @@ from engramlab.protocol._schema import Group as Group
 from engramlab.protocol._schema import Implant as Implant
 from engramlab.protocol._schema import Light as Light
 from engramlab.protocol._schema import Phase as Phase
+from engramlab.protocol._schema import Probe as Probe
 from engramlab.protocol._schema import Protocol as Protocol
 from engramlab.protocol._schema import Reactivate as Reactivate
 from engramlab.protocol._schema import Record as Record

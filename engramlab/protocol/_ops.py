@@ -359,6 +359,17 @@ register_op(
 )
 register_op(
     OpSpec(
+        "probe",
+        m.Probe,
+        None,
+        step.no_memory,
+        words.describe_fields,
+        "{phase: probe-after, op: probe, data: digits, sites: [layers.0, layers.1], steps: 300}",
+        _ml("ml_probe.probe"),
+    )
+)
+register_op(
+    OpSpec(
         "potentiate",
         m.Potentiate,
         "Update",

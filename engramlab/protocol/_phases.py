@@ -35,6 +35,7 @@ __all__ = [
     "MAX_TRIALS",
     "Ablate",
     "Allocate",
+    "AlphaSearch",
     "CellTag",
     "Coactivate",
     "Condition",
@@ -56,6 +57,7 @@ __all__ = [
     "Opsin",
     "PhaseModel",
     "Potentiate",
+    "Probe",
     "Reactivate",
     "Shrink",
     "Silence",
@@ -336,14 +338,42 @@ class Forget(_Phase):
     mode: Literal["decay", "interference"] = "decay"
 
 
+class AlphaSearch(_Model):
+    """An erase's strength search, like the reference package's TOFU ``search``: every α (×
+    every scaling exponent ``p`` when given, weight-norm scaling) is tried on the training
+    split, and the erase applies the α (p) that brings the forget concepts' accuracy to chance
+    (≤ chance + ``tolerance``) with the highest retain accuracy — or, when none does, the one
+    with the lowest forget accuracy."""
+
+    #: the strengths tried (the reference package's grid by default)
+    alpha: Annotated[
+        list[Annotated[float, Field(gt=0.0, le=100.0)]], Field(min_length=1, max_length=MAX_LIST)
+    ] = [0.3, 0.6, 0.9, 1.2, 1.5, 2.0]
+    #: weight-norm exponents tried with every α (``scaling: weight-norm``); none: ``p`` only
+    p: (
+        Annotated[
+            list[Annotated[float, Field(ge=-100.0, le=100.0)]],
+            Field(min_length=1, max_length=MAX_LIST),
+        ]
+        | None
+    ) = None
+    #: the dataset scored (default: the one the erased memories were formed on)
+    data: str | None = None
+    #: how far above chance the forget accuracy may stay and still count as at chance
+    tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+
+
 class Erase(_Phase):
-    """Subtract an estimated engram."""
+    """Subtract an estimated engram (with ``search``: at the strength a search picks)."""
 
     op: Literal["erase"]
     memory: Slug | Names
     alpha: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
     scaling: Literal["plain", "weight-norm"] = "plain"
     p: Annotated[float, Field(ge=-100.0, le=100.0)] = 1.0
+    #: scan α (× p) and apply the best: ``{alpha: [0.3, 0.6, 0.9], p: [1, 2], data: digits,
+    #: tolerance: 0.05}`` (docs/ai_engrams.md)
+    search: AlphaSearch | None = None
 
 
 class Implant(_Phase):
@@ -404,6 +434,21 @@ class Estimate(_Phase):
     #: sham: the estimator whose engram the random engram matches in norm, layer by layer
     #: (default ``closed-form``; e.g. ``graft`` or ``delta``)
     like: str | None = None
+
+
+class Probe(_Phase):
+    """Fit a linear probe of the concept on site activity: is an erased memory silent or gone?
+
+    Per site, a multinomial logistic regression of the concept on the activity over ``data``'s
+    training split, scored per concept on the test split (``/probes``)."""
+
+    op: Literal["probe"]
+    data: str
+    #: the sites whose activity is probed (e.g. ``[layers.0, layers.1]``)
+    sites: Annotated[list[str], Field(min_length=1, max_length=MAX_LIST)]
+    #: full-batch Adam steps of the probe
+    steps: Annotated[int, Field(gt=0, le=10_000)] = 300
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 0.05
 
 
 #: The base class of every phase model (``phase``, ``hours``).

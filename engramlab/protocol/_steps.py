@@ -25,6 +25,7 @@ __all__ = [
     "coactivate",
     "delay",
     "drug",
+    "no_memory",
     "edit",
     "estimate",
     "form",
@@ -76,7 +77,8 @@ def form(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
 
 
 def coactivate(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
-    """Two or more tagged, activatable ensembles driven together; may form an association."""
+    """Two or more tagged, activatable ensembles driven together; may form an association
+    (on ML subjects a rank-one write, which is the memory's engram: it may be erased)."""
     touched: list[str] = []
     names = list(ph.ensembles)
     infos = [w.ensemble(i, ph, n, ("ensembles", j)) for j, n in enumerate(names)]
@@ -93,6 +95,8 @@ def coactivate(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
     if ph.memory is not None and w.step(i, ph, ph.memory, ("memory",)):
         touched.append(ph.memory)
     w.form(ph.memory)
+    if ph.memory is not None:  # on ML subjects the write is the memory's engram
+        w.estimated.add(ph.memory)
     return touched
 
 
@@ -126,6 +130,11 @@ def estimate(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
                     "before it" + did_you_mean(m, w.order + list(w.families)),
                 )
             w.estimated.add(m)
+    return []
+
+
+def no_memory(w: Walk, i: int, ph: Any, t: float, dur: float) -> list[str]:
+    """A measurement that names no memory (a probe of activity): no life-cycle step."""
     return []
 
 

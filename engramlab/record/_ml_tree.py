@@ -16,6 +16,8 @@ import numpy as np
 import xarray as xr
 
 from engramlab.record._align import item_layout, merge_labels
+from engramlab.record._ml_probe import probes_node
+from engramlab.record._ml_search import alpha_search_node
 from engramlab.record._schedule import schedule_node
 from engramlab.record._tree import _attrs, delta_norm_node, lifecycle_node, root_attrs
 
@@ -421,6 +423,8 @@ def build_ml_tree(loaded, seed: int, logs, *, status: str) -> xr.DataTree:
     _statistics(logs, sc, nodes)
     _world(logs[0].runs[0].datasets if logs and logs[0].runs else {}, nodes)
     _edits(logs, sc, nodes)
+    alpha_search_node(logs, sc, nodes)
+    probes_node(logs, sc, nodes)
     nodes["lifecycle"] = lifecycle_node(loaded, logs, sc)
     nodes["schedule"] = schedule_node(loaded)
     root = xr.Dataset(attrs=root_attrs(loaded, seed, logs, status))

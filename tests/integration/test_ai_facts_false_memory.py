@@ -1,5 +1,7 @@
 """Facts false memory: rank-one writes (coactivate) give one subject another's objects on a
-transformer trained from scratch; the other facts are retained."""
+transformer trained from scratch; the other facts are retained, and a random write of the same
+rank and norm (the sham) does not do it. The bundled protocol runs 8 subjects (the sham
+comparison, slow); the other checks use the first 3."""
 
 from __future__ import annotations
 
@@ -11,11 +13,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+PROTOCOL = ROOT / "protocols" / "facts_false_memory.yaml"
+
+
 @pytest.fixture(scope="module")
 def tree():
     from engramlab import run_protocol
+    from engramlab.protocol import load_variant
 
-    return run_protocol(ROOT / "protocols" / "facts_false_memory.yaml", write=False).tree
+    variant = load_variant(PROTOCOL.read_text(), [("groups.transformer.n", 3)], str(PROTOCOL))
+    return run_protocol(variant, write=False).tree
 
 
 def test_transformer_learned_every_fact(tree):
@@ -50,3 +57,31 @@ def test_the_write_is_rank_one_per_fact(tree):
         assert (s > 1e-6 * s[0]).sum() <= 4  # one rank-one write per fact of s0 (4 relations)
     assert tree["engrams/s0-as-s1"].attrs["estimator"] == "rank-one"
     assert tree["lifecycle"]["state"].sel(phase="false-memory", memory="s0-as-s1")[0] == "labile"
+
+
+def test_the_sham_write_has_the_rank_and_norm_of_the_write_and_gives_no_false_memory(tree):
+    b = tree["behaviour"].to_dataset()
+    acc = b["accuracy"]
+    sham = acc.where(b["phase"] == "test-sham", drop=True)
+    write = acc.where(b["phase"] == "test-write", drop=True)
+    concepts = list(write["concept"].values)
+    s0 = concepts.index("s0")
+    # s0's prompts answer s1's objects after the write (so s0's own facts are lost) ...
+    assert write.values[:, s0].mean() <= 0.1
+    # ... and not after the sham: s0 keeps most of its facts
+    assert sham.values[:, s0].mean() >= 0.5
+
+
+@pytest.mark.slow
+def test_write_beats_its_sham_over_8_subjects():
+    from engramlab import run_protocol
+    from engramlab.analysis import compare_conditions, unlearning_summary
+
+    t = run_protocol(PROTOCOL, write=False).tree
+    s = unlearning_summary(t, ["s0"], "base", ["test-write", "test-sham"])
+    # s0's own facts: replaced by the write, kept under the sham of its rank and norm
+    f = compare_conditions(s, "test-write", "test-sham", "forget")
+    assert f["n"] >= 8 and f["p"] < 0.05 and f["difference"] < -0.5, f
+    # and the write is the more selective edit (others kept minus s0 kept)
+    sel = compare_conditions(s, "test-write", "test-sham", "selectivity")
+    assert sel["p"] < 0.05 and sel["difference"] > 0.4, sel

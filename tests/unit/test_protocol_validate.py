@@ -83,7 +83,7 @@ CASES = [
             (
                 24,
                 29,
-                "unknown op 'foo'; valid ops: expose, condition, train, test, reactivate, silence, coactivate, delay, consolidate, drug, allocate, ablate, forget, erase, implant, estimate, potentiate, shrink",
+                "unknown op 'foo'; valid ops: expose, condition, train, test, reactivate, silence, coactivate, delay, consolidate, drug, allocate, ablate, forget, erase, implant, estimate, probe, potentiate, shrink",
             ),
         ],
     ),
@@ -95,7 +95,7 @@ CASES = [
             (
                 23,
                 5,
-                "phase 'wait' is missing required key 'op' (valid ops: expose, condition, train, test, reactivate, silence, coactivate, delay, consolidate, drug, allocate, ablate, forget, erase, implant, estimate, potentiate, shrink)",
+                "phase 'wait' is missing required key 'op' (valid ops: expose, condition, train, test, reactivate, silence, coactivate, delay, consolidate, drug, allocate, ablate, forget, erase, implant, estimate, probe, potentiate, shrink)",
             ),
         ],
     ),
