@@ -105,7 +105,7 @@ def _freezing(run: Any, stimuli: list[str], hooks: dict, gen: torch.Generator) -
     sub = run.subject
     total = torch.zeros(sub.n_subjects)
     for _ in range(PROBE_TRIALS):
-        inputs = run.world.inputs(stimuli, sub.n_subjects, gen)
+        inputs = run.world.inputs(stimuli, sub.n_subjects, gen, seeds=sub.seeds)
         with sub.hooks(hooks):
             rates = sub.step(inputs, generator=gen, plastic=False)
         total += sub.freezing(rates)

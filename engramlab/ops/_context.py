@@ -79,17 +79,23 @@ class GroupRun:
         duration: float | None = None,
         inputs: dict[str, torch.Tensor] | None = None,
         scale: float = 1.0,
+        learners: Sequence[str] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Run and log one trial; returns the rates of every region.
 
         ``inputs`` (site -> drive) replaces the world's stimuli when given; ``scale``
-        multiplies the stimuli's intensity (e.g. an offline replay)."""
+        multiplies the stimuli's intensity (e.g. an offline replay); ``learners`` limits
+        plasticity to those projections."""
         self.apply_drugs()
         if inputs is None:
-            inputs = self.world.inputs(stimuli, self.n, self.generator, scale=scale)
+            inputs = self.world.inputs(
+                stimuli, self.n, self.generator, scale=scale, seeds=self.subject.seeds
+            )
         with self.subject.hooks(hooks or {}):
-            rates = self.subject.step(inputs, generator=self.generator, plastic=plastic)
-        freezing = self.subject.freezing(rates)
+            rates = self.subject.step(
+                inputs, generator=self.generator, plastic=plastic, learners=learners
+            )
+        freezing = self.subject.freezing(rates, generator=self.generator)
         self.trials.append(
             Trial(
                 phase=phase,
