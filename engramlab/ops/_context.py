@@ -80,12 +80,14 @@ class GroupRun:
         inputs: dict[str, torch.Tensor] | None = None,
         scale: float = 1.0,
         learners: Sequence[str] | None = None,
+        transient: dict[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Run and log one trial; returns the rates of every region.
 
         ``inputs`` (site -> drive) replaces the world's stimuli when given; ``scale``
         multiplies the stimuli's intensity (e.g. an offline replay); ``learners`` limits
-        plasticity to those projections."""
+        plasticity to those projections; ``transient`` sets regions' starting state (see
+        :meth:`Circuit.step`)."""
         self.apply_drugs()
         if inputs is None:
             inputs = self.world.inputs(
@@ -93,7 +95,11 @@ class GroupRun:
             )
         with self.subject.hooks(hooks or {}):
             rates = self.subject.step(
-                inputs, generator=self.generator, plastic=plastic, learners=learners
+                inputs,
+                generator=self.generator,
+                plastic=plastic,
+                learners=learners,
+                transient=transient,
             )
         freezing = self.subject.freezing(rates, generator=self.generator)
         self.trials.append(

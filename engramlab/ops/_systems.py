@@ -2,8 +2,9 @@
 and ``shrink``.
 
 - ``consolidate`` replays offline ``replays`` times, by the circuit's ``replay`` mode.
-  ``recurrent``: each replay event kicks a random sparse set of the ``replay_site`` (CA3) with
-  ``replay_noise``, with no stimulus; the site's recurrent weights settle into whatever
+  ``recurrent``: each replay event starts the ``replay_site`` (CA3) from a random sparse kick
+  of ``replay_noise`` (removed as it settles), with no stimulus; its recurrent weights settle
+  into whatever
   pattern they store best and the rest of the circuit follows, with plasticity on only in the
   ``replay_learners`` (the cortical pathways). What is replayed is what the weights hold now:
   a lesioned or silenced engram replays nothing. ``trace`` (the v1 mechanism): the experience
@@ -56,7 +57,7 @@ def _replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
             i,
             [],
             plastic=True,
-            hooks={f"{site}.input": [_drive(kick)]},
+            transient={site: kick},
             duration=per,
             inputs={},
             learners=learners,

@@ -154,14 +154,17 @@ class Circuit(HookedModule):
         generator: torch.Generator,
         plastic: bool,
         learners: Sequence[str] | None = None,
+        transient: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """One trial: a sweep through the regions; returns the rate of every region.
 
         ``inputs`` maps input regions to their drive ``(subject, unit)``; missing inputs are
         silent. A region with a recurrent projection then settles for ``settle`` iterations
-        (its current plus the collaterals' current from its previous rate). With
-        ``plastic=True`` every plastic projection (or only those in ``learners``) then updates
-        its early weights.
+        (its current plus the collaterals' current from its previous rate); ``transient``
+        (region -> current) adds to a region's current only before it settles, setting the
+        state its collaterals start from (an offline replay's noise). With ``plastic=True``
+        every plastic projection (or only those in ``learners``) then updates its early
+        weights.
         """
         s = self.n_subjects
         rates: dict[str, torch.Tensor] = {}
@@ -181,7 +184,9 @@ class Circuit(HookedModule):
                 if rs.noise > 0:
                     cur = cur + rs.noise * torch.randn(s, rs.size, generator=generator)
             cur = self.run_hooks(f"{r}.input", cur)
-            rate = self._activate(r, cur).masked_fill(self.ablated(r), 0.0)
+            kick = transient.get(r) if transient else None
+            start = cur if kick is None else cur + kick
+            rate = self._activate(r, start).masked_fill(self.ablated(r), 0.0)
             rec = self._recurrent.get(r)
             if rec is not None:
                 weights[rec.key] = self.weight(rec.key)

@@ -5,7 +5,9 @@ principal cell fire only if its excitation is within about E % of the most excit
 ensemble's size is then not fixed (as in k-winners-take-all) but follows the distribution of
 drive: a few strongly driven cells (a light-driven tag, a stored pattern) silence the rest, a
 flat drive recruits many. Feed-forward inhibition, recruited by the afferent volley as a
-whole, is modelled as a subtraction of ``ffi`` × the region's mean current.
+whole, is modelled as a subtraction of ``ffi`` × the region's mean excitatory (positive)
+current; a region whose currents are all negative (a silent input under a negative bias) stays
+silent.
 
 >>> import torch
 >>> x = torch.tensor([[1.0, 0.95, 0.5, 0.2]])
@@ -27,12 +29,12 @@ def emax(
 ) -> torch.Tensor:
     """Rates ``(subject, unit)`` of a region under feedback (E%-max) and feed-forward inhibition.
 
-    The current after feed-forward inhibition is ``c = current − ffi · mean(current)``; the
+    The current after feed-forward inhibition is ``c = current − ffi · mean(relu(current))``; the
     feedback threshold is ``(1 − e) · max(c)``; a unit above it fires at
     ``tanh(gain · (c − threshold))``, or (``gain=None``) at its excess normalised to 1 for the
     most driven unit. A region whose best unit has no positive current is silent.
     """
-    c = current - ffi * current.mean(-1, keepdim=True) if ffi > 0 else current
+    c = current - ffi * current.clamp_min(0.0).mean(-1, keepdim=True) if ffi > 0 else current
     top = c.amax(-1, keepdim=True)
     thr = (1.0 - e) * top.clamp_min(0.0)
     excess = (c - thr).clamp_min(0.0) * (top > 0)

@@ -49,7 +49,14 @@ def stc_pass_time(circuit, hours: float) -> None:
         tag = circuit.component("tag", key)
         prp = circuit.prp(p.post).clone()
         k = cs.capture_per_hour * circuit.consolidation_gate[p.post]
-        for _ in range(n):
+        if k > 0 and float(prp.max()) < 1e-6:
+            k = 0.0  # no proteins left: nothing to capture, only decay
+        steps = n
+        if k == 0.0:
+            early.mul_(math.exp(-window / cs.tau_hours))
+            tag.mul_(math.exp(-window / cs.tag_tau_hours))
+            steps = 0
+        for _ in range(steps):
             if k > 0:
                 rate = k * prp[:, :, None] * tag
                 moved = early * (1.0 - torch.exp(-rate * dt))
