@@ -1,7 +1,7 @@
 """Generate the region and projection tables of docs/circuit.md from the bundled circuit.
 
-    python docs/_gen_circuit_tables.py          # rewrite the tables
-    python docs/_gen_circuit_tables.py --check  # exit 1 if the page is out of date
+python docs/_gen_circuit_tables.py          # rewrite the tables
+python docs/_gen_circuit_tables.py --check  # exit 1 if the page is out of date
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from engramlab.subjects import load_circuit
 PAGE = Path(__file__).with_name("circuit.md")
 BEGIN = "<!-- BEGIN GENERATED: circuit tables (docs/_gen_circuit_tables.py) -->"
 END = "<!-- END GENERATED: circuit tables -->"
+BEGIN_V2 = "<!-- BEGIN GENERATED: circuit tables v2 (docs/_gen_circuit_tables.py) -->"
+END_V2 = "<!-- END GENERATED: circuit tables v2 -->"
 
 
 def _region_rows(spec) -> list[str]:
@@ -24,6 +26,9 @@ def _region_rows(spec) -> list[str]:
             k = max(1, round(r.sparsity * r.size))
             act = f"kWTA, sparsity {r.sparsity} ({k} winners)"
             act += f", rate `tanh({r.rate_gain}·excess)`" if r.rate_gain else ", rate normalised"
+        elif r.activation == "emax":
+            act = f"E%-max, E {r.e_max}, FFI {r.ffi}"
+            act += f", rate `tanh({r.rate_gain}·excess)`" if r.rate_gain else ", rate normalised"
         bits = [f"noise {r.noise}"]
         if r.bias:
             bits.append(f"bias {r.bias}")
@@ -31,6 +36,8 @@ def _region_rows(spec) -> list[str]:
             bits.append(f"pattern_fraction {r.pattern_fraction}")
         if r.trace_gain:
             bits.append(f"trace_gain {r.trace_gain} (τ {r.trace_tau_hours} h)")
+        if any(p.pre == p.post == name for p in spec.projections):
+            bits.append(f"settles {r.settle} iterations")
         rows.append(f"| `{name}` | {r.size} | {act} | {', '.join(bits)} |")
     return rows
 
@@ -50,10 +57,13 @@ def _projection_rows(spec) -> list[str]:
                 parts.append(f"structural share {p.structural_fraction}")
             if p.structural_lr:
                 parts.append(f"structural lr {p.structural_lr}, max {p.structural_max}")
+                if p.structural_threshold:
+                    parts.append(f"co-activity ≥ {p.structural_threshold}")
             if p.late_tau_days is not None:
                 parts.append(f"late turnover τ {p.late_tau_days} d")
             rule = ", ".join(parts)
-        rows.append(f"| `{p.key}` | {p.density} | {p.weight} | {rule} |")
+        kind = " (recurrent)" if p.pre == p.post else ""
+        rows.append(f"| `{p.key}`{kind} | {p.density} | {p.weight} | {rule} |")
     return rows
 
 
@@ -85,10 +95,42 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def render_v2() -> str:
+    """The tables of the staged v2 circuit (``mouse-fear-v2``)."""
+    spec = load_circuit("mouse-fear-v2")
+    c, ro = spec.consolidation, spec.readout
+    lines = [
+        "#### Regions (v2)",
+        "",
+        *_region_rows(spec),
+        "",
+        "#### Projections (v2)",
+        "",
+        *_projection_rows(spec),
+        "",
+        f"Stimulus patterns: per {spec.patterns}. Readout: `p = sigmoid({ro.gain} · (mean "
+        f"{ro.site} rate − {ro.threshold}))`, freezing = fraction of {ro.bins} bins frozen "
+        f"with probability p.",
+        f"Consolidation: rule `{c.rule}` (tags τ {c.tag_tau_hours} h, proteins τ "
+        f"{c.prp_tau_hours} h above a summed potentiation of {c.prp_threshold}, capture "
+        f"{c.capture_per_hour}/h, early decay τ {c.tau_hours} h); replay `{c.replay}` from "
+        f"{c.replay_site} (kick {c.replay_noise} on {c.replay_fraction:.0%} of units), "
+        f"learning in {', '.join(c.replay_learners) or 'every plastic projection'}.",
+    ]
+    return "\n".join(lines)
+
+
+def _splice(text: str, begin: str, end: str, body: str) -> str:
+    head, found, rest = text.partition(begin)
+    if not found:
+        return text
+    _, _, tail = rest.partition(end)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
 def updated(text: str) -> str:
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{render()}\n{END}{tail}"
+    text = _splice(text, BEGIN, END, render())
+    return _splice(text, BEGIN_V2, END_V2, render_v2())
 
 
 if __name__ == "__main__":

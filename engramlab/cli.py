@@ -84,7 +84,9 @@ def schema() -> None:
 
 @main.command("list")
 def list_() -> None:
-    """List the bundled protocols: name, title, path."""
+    """List the bundled protocols (name, title, path) and the bundled circuits."""
+    from engramlab.subjects import bundled_circuits
+
     rows = []
     for path, name, title in bundled_protocols():
         try:
@@ -98,6 +100,7 @@ def list_() -> None:
     width = max(len(name) for name, _, _ in rows)
     for name, title, shown in rows:
         click.echo(one_line(f"{name:<{width}}  {title}  ({shown})"))
+    click.echo(one_line(f"circuits: {', '.join(bundled_circuits())}"))
 
 
 @main.command()

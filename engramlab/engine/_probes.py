@@ -114,7 +114,7 @@ def _freezing(run: Any, stimuli: list[str], hooks: dict, gen: torch.Generator) -
     sub = run.subject
     total = torch.zeros(sub.n_subjects)
     for _ in range(PROBE_TRIALS):
-        inputs = run.world.inputs(stimuli, sub.n_subjects, gen)
+        inputs = run.world.inputs(stimuli, sub.n_subjects, gen, seeds=sub.seeds)
         with sub.hooks(hooks):
             rates = sub.step(inputs, generator=gen, plastic=False)
         total += sub.freezing(rates)
@@ -128,7 +128,7 @@ def _excess(run: Any, members: torch.Tensor, site: str, stimuli: list[str], gen)
     n_mem = members.sum(-1).to(torch.float64)
     total = torch.zeros(sub.n_subjects, dtype=torch.float64)
     for _ in range(PROBE_TRIALS):
-        inputs = run.world.inputs(stimuli, sub.n_subjects, gen)
+        inputs = run.world.inputs(stimuli, sub.n_subjects, gen, seeds=sub.seeds)
         active = sub.step(inputs, generator=gen, plastic=False)[site] > 0
         overlap = (active & members).sum(-1).to(torch.float64) / n_mem.clamp_min(1.0)
         total += overlap - active.to(torch.float64).mean(-1)

@@ -80,21 +80,31 @@ class GroupRun:
         inputs: dict[str, torch.Tensor] | None = None,
         scale: float = 1.0,
         offline: bool = False,
+        learners: Sequence[str] | None = None,
+        transient: dict[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Run and log one trial; returns the rates of every region.
 
         ``inputs`` (site -> drive) replaces the world's stimuli when given; ``scale``
         multiplies the stimuli's intensity (e.g. an offline replay). ``offline`` marks a trial
         the subject does not live through awake (replay): no surprise, hence no
-        destabilisation and no extinction learning."""
+        destabilisation and no extinction learning. ``learners`` limits plasticity to those
+        projections; ``transient`` sets regions' starting state (see :meth:`Circuit.step`)."""
         self.apply_drugs()
         if inputs is None:
-            inputs = self.world.inputs(stimuli, self.n, self.generator, scale=scale)
+            inputs = self.world.inputs(
+                stimuli, self.n, self.generator, scale=scale, seeds=self.subject.seeds
+            )
         with self.subject.hooks(hooks or {}):
             rates = self.subject.step(
-                inputs, generator=self.generator, plastic=plastic, lived=not offline
+                inputs,
+                generator=self.generator,
+                plastic=plastic,
+                learners=learners,
+                transient=transient,
+                lived=not offline,
             )
-        freezing = self.subject.freezing(rates)
+        freezing = self.subject.freezing(rates, generator=self.generator)
         self.trials.append(
             Trial(
                 phase=phase,

@@ -1,12 +1,17 @@
 """Update and Delete ops acting on whole pathways: ``consolidate``, ``forget``, ``potentiate``
 and ``shrink``.
 
-- ``consolidate`` replays a memory offline ``replays`` times: the experience it was formed with
-  is reinstated at ``replay_intensity`` while the activity pattern the memory left in the
-  ``replay_sites`` (the hippocampus) is driven by an endogenous current (``replay_drive`` ×
-  its rate at encoding), with plasticity on and no US. Replay never depends on experimenters'
-  tags. Slow projections (a cortical
-  pathway) learn from what the hippocampal engram reinstates (complementary learning systems).
+- ``consolidate`` replays offline ``replays`` times, by the circuit's ``replay`` mode.
+  ``recurrent``: each replay event starts the ``replay_site`` (CA3) from a random sparse kick
+  of ``replay_noise`` (removed as it settles), with no stimulus; its recurrent weights settle
+  into whatever
+  pattern they store best and the rest of the circuit follows, with plasticity on only in the
+  ``replay_learners`` (the cortical pathways). What is replayed is what the weights hold now:
+  a lesioned or silenced engram replays nothing. ``trace`` (the v1 mechanism): the experience
+  the memory was formed with is reinstated at ``replay_intensity`` while the activity pattern
+  it left in the ``replay_sites`` is driven by ``replay_drive`` × its rate at encoding.
+  Replay never depends on experimenters' tags. Slow projections (a cortical pathway) learn
+  from what the hippocampus reinstates (complementary learning systems).
 - ``forget`` with ``mode: decay`` lets ``hours`` pass while every learned change relaxes toward
   the naive weights (``forget_tau_hours``); ``mode: interference`` presents new random
   experiences with plasticity on (``interference_per_hour``), which overwrite old ones. They
@@ -38,9 +43,36 @@ def _drive(delta: torch.Tensor):
     return hook
 
 
-def consolidate(phase: Consolidate, run: GroupRun) -> None:
-    """Offline replay of ``memory`` (systems consolidation)."""
+def _replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
+    """Noise-driven offline reactivation of the replay site's recurrent network."""
     cs = run.subject.spec.consolidation
+    site = cs.replay_site
+    size = run.subject.spec.regions[site].size
+    k = max(1, round(cs.replay_fraction * size))
+    learners = list(cs.replay_learners) or None
+    per = None if phase.hours is None else phase.hours / phase.replays
+    for i in range(phase.replays):
+        order = torch.argsort(torch.rand(run.n, size, generator=run.generator), dim=-1)
+        kick = torch.zeros(run.n, size).scatter_(-1, order[:, :k], cs.replay_noise)
+        run.run_trial(
+            phase.phase,
+            i,
+            [],
+            plastic=True,
+            transient={site: kick},
+            duration=per,
+            inputs={},
+            learners=learners,
+            offline=True,
+        )
+
+
+def consolidate(phase: Consolidate, run: GroupRun) -> None:
+    """Offline replay (systems consolidation), by the circuit's ``replay`` mode."""
+    cs = run.subject.spec.consolidation
+    if cs.replay == "recurrent":
+        _replay_recurrent(phase, run)
+        return
     hooks: dict[str, list] = {}
     for site, pattern in run.memory_traces.get(phase.memory, {}).items():
         if isinstance(pattern, torch.Tensor):

@@ -25,7 +25,9 @@ import torch
 
 from engramlab.subjects import _reconsolidation
 from engramlab.subjects._hooks import HookedModule
+from engramlab.subjects._inhibition import emax
 from engramlab.subjects._spec import CircuitSpec, ProjectionSpec
+from engramlab.subjects._tagging import stc_mark, stc_pass_time
 
 __all__ = ["Circuit"]
 
@@ -66,10 +68,17 @@ class Circuit(HookedModule):
         self.spec = spec
         self.order = order
         self.n_subjects = len(seeds)
+        #: the subjects' seeds (per-subject stimulus patterns are drawn from them)
+        self.seeds = tuple(int(s) for s in seeds)
         self.projections: dict[str, ProjectionSpec] = {p.key: p for p in spec.projections}
         self._into: dict[str, list[ProjectionSpec]] = {r: [] for r in order}
+        #: region -> its recurrent projection (collaterals onto itself), if any
+        self._recurrent: dict[str, ProjectionSpec] = {}
         for p in spec.projections:
-            self._into[p.post].append(p)
+            if p.pre == p.post:
+                self._recurrent[p.post] = p
+            else:
+                self._into[p.post].append(p)
 
         masks, inits = {}, {}
         for key, p in self.projections.items():
@@ -79,6 +88,8 @@ class Circuit(HookedModule):
                 g = torch.Generator().manual_seed(_mix(seed, key))
                 m = torch.rand(post, pre, generator=g) < p.density
                 w = torch.rand(post, pre, generator=g) * p.weight / (p.density * pre)
+                if p.pre == p.post:
+                    m.fill_diagonal_(False)  # collaterals, no autapses
                 m_list.append(m)
                 w_list.append(w * m)
             masks[key] = torch.stack(m_list)
@@ -90,12 +101,16 @@ class Circuit(HookedModule):
             self.register_buffer(_buf("early", key), torch.zeros_like(inits[key]))
             self.register_buffer(_buf("struct", key), torch.zeros_like(inits[key]))
             self.register_buffer(_buf("row_l1", key), inits[key].abs().sum(-1))
+            if spec.consolidation.rule == "stc":
+                self.register_buffer(_buf("tag", key), torch.zeros_like(inits[key]))
         for r, rs in spec.regions.items():
             self.register_buffer(_buf("excitability", r), torch.zeros(self.n_subjects, rs.size))
             self.register_buffer(
                 _buf("ablated", r), torch.zeros(self.n_subjects, rs.size, dtype=torch.bool)
             )
             self.register_buffer(_buf("trace", r), torch.zeros(self.n_subjects, rs.size))
+            if spec.consolidation.rule == "stc":
+                self.register_buffer(_buf("prp", r), torch.zeros(self.n_subjects, rs.size))
         # reconsolidation / extinction (engramlab.subjects._reconsolidation): labile buffers
         _reconsolidation.add_buffers(self)
         #: plasticity gate per postsynaptic region (0 closes it, e.g. an NMDA blocker)
@@ -113,9 +128,14 @@ class Circuit(HookedModule):
         )
 
     def component(self, kind: str, key: str) -> torch.Tensor:
-        """A per-projection buffer: ``mask``, ``initial``, ``late``, ``early``, ``struct`` or
-        ``labile`` (the part of ``late`` a retrieval destabilised; not added to the weight)."""
+        """A per-projection buffer: ``mask``, ``initial``, ``late``, ``early``, ``struct``,
+        ``labile`` (the part of ``late`` a retrieval destabilised; not added to the weight) or
+        ``tag`` (the synaptic tags, under the ``stc`` consolidation rule)."""
         return self.get_buffer(_buf(kind, key))
+
+    def prp(self, region: str) -> torch.Tensor:
+        """Plasticity-related protein supply per unit (``stc`` rule), ``(subject, unit)``."""
+        return self.get_buffer(_buf("prp", region))
 
     def trace(self, region: str) -> torch.Tensor:
         """Per-unit excitability trace left by recent learning, ``(subject, unit)``."""
@@ -137,12 +157,19 @@ class Circuit(HookedModule):
         *,
         generator: torch.Generator,
         plastic: bool,
+        learners: Sequence[str] | None = None,
+        transient: Mapping[str, torch.Tensor] | None = None,
         lived: bool = False,
     ) -> dict[str, torch.Tensor]:
         """One trial: a sweep through the regions; returns the rate of every region.
 
         ``inputs`` maps input regions to their drive ``(subject, unit)``; missing inputs are
-        silent. With ``plastic=True`` every plastic projection then updates its early weights.
+        silent. A region with a recurrent projection then settles for ``settle`` iterations
+        (its current plus the collaterals' current from its previous rate); ``transient``
+        (region -> current) adds to a region's current only before it settles, setting the
+        state its collaterals start from (an offline replay's noise). With ``plastic=True``
+        every plastic projection (or only those in ``learners``) then updates its early
+        weights.
         ``lived=True`` marks a trial the subject lives through (not a probe, not offline
         replay): its surprise then destabilises reactivated synapses and drives extinction
         learning (:func:`engramlab.subjects._reconsolidation.lived`).
@@ -165,11 +192,19 @@ class Circuit(HookedModule):
                 if rs.noise > 0:
                     cur = cur + rs.noise * torch.randn(s, rs.size, generator=generator)
             cur = self.run_hooks(f"{r}.input", cur)
-            rate = self._activate(r, cur)
-            rate = rate.masked_fill(self.ablated(r), 0.0)
+            kick = transient.get(r) if transient else None
+            start = cur if kick is None else cur + kick
+            rate = self._activate(r, start).masked_fill(self.ablated(r), 0.0)
+            rec = self._recurrent.get(r)
+            if rec is not None:
+                weights[rec.key] = self.weight(rec.key)
+                for _ in range(rs.settle):
+                    c = torch.einsum("spq,sq->sp", weights[rec.key], rate)
+                    rate = self._activate(r, cur + c).masked_fill(self.ablated(r), 0.0)
+                currents[rec.key] = c
             rates[r] = self.run_hooks(r, rate)
         if plastic:
-            self._learn(rates, currents, weights)
+            self._learn(rates, currents, weights, learners)
             self._leave_traces(rates)
         if lived:  # hook: reconsolidation and extinction (separate modules)
             _reconsolidation.lived(self, rates, plastic=plastic)
@@ -179,6 +214,8 @@ class Circuit(HookedModule):
         rs = self.spec.regions[region]
         if rs.activation == "kwta":
             return _kwta(cur, rs.sparsity, rs.rate_gain)
+        if rs.activation == "emax":
+            return emax(cur, rs.e_max, rs.ffi, rs.rate_gain)
         if rs.activation == "relu":
             return cur.clamp_min(0.0)
         if rs.activation == "sigmoid":
@@ -196,10 +233,14 @@ class Circuit(HookedModule):
         rates: Mapping[str, torch.Tensor],
         currents: Mapping[str, torch.Tensor],
         weights: Mapping[str, torch.Tensor],
+        learners: Sequence[str] | None = None,
     ) -> None:
+        stc = self.spec.consolidation.rule == "stc"
         for key, p in self.projections.items():
             gate = self.plasticity_gate[p.post]
             if p.plasticity not in ("hebbian", "gradient") or p.lr == 0.0 or gate == 0.0:
+                continue
+            if learners is not None and key not in learners:
                 continue
             pre, post = rates[p.pre], rates[p.post]
             early, struct = self.component("early", key), self.component("struct", key)
@@ -213,7 +254,11 @@ class Circuit(HookedModule):
                     dw = dw - p.decay * (post**2)[:, :, None] * w
             else:  # gradient: delta rule toward the fixed (teacher) inputs' current
                 teacher = sum(
-                    (currents[q.key] for q in self._into[p.post] if q.plasticity == "none"),
+                    (
+                        currents[q.key]
+                        for q in (*self._into[p.post], *self._rec_list(p.post))
+                        if q.plasticity == "none"
+                    ),
                     torch.zeros_like(post),
                 )
                 err = teacher - currents[key]
@@ -223,6 +268,8 @@ class Circuit(HookedModule):
                 struct += p.structural_fraction * change
                 change = (1.0 - p.structural_fraction) * change
             early += change
+            if stc:
+                stc_mark(self, key, change)
             if p.structural_lr > 0:
                 co = post[:, :, None] * pre[:, None, :]
                 if p.structural_threshold > 0:
@@ -231,6 +278,10 @@ class Circuit(HookedModule):
                 struct += gate * p.structural_lr * ds * mask
             if p.norm == "row":
                 self._scale_rows(key)
+
+    def _rec_list(self, region: str) -> list[ProjectionSpec]:
+        rec = self._recurrent.get(region)
+        return [] if rec is None else [rec]
 
     def _scale_rows(self, key: str) -> None:
         """Synaptic scaling: shrink a unit's inputs back to their initial total if they grew."""
@@ -247,14 +298,17 @@ class Circuit(HookedModule):
             return
         _reconsolidation.restabilise(self, hours)  # hook: labile (reactivated) late weights
         cs = self.spec.consolidation
+        if cs.rule == "stc":
+            stc_pass_time(self, hours)
         for key, p in self.projections.items():
-            k = cs.rate_per_hour * self.consolidation_gate[p.post]
-            total = 1.0 / cs.tau_hours + k
-            keep = math.exp(-total * hours)
-            early = self.component("early", key)
             late = self.component("late", key)
-            late.add_(early * (k / total) * (1.0 - keep))
-            early.mul_(keep)
+            if cs.rule == "rate":
+                k = cs.rate_per_hour * self.consolidation_gate[p.post]
+                total = 1.0 / cs.tau_hours + k
+                keep = math.exp(-total * hours)
+                early = self.component("early", key)
+                late.add_(early * (k / total) * (1.0 - keep))
+                early.mul_(keep)
             if p.late_tau_days is not None:
                 # systems-level turnover: the consolidated change relaxes toward naive weights
                 init = self.component("initial", key)
@@ -274,10 +328,21 @@ class Circuit(HookedModule):
             self.component("early", key).mul_(keep)
             self.component("struct", key).mul_(keep)
 
-    def freezing(self, rates: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Behaviour in [0, 1]: ``sigmoid(gain · (mean readout rate − threshold))``."""
+    def freezing(
+        self, rates: Mapping[str, torch.Tensor], generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Behaviour in [0, 1]: ``p = sigmoid(gain · (mean readout rate − threshold))``.
+
+        With the readout's ``bins`` > 0 and a ``generator``, the fraction of ``bins`` time bins
+        frozen, each with probability ``p`` (freezing bouts vary trial to trial); otherwise
+        ``p`` itself (its expectation).
+        """
         ro = self.spec.readout
-        return torch.sigmoid(ro.gain * (rates[ro.site].mean(-1) - ro.threshold))
+        p = torch.sigmoid(ro.gain * (rates[ro.site].mean(-1) - ro.threshold))
+        if ro.bins == 0 or generator is None:
+            return p
+        draws = torch.rand(p.shape[0], ro.bins, generator=generator)
+        return (draws < p[:, None]).float().mean(-1)
 
 
 def _buf(kind: str, key: str) -> str:

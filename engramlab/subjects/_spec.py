@@ -68,14 +68,23 @@ class RegionSpec(_Model):
     """A population of rate units.
 
     ``activation``: ``kwta`` keeps the ``sparsity`` fraction of most driven units (graded in
-    [0, 1]); ``relu``, ``sigmoid`` and ``linear`` act unit by unit. ``bias`` is the baseline
+    [0, 1]); ``emax`` is feedback inhibition by the E%-max rule (a unit fires if its current,
+    after feed-forward inhibition ``ffi`` × the region's mean current, is within ``e_max`` of
+    the region's most driven unit), so the ensemble's size follows drive and competition;
+    ``relu``, ``sigmoid`` and ``linear`` act unit by unit. ``bias`` is the baseline
     excitability added to every unit's input current; ``noise`` the s.d. of the per-trial
     Gaussian noise in that current. ``input: true`` marks a sensory site driven by stimuli.
     """
 
     size: Annotated[int, Field(ge=1, le=MAX_REGION_UNITS)]
-    activation: Literal["kwta", "relu", "sigmoid", "linear"] = "relu"
+    activation: Literal["kwta", "emax", "relu", "sigmoid", "linear"] = "relu"
     sparsity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    #: ``emax``: a unit fires if its current is within this fraction of the region's maximum
+    e_max: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    #: ``emax``: feed-forward inhibition, subtracted as ``ffi`` × the mean current of the region
+    ffi: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    #: iterations of recurrent settling per trial in a region with a recurrent projection
+    settle: Annotated[int, Field(ge=1, le=50)] = 3
     bias: Annotated[float, Field(ge=-BIG, le=BIG)] = 0.0
     noise: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     input: bool = False
@@ -136,11 +145,15 @@ class ProjectionSpec(_Model):
 
 
 class ReadoutSpec(_Model):
-    """Behaviour: ``freezing = sigmoid(gain · (mean rate of site − threshold))`` in [0, 1]."""
+    """Behaviour: ``p = sigmoid(gain · (mean rate of site − threshold))``; freezing is ``p``, or
+    with ``bins`` > 0 the fraction of ``bins`` time bins frozen, each with probability ``p``."""
 
     site: RegionName
     gain: Annotated[float, Field(gt=0.0, le=BIG)] = 8.0
     threshold: Annotated[float, Field(ge=-BIG, le=BIG)] = 0.5
+    #: freezing scored over ``bins`` time bins per trial, each frozen with the sigmoid's
+    #: probability (drawn from the run's generator); 0: the probability itself
+    bins: Annotated[int, Field(ge=0, le=10_000)] = 0
 
 
 class ConsolidationSpec(_Model):
@@ -164,6 +177,29 @@ class ConsolidationSpec(_Model):
     #: time constant; ``interference`` mode presents this many random experiences per hour
     forget_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 96.0
     interference_per_hour: Annotated[float, Field(ge=0.0, le=BIG)] = 1.0
+    #: how ``consolidate`` replays: ``trace`` reinstates the experience and the encoding
+    #: pattern of ``replay_sites``; ``recurrent`` drives ``replay_site`` (a region with a
+    #: recurrent projection) with sparse noise and lets its recurrent weights settle into what
+    #: they hold, with no stimulus and no stored copy of any activity
+    replay: Literal["trace", "recurrent"] = "trace"
+    replay_site: RegionName | None = None
+    #: ``recurrent`` replay: a random ``replay_fraction`` of the site's units gets a kick of
+    #: ``replay_noise`` per replay event
+    replay_noise: Annotated[float, Field(ge=0.0, le=BIG)] = 1.0
+    replay_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    #: projections that learn during replay (empty: every plastic projection)
+    replay_learners: list[str] = Field(default_factory=list)
+    #: how early weights become late: ``rate`` (every early change moves at ``rate_per_hour``)
+    #: or ``stc`` (synaptic tagging and capture: see docs/circuit.md)
+    rule: Literal["rate", "stc"] = "rate"
+    #: ``stc``: synaptic tags decay with ``tag_tau_hours``; a unit whose summed potentiation
+    #: in one trial reaches ``prp_threshold`` makes plasticity-related proteins for a window
+    #: decaying with ``prp_tau_hours``; tagged early change is captured (made late) at
+    #: ``capture_per_hour`` × tag × proteins, and only while the consolidation gate is open
+    tag_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 1.5
+    prp_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 3.0
+    prp_threshold: Annotated[float, Field(ge=0.0, le=BIG)] = 0.05
+    capture_per_hour: Annotated[float, Field(ge=0.0, le=BIG)] = 2.0
 
 
 class SurpriseSpec(_Model):
@@ -208,6 +244,8 @@ class CircuitSpec(_Model):
     consolidation: ConsolidationSpec = Field(default_factory=ConsolidationSpec)
     surprise: SurpriseSpec = Field(default_factory=SurpriseSpec)
     reconsolidation: ReconsolidationSpec = Field(default_factory=ReconsolidationSpec)
+    #: stimulus patterns drawn once per ``run`` or from each ``subject``'s seed
+    patterns: Literal["run", "subject"] = "run"
 
     @model_validator(mode="after")
     def _check_graph(self) -> CircuitSpec:
@@ -231,19 +269,40 @@ class CircuitSpec(_Model):
                 raise ValueError(f"replay site {site!r} is not a region")
         if self.surprise.site is not None and self.surprise.site not in names:
             raise ValueError(f"surprise site {self.surprise.site!r} is not a region")
+        cs = self.consolidation
+        if cs.replay == "recurrent":
+            rec = {p.pre for p in self.projections if p.pre == p.post}
+            if cs.replay_site not in rec:
+                raise ValueError(
+                    f"recurrent replay needs a replay_site with a recurrent projection; got "
+                    f"{cs.replay_site!r}; regions with one: {', '.join(sorted(rec)) or 'none'}"
+                )
+        for key in cs.replay_learners:
+            if key not in keys:
+                raise ValueError(f"replay learner {key!r} is not a projection; add it or drop it")
+        for p in self.projections:
+            if p.pre == p.post and self.regions[p.pre].input:
+                raise ValueError(f"recurrent projection {p.key!r} onto an input site; drop it")
         if self.readout.site not in names:
             raise ValueError(f"readout site {self.readout.site!r} is not a region")
         if not nx.is_directed_acyclic_graph(self.graph()):
-            raise ValueError("the region graph has a cycle; circuits are feed-forward in v1")
+            raise ValueError(
+                "the region graph has a cycle; only a region's projection onto itself "
+                "(recurrent collaterals) may close a loop"
+            )
         return self
 
     def graph(self) -> nx.DiGraph:
-        """The region graph: nodes are regions, edges projections (attribute ``key``)."""
+        """The region graph: nodes are regions, edges projections between regions (attribute
+        ``key``); a region's recurrent projection is the node attribute ``recurrent``."""
         g = nx.DiGraph()
         for name, r in self.regions.items():
-            g.add_node(name, size=r.size, input=r.input)
+            g.add_node(name, size=r.size, input=r.input, recurrent=None)
         for p in self.projections:
-            g.add_edge(p.pre, p.post, key=p.key)
+            if p.pre == p.post:
+                g.nodes[p.pre]["recurrent"] = p.key
+            else:
+                g.add_edge(p.pre, p.post, key=p.key)
         return g
 
     def order(self) -> list[str]:

@@ -1,8 +1,13 @@
-"""The world of a run: stimuli as input patterns shared by every subject.
+"""The world of a run: stimuli as input patterns over the circuit's input sites.
 
 Contexts and tones are sparse binary patterns over their input site (a fraction
 ``pattern_fraction`` of its units at ``intensity``); a US drives every unit of its site. Each
 trial adds fresh Gaussian noise (the site's ``noise``) to the pattern, per subject.
+
+Where the patterns come from is the circuit's ``patterns`` setting: ``run`` draws each pattern
+once from the run seed (every subject sees the same geometry); ``subject`` draws it from each
+subject's own seed, so every virtual mouse has its own context and tone codes and n mice are
+n independent replicates of the stimulus geometry.
 
 >>> from engramlab.subjects import load_circuit
 >>> from engramlab.protocol import ContextStimulus
@@ -25,7 +30,7 @@ __all__ = ["World"]
 
 
 class World:
-    """Stimulus patterns of a run, drawn once from the run seed."""
+    """Stimulus patterns of a run, drawn from the run seed or from each subject's seed."""
 
     def __init__(self, circuit: CircuitSpec, stimuli: Mapping[str, object], seed: int):
         self.circuit = circuit
@@ -52,6 +57,34 @@ class World:
                 pat[torch.randperm(region.size, generator=g)[:k]] = 1.0
             self._patterns[name] = pat * float(getattr(st, "intensity", 1.0))
             self._sites[name] = site
+        self._per_subject: dict[tuple[str, int], torch.Tensor] = {}
+
+    def _subject_pattern(self, name: str, seed: int) -> torch.Tensor:
+        """The pattern of ``name`` for the subject of ``seed`` (drawn once, then cached)."""
+        key = (name, int(seed))
+        if key not in self._per_subject:
+            st = self.stimuli[name]
+            region = self.circuit.regions[self._sites[name]]
+            if getattr(st, "kind", None) == "us":
+                pat = torch.ones(region.size)
+            else:
+                g = torch.Generator().manual_seed(_stable(seed, f"subject:{name}"))
+                k = max(1, round(region.pattern_fraction * region.size))
+                pat = torch.zeros(region.size)
+                pat[torch.randperm(region.size, generator=g)[:k]] = 1.0
+            self._per_subject[key] = pat * float(getattr(st, "intensity", 1.0))
+        return self._per_subject[key]
+
+    def patterns(self, stimulus: str, n_subjects: int, seeds=None) -> torch.Tensor:
+        """Noiseless patterns ``(subject, unit)`` of a stimulus for a batch of subjects.
+
+        With the circuit's ``patterns: subject`` and ``seeds`` given, each row is drawn from
+        that subject's seed; otherwise every row is the run's pattern.
+        """
+        self.site(stimulus)
+        if self.circuit.patterns == "subject" and seeds is not None:
+            return torch.stack([self._subject_pattern(stimulus, s) for s in seeds])
+        return self._patterns[stimulus].expand(n_subjects, -1)
 
     def parts(self, stimulus: str | None) -> list[str]:
         """The stimuli a cue presents together: a world name is itself; a compound cue
@@ -80,16 +113,18 @@ class World:
         generator: torch.Generator,
         *,
         scale: float = 1.0,
+        seeds=None,
     ) -> dict[str, torch.Tensor]:
         """Drive of every input site for one trial, ``{site: (subject, unit)}``, with noise.
 
         Stimuli sharing a site add up; ``None`` entries are skipped (e.g. a no-shock US); a
         compound cue drives each of its parts (:meth:`parts`).
+        ``seeds`` (one per subject) selects per-subject patterns (see :meth:`patterns`).
         """
         drive: dict[str, torch.Tensor] = {}
         for name in (part for cue in stimuli for part in self.parts(cue)):
             site = self.site(name)
-            pat = self._patterns[name].expand(n_subjects, -1) * scale
+            pat = self.patterns(name, n_subjects, seeds) * scale
             drive[site] = drive.get(site, 0.0) + pat
         out: dict[str, torch.Tensor] = {}
         for site in sorted(drive):

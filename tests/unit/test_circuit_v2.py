@@ -1,0 +1,221 @@
+"""The v2 circuit mechanisms, each on its own: inhibition, per-subject patterns, freezing bins,
+recurrent pattern completion, synaptic tagging and capture."""
+
+import pytest
+import torch
+
+from engramlab.protocol import ContextStimulus
+from engramlab.subjects import load_circuit
+from engramlab.subjects._circuit import Circuit
+from engramlab.subjects._inhibition import emax
+from engramlab.world._stimuli import World
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------ inhibition
+def test_emax_ensemble_size_follows_the_shape_of_the_drive():
+    g = _gen()
+    flat = 1.0 + 0.05 * torch.randn(8, 300, generator=g)
+    peaked = flat.clone()
+    peaked[:, :6] += 2.0  # a few strongly driven units silence the rest
+    n_flat = (emax(flat, 0.2) > 0).sum(-1)
+    n_peaked = (emax(peaked, 0.2) > 0).sum(-1)
+    assert torch.all(n_flat > 50)
+    assert torch.all(n_peaked == 6)
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.06, 0.15])
+def test_emax_a_light_driven_tag_of_any_size_fires_whole(fraction):
+    g = _gen(1)
+    cur = 0.3 * torch.rand(4, 300, generator=g)
+    k = round(fraction * 300)
+    cur[:, :k] += 4.0
+    active = emax(cur, 0.4, ffi=1.0) > 0
+    assert torch.all(active[:, :k]) and not torch.any(active[:, k:])
+
+
+def test_emax_feed_forward_inhibition_shrinks_the_ensemble():
+    cur = torch.linspace(0.0, 1.0, 100)[None]
+    assert (emax(cur, 0.5, ffi=1.0) > 0).sum() < (emax(cur, 0.5) > 0).sum()
+
+
+def test_emax_region_without_positive_drive_is_silent():
+    assert torch.all(emax(-torch.rand(3, 20, generator=_gen()), 0.5) == 0)
+
+
+# ------------------------------------------------------------------ subjects that differ
+def _world(patterns):
+    spec = load_circuit("mouse-fear").model_copy(update={"patterns": patterns})
+    return World(spec, {"A": ContextStimulus(kind="context")}, seed=0)
+
+
+def test_per_subject_patterns_differ_between_subjects_and_repeat_by_seed():
+    w = _world("subject")
+    p = w.patterns("A", 3, seeds=[1, 2, 1])
+    assert torch.equal(p[0], p[2]) and not torch.equal(p[0], p[1])
+    assert torch.equal(_world("subject").patterns("A", 1, seeds=[2])[0], p[1])
+    shared = _world("run").patterns("A", 3, seeds=[1, 2, 1])
+    assert torch.equal(shared[0], shared[1])
+
+
+def test_freezing_bins_vary_trial_to_trial_around_the_readout():
+    spec = load_circuit("mouse-fear")
+    spec = spec.model_copy(update={"readout": spec.readout.model_copy(update={"bins": 20})})
+    c = Circuit(spec, seeds=list(range(200)))
+    rates = {"CeA": torch.full((200, 10), spec.readout.threshold)}  # p = 0.5
+    a = c.freezing(rates, generator=_gen(3))
+    b = c.freezing(rates, generator=_gen(3))
+    assert torch.equal(a, b)  # deterministic per generator
+    assert torch.allclose(a * 20, (a * 20).round())  # fractions of 20 bins
+    assert a.std() > 0.05  # bouts vary
+    assert abs(a.mean().item() - 0.5) < 0.05  # around the readout's probability
+    assert torch.allclose(c.freezing(rates), torch.full((200,), 0.5))
+
+
+# ------------------------------------------------------------------ CA3 recurrence
+def _ca3(lr: float):
+    return load_circuit(
+        {
+            "regions": {
+                "IN": {"size": 10, "activation": "linear", "input": True},
+                "CA3": {
+                    "size": 150,
+                    "activation": "emax",
+                    "e_max": 0.7,
+                    "rate_gain": 10.0,
+                    "settle": 4,
+                    "noise": 0.02,
+                },
+            },
+            "projections": [
+                {
+                    "pre": "CA3",
+                    "post": "CA3",
+                    "density": 0.5,
+                    "weight": 1.0,
+                    "plasticity": "hebbian",
+                    "lr": lr,
+                    "w_max": 0.6,
+                },
+            ],
+            "readout": {"site": "CA3"},
+        }
+    )
+
+
+def _drive(units: torch.Tensor, amount: float):
+    def hook(x, *, site):
+        return x + amount * units
+
+    return {"CA3.input": [hook]}
+
+
+@pytest.mark.parametrize("lr", [0.3])
+def test_recurrent_collaterals_complete_a_pattern_from_half_a_cue(lr):
+    g = _gen(4)
+    n = 8
+    pattern = torch.zeros(n, 150)
+    for s in range(n):
+        pattern[s, torch.randperm(150, generator=g)[:20]] = 1.0
+    cue = pattern.clone()
+    for s in range(n):
+        on = pattern[s].nonzero().flatten()
+        cue[s, on[10:]] = 0.0
+    recalled = {}
+    for name, rate in (("learned", lr), ("naive", 0.0)):
+        c = Circuit(_ca3(rate), seeds=list(range(n)))
+        for _ in range(5):
+            with c.hooks(_drive(pattern, 1.0)):
+                c.step({}, generator=g, plastic=True)
+        with c.hooks(_drive(cue, 1.0)):
+            r = c.step({}, generator=g, plastic=False)["CA3"] > 0
+        recalled[name] = ((r & pattern.bool()).sum(-1) / 20.0, (r & ~pattern.bool()).sum(-1))
+    hit, extra = recalled["learned"]
+    assert torch.all(hit >= 0.9) and torch.all(extra <= 2)
+    assert torch.all(recalled["naive"][0] <= 0.6)
+
+
+def test_a_recurrent_projection_may_close_only_a_self_loop():
+    spec = _ca3(0.1)
+    assert spec.graph().nodes["CA3"]["recurrent"] == "CA3-CA3"
+    with pytest.raises(ValueError, match="cycle"):
+        load_circuit(
+            {
+                "regions": {"A": {"size": 2}, "B": {"size": 2}},
+                "projections": [{"pre": "A", "post": "B"}, {"pre": "B", "post": "A"}],
+                "readout": {"site": "A"},
+            }
+        )
+
+
+# ------------------------------------------------------------------ tagging and capture
+def _stc(**cons):
+    return load_circuit(
+        {
+            "regions": {
+                "X": {"size": 20, "activation": "linear", "input": True},
+                "Y": {"size": 10, "activation": "relu"},
+            },
+            "projections": [
+                {"pre": "X", "post": "Y", "weight": 1.0, "plasticity": "hebbian", "lr": 1.0}
+            ],
+            "readout": {"site": "Y"},
+            "consolidation": {"rule": "stc", "prp_threshold": 0.5, **cons},
+        }
+    )
+
+
+def _learn(c, x):
+    c.step({"X": x}, generator=_gen(), plastic=True)
+
+
+def _late_gain(c):
+    return (c.component("late", "X-Y") - c.component("initial", "X-Y")).sum().item()
+
+
+def test_stc_consolidates_strong_potentiation_and_anisomycin_blocks_it_only_in_the_window():
+    x = torch.ones(1, 20)
+    outcome = {}
+    for when in ("none", "at-once", "a-day-later"):
+        c = Circuit(_stc(), seeds=[0])
+        _learn(c, x)
+        early = c.component("early", "X-Y").sum().item()
+        if when == "at-once":
+            c.consolidation_gate = {r: 0.0 for r in c.order}
+        c.pass_time(8.0)
+        c.consolidation_gate = {r: 1.0 for r in c.order}
+        if when == "a-day-later":
+            c.pass_time(16.0)
+            c.consolidation_gate = {r: 0.0 for r in c.order}
+            c.pass_time(8.0)
+        else:
+            c.pass_time(24.0)
+        outcome[when] = _late_gain(c) / early
+    assert outcome["none"] > 0.5
+    assert outcome["at-once"] < 0.01
+    assert outcome["a-day-later"] == pytest.approx(outcome["none"], rel=1e-3)
+
+
+def test_stc_weak_potentiation_is_captured_only_near_a_strong_event():
+    weak = torch.zeros(1, 20)
+    weak[0, :2] = 0.3  # too little potentiation to make proteins
+    strong = torch.zeros(1, 20)
+    strong[0, 10:] = 1.0
+    alone = Circuit(_stc(), seeds=[0])
+    _learn(alone, weak)
+    alone.pass_time(24.0)
+    paired = Circuit(_stc(), seeds=[0])
+    _learn(paired, weak)
+    _learn(paired, strong)  # proteins made in the same cells: the weak tags capture them
+    paired.pass_time(24.0)
+    cols = slice(0, 2)
+
+    def kept(c):
+        d = c.component("late", "X-Y") - c.component("initial", "X-Y")
+        return d[..., cols].sum().item()
+
+    assert kept(alone) < 1e-6
+    assert kept(paired) > 0
