@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,ml,nwb]"
+	$(PY) -m pip install --quiet -e ".[dev,ml,nwb,hf,reference]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -160,30 +160,25 @@ def _reactivation_outcomes(design: RunDesign, memory: str) -> tuple[list[_Outcom
                     outcomes.append(o)
                     counted = True
             pre, pre_phase = _before_learning(design, g, memory)
+            baselines = []
             if pre.any():
-                a, b = paired(mine, design.per_subject(g, pre, exc))
+                baselines.append(
+                    (design.per_subject(g, pre, exc), f"the cue before learning ({pre_phase})")
+                )
+            naive = design.naive_excess(site, list(ens))
+            if naive is not None and not counted and not baselines:
+                baselines.append(
+                    (naive[design.rows(g)], "the same cue in the subjects' naive twins (probe)")
+                )
+            for base, what in baselines:
+                a, b = paired(mine, base)
                 if a.size >= 2:
                     outcomes.append(
                         _paired_outcome(
                             f"{g} @ {site}",
                             a - b,
                             MIN_OVERLAP_EXCESS,
-                            f"recall − the cue before learning ({pre_phase}): "
-                            f"{a.mean():+.3f} vs {b.mean():+.3f}",
-                        )
-                    )
-                    counted = True
-            naive = design.naive_excess(site, list(ens)) if not counted else None
-            if naive is not None:
-                a, b = paired(mine, naive[design.rows(g)])
-                if a.size >= 2:
-                    outcomes.append(
-                        _paired_outcome(
-                            f"{g} @ {site}",
-                            a - b,
-                            MIN_OVERLAP_EXCESS,
-                            f"recall − the same cue in the subjects' naive twins (probe): "
-                            f"{a.mean():+.3f} vs {b.mean():+.3f}",
+                            f"recall − {what}: {a.mean():+.3f} vs {b.mean():+.3f}",
                         )
                     )
                     counted = True

@@ -58,6 +58,7 @@ def test_custom_protocol_runs_with_its_own_names(tmp_path):
         "CA1",
         "PFC",
         "BLA",
+        "ITC",
         "CeA",
     }
     assert list(tree["tags/DG"]["ensemble"].values) == ["cells-x"]

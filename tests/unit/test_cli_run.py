@@ -6,13 +6,15 @@ from engramlab.cli import main
 
 
 def test_run_prints_table_and_store_then_inspect(tmp_path, protocols_dir):
-    out = tmp_path / "denny.zarr"
+    # Liu 2012 (~3 s) rather than Denny 2014 (~30 s: two weeks of interference); the CLI path
+    # is the same
+    out = tmp_path / "liu.zarr"
     res = CliRunner().invoke(
-        main, ["run", str(protocols_dir / "denny2014_silencing.yaml"), "--out", str(out)]
+        main, ["run", str(protocols_dir / "liu2012_reactivation.yaml"), "--out", str(out)]
     )
     assert res.exit_code == 0, res.output
-    assert "recall: freezing, light-off vs light-on epochs" in res.output
-    assert "ArchT" in res.output and "no-opsin" in res.output
+    assert "light-test: freezing, light-off vs light-on epochs" in res.output
+    assert "ChR2" in res.output and "other-context" in res.output
     assert f"store: {out}" in res.output
     res = CliRunner().invoke(main, ["inspect", str(out)])
     assert res.exit_code == 0, res.output
@@ -22,7 +24,7 @@ def test_run_prints_table_and_store_then_inspect(tmp_path, protocols_dir):
 
 def test_run_by_bundled_name_quiet(tmp_path):
     out = tmp_path / "x.zarr"
-    res = CliRunner().invoke(main, ["run", "denny2014_silencing", "--out", str(out), "--quiet"])
+    res = CliRunner().invoke(main, ["run", "liu2012_reactivation", "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert res.output.strip() == str(out)
 
