@@ -408,7 +408,11 @@ CASES = [
         "{circuit: mouse-fear}",
         "{circuit: mouse-fer}",
         [
-            (5, 20, "unknown circuit 'mouse-fer'; did you mean 'mouse-fear'? (known: mouse-fear, mouse-fear-v2)"),
+            (
+                5,
+                20,
+                "unknown circuit 'mouse-fer'; did you mean 'mouse-fear'? (known: mouse-fear, mouse-fear-v2)",
+            ),
         ],
     ),
     (
