@@ -83,13 +83,13 @@ def test_text_search_without_a_candidate_at_chance_takes_the_lowest_forget(stric
 
 def test_text_search_picks_the_best_retain_at_chance_and_applies_it(tolerant):
     _, one, f, r, i = _curve(tolerant)
-    ok = np.flatnonzero(f <= 0.2)
-    assert ok.size and i in ok  # the chosen α is at chance
+    ok = np.flatnonzero(f <= 0.2 + 1e-9)  # 2 of 10 answers is at chance, not 0.2000000030
+    assert ok.size >= 2 and i in ok  # the chosen α is at chance ...
     assert r[i] == r[ok].max() and GRID[i] == min(GRID[k] for k in ok if r[k] == r[i])
-    assert f[i] < f[0]  # it erases the authors ...
-    assert r[i] >= r[-1]  # ... keeping the others at least as well as the strongest α
-    assert r[i] > r[-1] or i == len(GRID) - 1
-    # the weights carry the chosen erase: the test after it reproduces the search's numbers
+    assert f[i] < f[0]  # ... it erases the authors ...
+    assert i < len(GRID) - 1 and r[i] > r[-1]  # ... and spares the others the strongest α
+    # the weights carry the chosen erase: the test after it (the authors' test split is their
+    # training split: memorised facts) reproduces the search's numbers
     b = tolerant["behaviour"].to_dataset()
     after = b["accuracy"].values[0][b["phase"].values == "after"]
     assert after[:2].mean() == pytest.approx(f[i], abs=1e-6)
