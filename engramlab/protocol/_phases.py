@@ -359,7 +359,8 @@ class AlphaSearch(_Model):
     ) = None
     #: the dataset scored (default: the one the erased memories were formed on)
     data: str | None = None
-    #: how far above chance the forget accuracy may stay and still count as at chance
+    #: how far above chance the forget accuracy may stay and still count as at chance (text:
+    #: chance is 0, so this is the share of forget questions still allowed to be answered)
     tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
 
 
