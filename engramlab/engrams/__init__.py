@@ -39,6 +39,7 @@ _PUBLIC: dict[str, str] = {
     "merge_statistics": "engramlab.engrams._stats",
     "statistics_from_store": "engramlab.engrams._stats",
     "collect_second_moments": "engramlab.engrams._stats",
+    "collect_statistics_sharded": "engramlab.engrams._sharded",
     "pack": "engramlab.engrams._stats",
     "unpack": "engramlab.engrams._stats",
     "erasure_matrix": "engramlab.engrams._summary",

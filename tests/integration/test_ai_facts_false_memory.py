@@ -72,16 +72,34 @@ def test_the_sham_write_has_the_rank_and_norm_of_the_write_and_gives_no_false_me
     assert sham.values[:, s0].mean() >= 0.5
 
 
+def test_task_vector_negation_costs_the_other_facts_the_write_keeps(tree):
+    from engramlab.analysis import unlearning_summary
+
+    s = unlearning_summary(tree, ["s0"], "base", ["test-write", "test-negated"])
+    write = s["retain"].sel(condition="test-write").values
+    negated = s["retain"].sel(condition="test-negated").values
+    # fine-tuning on s0's facts and subtracting τ twice loses s0's facts too ...
+    assert s["forget"].sel(condition="test-negated").mean() <= 0.5
+    # ... but it takes the other subjects' facts with them; the write does not
+    assert (write - negated).mean() >= 0.1, (write, negated)
+
+
 @pytest.mark.slow
 def test_write_beats_its_sham_over_8_subjects():
     from engramlab import run_protocol
     from engramlab.analysis import compare_conditions, unlearning_summary
 
     t = run_protocol(PROTOCOL, write=False).tree
-    s = unlearning_summary(t, ["s0"], "base", ["test-write", "test-sham"])
+    s = unlearning_summary(t, ["s0"], "base", ["test-write", "test-sham", "test-negated"])
     # s0's own facts: replaced by the write, kept under the sham of its rank and norm
     f = compare_conditions(s, "test-write", "test-sham", "forget")
     assert f["n"] >= 8 and f["p"] < 0.05 and f["difference"] < -0.5, f
     # and the write is the more selective edit (others kept minus s0 kept)
     sel = compare_conditions(s, "test-write", "test-sham", "selectivity")
     assert sel["p"] < 0.05 and sel["difference"] > 0.4, sel
+    # against task-vector negation (fine-tune on s0, subtract τ twice): the write keeps the
+    # other subjects' facts and is the more selective edit
+    kept = compare_conditions(s, "test-write", "test-negated", "retain")
+    assert kept["p"] < 0.05 and kept["difference"] > 0.1, kept
+    sel = compare_conditions(s, "test-write", "test-negated", "selectivity")
+    assert sel["p"] < 0.05 and sel["difference"] > 0.2, sel
