@@ -110,26 +110,27 @@ class _NaiveTwin:
             buf.copy_(value)
 
 
-def _freezing(run: Any, stimuli: list[str], hooks: dict, gen: torch.Generator) -> np.ndarray:
+def _trials(run: Any, stimuli: list[str], hooks: dict, gen: torch.Generator):
+    """The rates of :data:`PROBE_TRIALS` noisy, non-plastic trials of ``stimuli``."""
     sub = run.subject
-    total = torch.zeros(sub.n_subjects)
     for _ in range(PROBE_TRIALS):
         inputs = run.world.inputs(stimuli, sub.n_subjects, gen, seeds=sub.seeds)
         with sub.hooks(hooks):
-            rates = sub.step(inputs, generator=gen, plastic=False)
-        total += sub.freezing(rates)
+            yield sub.step(inputs, generator=gen, plastic=False)
+
+
+def _freezing(run: Any, stimuli: list[str], hooks: dict, gen: torch.Generator) -> np.ndarray:
+    total = sum(run.subject.freezing(rates) for rates in _trials(run, stimuli, hooks, gen))
     return (total / PROBE_TRIALS).numpy().astype(np.float64)
 
 
 def _excess(run: Any, members: torch.Tensor, site: str, stimuli: list[str], gen) -> np.ndarray:
     """Mean over probe trials of ``members``' overlap − chance at ``site`` for ``stimuli``:
     the fraction of members active (rate > 0) minus the fraction of the site's units active."""
-    sub = run.subject
     n_mem = members.sum(-1).to(torch.float64)
-    total = torch.zeros(sub.n_subjects, dtype=torch.float64)
-    for _ in range(PROBE_TRIALS):
-        inputs = run.world.inputs(stimuli, sub.n_subjects, gen, seeds=sub.seeds)
-        active = sub.step(inputs, generator=gen, plastic=False)[site] > 0
+    total = torch.zeros(run.subject.n_subjects, dtype=torch.float64)
+    for rates in _trials(run, stimuli, {}, gen):
+        active = rates[site] > 0
         overlap = (active & members).sum(-1).to(torch.float64) / n_mem.clamp_min(1.0)
         total += overlap - active.to(torch.float64).mean(-1)
     out = (total / PROBE_TRIALS).numpy()

@@ -43,11 +43,6 @@ import xarray as xr
 
 from engramlab.errors import StoreError, one_line
 
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no lock
-    fcntl = None  # type: ignore[assignment]
-
 __all__ = [
     "PROVENANCE",
     "check_out_path",

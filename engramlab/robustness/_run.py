@@ -9,7 +9,7 @@ renamed by :func:`~engramlab.robustness.rename_protocol`), so the cells run on D
 one. The findings are then evaluated on every cell's run tree by the client.
 
 >>> from engramlab.robustness import run_robustness                  # doctest: +SKIP
->>> result = run_robustness(["liu2012_reactivation"], out="rob/", variants=2)  # doctest: +SKIP
+>>> result = run_robustness(["my_study"], out="rob/", variants=2)  # doctest: +SKIP
 """
 
 from __future__ import annotations

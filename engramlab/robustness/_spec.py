@@ -2,7 +2,7 @@
 
 ::
 
-    protocol: liu2012_reactivation        # a bundled protocol name, or a path relative to this file
+    protocol: my_study                      # a bundled protocol name, or a path relative to this file
     alpha: 0.01                           # per-variant significance level (default 0.01)
     min_n: 8                              # a finding needs at least this many subjects per group
     seeds: [0, 1]                         # every sampled point runs with each of these run seeds
@@ -337,7 +337,7 @@ def spec_dirs() -> list[Path]:
 
 def study_specs(names: Any = ()) -> list[Path]:
     """The spec files of the named studies (a file path, or a bundled spec's name such as
-    ``liu2012_reactivation``); all bundled specs when ``names`` is empty."""
+    ``my_study`` for ``protocols/robustness/my_study.yaml``); all bundled specs when ``names`` is empty."""
     from engramlab.errors import unknown_name
 
     bundled: dict[str, Path] = {}

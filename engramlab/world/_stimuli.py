@@ -47,32 +47,29 @@ class World:
                 raise unknown_name(
                     f"input site for a {kind} stimulus", site, circuit.inputs.values()
                 )
-            region = circuit.regions[site]
-            g = torch.Generator().manual_seed(_stable(seed, name))
-            if kind == "us":
-                pat = torch.ones(region.size)
-            else:
-                k = max(1, round(region.pattern_fraction * region.size))
-                pat = torch.zeros(region.size)
-                pat[torch.randperm(region.size, generator=g)[:k]] = 1.0
-            self._patterns[name] = pat * float(getattr(st, "intensity", 1.0))
             self._sites[name] = site
+            self._patterns[name] = self._draw(name, _stable(seed, name))
         self._per_subject: dict[tuple[str, int], torch.Tensor] = {}
+
+    def _draw(self, name: str, stream: int) -> torch.Tensor:
+        """A pattern of stimulus ``name`` drawn from the random ``stream``: a US drives its
+        whole site; a context or tone a random ``pattern_fraction`` of it; × intensity."""
+        st = self.stimuli[name]
+        region = self.circuit.regions[self._sites[name]]
+        if getattr(st, "kind", None) == "us":
+            pat = torch.ones(region.size)
+        else:
+            g = torch.Generator().manual_seed(stream)
+            k = max(1, round(region.pattern_fraction * region.size))
+            pat = torch.zeros(region.size)
+            pat[torch.randperm(region.size, generator=g)[:k]] = 1.0
+        return pat * float(getattr(st, "intensity", 1.0))
 
     def _subject_pattern(self, name: str, seed: int) -> torch.Tensor:
         """The pattern of ``name`` for the subject of ``seed`` (drawn once, then cached)."""
         key = (name, int(seed))
         if key not in self._per_subject:
-            st = self.stimuli[name]
-            region = self.circuit.regions[self._sites[name]]
-            if getattr(st, "kind", None) == "us":
-                pat = torch.ones(region.size)
-            else:
-                g = torch.Generator().manual_seed(_stable(seed, f"subject:{name}"))
-                k = max(1, round(region.pattern_fraction * region.size))
-                pat = torch.zeros(region.size)
-                pat[torch.randperm(region.size, generator=g)[:k]] = 1.0
-            self._per_subject[key] = pat * float(getattr(st, "intensity", 1.0))
+            self._per_subject[key] = self._draw(name, _stable(seed, f"subject:{name}"))
         return self._per_subject[key]
 
     def patterns(self, stimulus: str, n_subjects: int, seeds=None) -> torch.Tensor:
