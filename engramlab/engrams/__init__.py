@@ -26,6 +26,7 @@ _PUBLIC: dict[str, str] = {
     "rank_one_update": "engramlab.engrams._rank_one",
     "ESTIMATORS": "engramlab.engrams._registry",
     "SOLVING_ESTIMATORS": "engramlab.engrams._registry",
+    "STATISTICS_ESTIMATORS": "engramlab.engrams._registry",
     "Engram": "engramlab.engrams._registry",
     "available_estimators": "engramlab.engrams._registry",
     "get_estimator": "engramlab.engrams._registry",

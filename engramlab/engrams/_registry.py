@@ -26,6 +26,7 @@ from engramlab.errors import unknown_name
 __all__ = [
     "ESTIMATORS",
     "SOLVING_ESTIMATORS",
+    "STATISTICS_ESTIMATORS",
     "Engram",
     "available_estimators",
     "get_estimator",
@@ -76,6 +77,9 @@ ESTIMATORS: dict[str, Estimator | str] = {
 
 #: estimators that solve the closed form and so take ``eig_k``, ``rank_fraction``, ``rtol``
 SOLVING_ESTIMATORS: tuple[str, ...] = ("closed-form", "sham")
+
+#: estimators that read the layer statistics (and so take an estimate's ``statistics``)
+STATISTICS_ESTIMATORS: tuple[str, ...] = ("closed-form", "rank-one", "sham")
 
 
 def register_estimator(name: str, fn: Estimator | str, *, replace: bool = False) -> None:

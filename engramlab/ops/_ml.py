@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,8 @@ class MLRun:
     synaptic_tags: dict[str, SynapticTag] = field(default_factory=dict)
     engrams: dict[str, Any] = field(default_factory=dict)
     statistics: dict[str, dict[str, SecondMoments]] = field(default_factory=dict)
+    #: per statistics key: data, tokens, source, shards and the weights' digest at collection
+    statistics_info: dict[str, dict[str, Any]] = field(default_factory=dict)
     edits: dict[str, float] = field(default_factory=dict)
     null: bool = False
     version: int = 0
@@ -148,24 +151,93 @@ class MLRun:
         token before the padding)."""
         key = statistics_key(data, tokens, self.dataset(data).kind)
         if self._stats_version.get(key) != self.version or key not in self.statistics:
-            ds = self.dataset(data)
-            rows = ds.select(None)
-            x, y = self.inputs(ds, rows)
-            c = torch.from_numpy(ds.c_train[rows])
-            if ds.kind == "text":
-                check_text(self, ds)
-                m = y != -100 if tokens == "answer" else x != ds.extra["pad_id"]
-                batches = [
-                    (x[i : i + 64], c[i : i + 64], m[i : i + 64]) for i in range(0, len(rows), 64)
-                ]
-            else:
-                batches = [(x[i : i + 4096], c[i : i + 4096]) for i in range(0, len(rows), 4096)]
-            mods = {k: self.model.linear(k) for k in self.projections}
-            self.statistics[key] = collect_second_moments(
-                self.model, mods, batches, ds.concepts, bias=self.bias()
-            )
-            self._stats_version[key] = self.version
+            self.collect_stats(data, tokens)
         return self.statistics[key]
+
+    def collect_stats(
+        self,
+        data: str,
+        tokens: str = "answer",
+        *,
+        shards: int | None = None,
+        client: Any = None,
+        scheduler: str = "threads",
+    ) -> dict[str, SecondMoments]:
+        """Collect (and cache) the statistics of :meth:`stats` now: in one pass, or — with
+        ``shards`` — as a Dask map-reduce of that many contiguous batch groups
+        (:func:`~engramlab.engrams.collect_statistics_sharded`, on ``client`` or dask's local
+        ``scheduler``), merged count-weighted into the statistics of one pass."""
+        ds = self.dataset(data)
+        rows = ds.select(None)
+        x, y = self.inputs(ds, rows)
+        c = torch.from_numpy(ds.c_train[rows])
+        size = 64 if ds.kind == "text" else 4096
+        if shards is not None:  # at least one batch per shard
+            size = min(size, -(-len(rows) // shards))
+        if ds.kind == "text":
+            check_text(self, ds)
+            m = y != -100 if tokens == "answer" else x != ds.extra["pad_id"]
+            batches = [
+                (x[i : i + size], c[i : i + size], m[i : i + size])
+                for i in range(0, len(rows), size)
+            ]
+        else:
+            batches = [(x[i : i + size], c[i : i + size]) for i in range(0, len(rows), size)]
+        mods = {k: self.model.linear(k) for k in self.projections}
+        if shards is None:
+            stats = collect_second_moments(self.model, mods, batches, ds.concepts, bias=self.bias())
+            source = "forward pass"
+        else:
+            from engramlab.engrams._sharded import collect_statistics_sharded
+
+            try:
+                stats = collect_statistics_sharded(
+                    self.model,
+                    mods,
+                    batches,
+                    ds.concepts,
+                    bias=self.bias(),
+                    shards=shards,
+                    client=client,
+                    scheduler=scheduler,
+                )
+            except ValueError as err:
+                raise RunError(f"statistics of {data!r}: {err}") from None
+            where = "a Dask cluster" if client is not None else f"dask {scheduler}"
+            source = f"forward pass in {shards} shards on {where}"
+        return self.use_stats(data, tokens, stats, source=source, shards=shards or 1)
+
+    def use_stats(
+        self,
+        data: str,
+        tokens: str,
+        stats: dict[str, SecondMoments],
+        *,
+        source: str,
+        shards: int = 1,
+    ) -> dict[str, SecondMoments]:
+        """Make ``stats`` the statistics of ``data`` for the current weights (cached until
+        they change); ``source`` says where they came from (stored with them)."""
+        key = statistics_key(data, tokens, self.dataset(data).kind)
+        self.statistics[key] = stats
+        self._stats_version[key] = self.version
+        self.statistics_info[key] = {
+            "data": data,
+            "tokens": tokens,
+            "source": source,
+            "shards": shards,
+            "weights_sha256": self.weights_digest(),
+        }
+        return stats
+
+    def weights_digest(self) -> str:
+        """SHA-256 of every weight layer's W̃ (float64, in layer order): which weights a
+        set of statistics was collected on."""
+        h = hashlib.sha256()
+        for k, w in self.weights().items():
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(w, dtype=np.float64).tobytes())
+        return h.hexdigest()
 
     def edit_label(self) -> str:
         """The edits in force, labelled for people (the data: :meth:`edits_in_force`)."""

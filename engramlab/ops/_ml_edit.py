@@ -27,6 +27,7 @@ from engramlab.engrams._registry import (
 from engramlab.errors import RunError
 from engramlab.ops._ml import MLRun, _as_list
 from engramlab.ops._ml_search import search_alpha
+from engramlab.ops._ml_stats import prepare_statistics
 
 if TYPE_CHECKING:
     from engramlab.protocol import Coactivate, Erase, Estimate, Implant
@@ -50,6 +51,7 @@ def estimate(phase: Estimate, run: MLRun) -> None:
         if getattr(phase, k, None) is not None
     }
     keep = selected_layers(run, select)
+    prepare_statistics(phase, run, memories)  # statistics: {from: STORE} or {shards: K}
     # the closed form (and its sham) computes only the selected layers; every other
     # estimator's engram is restricted to them afterwards
     solving = phase.estimator in SOLVING_ESTIMATORS

@@ -76,6 +76,7 @@ def _check_drug(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found]:
 def _check_estimator(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found]:
     from engramlab.engrams._registry import (  # names only: no torch
         SOLVING_ESTIMATORS,
+        STATISTICS_ESTIMATORS,
         available_estimators,
     )
 
@@ -115,6 +116,25 @@ def _check_estimator(ph: Mapping[str, Any], base: tuple[Any, ...]) -> list[Found
                 f"has none — use estimator: {' or '.join(SOLVING_ESTIMATORS)}, or remove it",
             )
         ]
+    stats = ph.get("statistics")
+    if isinstance(stats, Mapping):
+        if name not in STATISTICS_ESTIMATORS:
+            return [
+                Found(
+                    (*base, "statistics"),
+                    f"statistics sets where the layer statistics come from; estimator {name!r} "
+                    f"uses none — use estimator: {_choices(list(STATISTICS_ESTIMATORS))}, or "
+                    "remove it",
+                )
+            ]
+        if stats.get("from") is not None and stats.get("shards") is not None:
+            return [
+                Found(
+                    (*base, "statistics", "shards"),
+                    f"statistics: reuses the saved statistics of {stats['from']!r} and collects "
+                    f"them in {stats['shards']} shards; give either from or shards, not both",
+                )
+            ]
     return []
 
 

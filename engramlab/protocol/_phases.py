@@ -60,6 +60,7 @@ __all__ = [
     "Probe",
     "Reactivate",
     "Shrink",
+    "StatisticsSource",
     "Silence",
     "Slug",
     "SynapseTag",
@@ -406,6 +407,27 @@ class Shrink(_Phase):
     factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
 
 
+class StatisticsSource(_Model):
+    """Where an ``estimate`` phase takes its layer statistics from: a saved run store
+    (``from``), or a forward pass split into ``shards`` collected as a Dask map-reduce and
+    merged count-weighted (equal to one pass). Without it, one in-memory forward pass."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    #: a run store (path) whose ``/statistics/<data>`` this estimate reuses, subject by
+    #: subject (matched by ``subject_seed``) — no forward pass
+    from_: str | None = Field(default=None, alias="from", min_length=1)
+    #: with ``from``: ``weights`` (default) requires the statistics to have been collected on
+    #: the weights the subject has now; ``shape`` only requires the same layers and sizes
+    match: Literal["weights", "shape"] = "weights"
+    #: collect the statistics in this many shards (contiguous batches) and merge them
+    shards: Annotated[int, Field(ge=1, le=1024)] | None = None
+    #: who runs the shards: dask's local ``threads``, ``synchronous`` or ``processes``
+    #: scheduler, or ``cluster`` — the Dask cluster the run is in (an ``engramlab sweep``
+    #: worker's, or the default ``distributed.Client``)
+    scheduler: Literal["threads", "synchronous", "processes", "cluster"] = "threads"
+
+
 class Estimate(_Phase):
     """Estimate engrams of named memories with a named estimator.
 
@@ -435,6 +457,9 @@ class Estimate(_Phase):
     #: sham: the estimator whose engram the random engram matches in norm, layer by layer
     #: (default ``closed-form``; e.g. ``graft`` or ``delta``)
     like: str | None = None
+    #: closed form, sham, rank-one: reuse saved statistics or collect them sharded —
+    #: ``{from: runs/a.zarr}``, ``{shards: 4, scheduler: threads}`` (docs/ai_engrams.md)
+    statistics: StatisticsSource | None = None
 
 
 class Probe(_Phase):

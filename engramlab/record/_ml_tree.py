@@ -271,6 +271,7 @@ def _statistics(logs, sc, nodes) -> None:
     datas = list(dict.fromkeys(d for r in runs for d in r.statistics))
     for d in datas:
         first = next(r.statistics[d] for r in runs if d in r.statistics)
+        nodes[f"statistics/{d}"] = _statistics_provenance(runs, d, sc)
         owner: dict[int, str] = {}
         for layer, s in first.items():
             shares = owner.setdefault(id(s), layer)  # q/k/v, gate/up: one Σ read by several
@@ -300,6 +301,38 @@ def _statistics(logs, sc, nodes) -> None:
                     "shared_with": "" if shares == layer else shares,
                 },
             )
+
+
+def _statistics_provenance(runs, key: str, sc) -> xr.Dataset:
+    """``/statistics/<key>``: per subject where the statistics came from (a forward pass, its
+    shards, or a run store), and the SHA-256 of the weights they were collected on."""
+    info = [r.statistics_info.get(key, {}) if key in r.statistics else {} for r in runs]
+    known = next(i for i in info if i)
+    text = {
+        k: np.array([str(i.get(k, "")) for i in info], dtype=object)
+        for k in ("source", "weights_sha256")
+    }
+    return xr.Dataset(
+        {
+            "source": (("subject",), text["source"], _attrs("1", "where the statistics came from")),
+            "shards": (
+                ("subject",),
+                np.array([int(i.get("shards", 0)) for i in info], dtype=np.int64),
+                _attrs("1", "shards the forward pass was split into (0: none collected)"),
+            ),
+            "weights_sha256": (
+                ("subject",),
+                text["weights_sha256"],
+                _attrs("1", "SHA-256 of the float64 weights the statistics were collected on"),
+            ),
+        },
+        coords=dict(sc),
+        attrs={
+            "data": str(known.get("data", key)),
+            "tokens": str(known.get("tokens", "")),
+            "mean": "sigma_packed / count (per concept; sum over concepts for the total)",
+        },
+    )
 
 
 def _world(datasets, nodes) -> None:
