@@ -12,6 +12,7 @@ that no example can drift from the schema).
 from __future__ import annotations
 
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,35 @@ def _default(name: str, field: Any, required: bool) -> str:
     return f"`{yaml.safe_dump(field.default, default_flow_style=True).strip().removesuffix('...').strip()}`"
 
 
+def _submodel(annotation: Any) -> Any:
+    """The pydantic model a field holds (``X`` or ``X | None``), or None."""
+    from pydantic import BaseModel
+
+    for t in (annotation, *typing.get_args(annotation)):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return t
+    return None
+
+
+def _doc(model: Any) -> str:
+    return " ".join((model.__doc__ or "").split()).replace("``", "`")
+
+
+def _field_rows(model: Any) -> list[str]:
+    """The field table of a nested model (names by their YAML alias)."""
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    rows = ["| field | type | default | limits |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        prop = schema["properties"][key]
+        rows.append(
+            f"| `{key}` | {_type(prop)} | {_default(key, field, key in required)} "
+            f"| {_limits(prop)} |"
+        )
+    return rows
+
+
 def render() -> str:
     """The generated section (without markers)."""
     lines = [
@@ -91,6 +121,7 @@ def render() -> str:
         doc = (model.__doc__ or "").strip().splitlines()[0].replace("``", "`")
         kinds = ", ".join(OPS[op].impls) if op in OPS else ""
         lines.append(f"| [`{op}`](#op-{op}) | {OP_CLASS.get(op) or '—'} | {kinds} | {doc} |")
+    shown: set[str] = set()  # nested models whose field table is already on the page
     for op, model in PHASE_MODELS.items():
         if op not in EXAMPLES:
             raise SystemExit(f"no example for op {op!r}: give its OpSpec an example")
@@ -108,6 +139,7 @@ def render() -> str:
             "| field | type | default | limits |",
             "|---|---|---|---|",
         ]
+        nested = []
         for name, field in model.model_fields.items():
             if name in ("phase", "op", "hours"):
                 continue
@@ -116,6 +148,17 @@ def render() -> str:
                 f"| `{name}` | {_type(prop)} | {_default(name, field, name in required)} "
                 f"| {_limits(prop)} |"
             )
+            sub = _submodel(field.annotation)
+            if sub is not None:
+                nested.append((name, sub))
+        for name, sub in nested:
+            kind = _type(schema["properties"][name])
+            if kind in shown:  # the same nested model: its table is above
+                lines += ["", f"`{name}`: a {kind} mapping, see [{kind}](#{kind}-fields)."]
+                continue
+            shown.add(kind)
+            lines += ["", f"<a id='{kind}-fields'></a>`{name}` ({kind}): " + _doc(sub), ""]
+            lines += _field_rows(sub)
         lines += ["", "```yaml", f"- {EXAMPLES[op]}", "```"]
     return "\n".join(lines) + "\n"
 
