@@ -266,7 +266,12 @@ def run(
     if result.tree.attrs.get("subject_kind", "circuit") == "circuit":
         click.echo(format_light_table(light_effect(result.tree)))
     else:  # ML subjects: accuracy per concept, the erasure summary, the criteria
-        from engramlab.analysis import format_controls, sham_controls
+        from engramlab.analysis import (
+            format_controls,
+            format_task_vector_controls,
+            sham_controls,
+            task_vector_controls,
+        )
         from engramlab.engrams import format_ml_summary
 
         click.echo(format_ml_summary(result.tree))
@@ -275,6 +280,11 @@ def run(
             click.echo("")
             click.echo("engram vs sham engram of equal norm (paired over subjects):")
             click.echo(format_controls(controls))
+        vectors = task_vector_controls(result.tree)
+        if vectors.sizes.get("control", 0):
+            click.echo("")
+            click.echo("engram vs task vector on the same concepts (paired over subjects):")
+            click.echo(format_task_vector_controls(vectors))
     click.echo("")
     click.echo(f"store: {result.path}  ({result.seconds:.1f} s)")
 

@@ -39,6 +39,10 @@ from engramlab.analysis._stats import sign_flip_test as sign_flip_test
 from engramlab.analysis._stats import signed_rank_test as signed_rank_test
 from engramlab.analysis._stats import significance_stars as significance_stars
 from engramlab.analysis._tables import format_light_table as format_light_table
+from engramlab.analysis._task_vector import (
+    format_task_vector_controls as format_task_vector_controls,
+)
+from engramlab.analysis._task_vector import task_vector_controls as task_vector_controls
 from engramlab.analysis._unlearning import compare_conditions as compare_conditions
 from engramlab.analysis._unlearning import format_controls as format_controls
 from engramlab.analysis._unlearning import format_unlearning as format_unlearning

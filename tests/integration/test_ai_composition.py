@@ -59,3 +59,16 @@ def test_summed_engrams_are_more_selective_than_a_sham_pair(tree):
     assert list(c["memory"].values) == ["digits:3+digits:8"]
     assert float(c["others_engram"][0]) >= 0.9 and float(c["others_sham"][0]) <= 0.5
     assert float(c["selectivity_difference"][0]) > 0.4
+
+
+def test_summed_engrams_forget_more_than_negated_summed_task_vectors(tree):
+    """Task arithmetic: τ_3 + τ_8 (each from fine-tuning the trained network on one class)
+    subtracted, against the summed engrams (direction on 3 subjects; significance over 8 in
+    test_ai_digits_controls.py)."""
+    from engramlab.analysis import task_vector_controls
+
+    c = task_vector_controls(tree)
+    assert list(c["engram"].values) == ["digits:3+digits:8"]
+    assert list(c["vector"].values) == ["ft-3:3+ft-8:8[delta]"]
+    assert float(c["target_engram"][0]) <= 0.1 and float(c["target_vector"][0]) >= 0.2
+    assert float(c["selectivity_difference"][0]) > 0.2

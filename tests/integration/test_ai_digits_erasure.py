@@ -102,3 +102,23 @@ def test_each_engram_is_more_selective_than_its_sham(erasure):
     assert sorted(c["memory"].values) == [f"digits:{k}" for k in range(10)]
     assert (c["others_engram"] >= 0.9).all() and (c["others_sham"] <= 0.5).all()
     assert (c["selectivity_difference"] > 0.4).all()
+
+
+def test_each_engram_forgets_its_class_more_than_task_vector_negation(erasure):
+    """Per class, the engram against fine-tuning on that class alone and subtracting its
+    task vector twice (task negation; direction on 3 subjects, significance over 8 in
+    test_ai_digits_controls.py)."""
+    from engramlab.analysis import task_vector_controls
+
+    _, tree = erasure
+    c = task_vector_controls(tree)
+    assert sorted(c["engram"].values) == [f"digits:{k}" for k in range(10)]
+    assert sorted(c["vector"].values) == [f"ft-{k}:{k}[delta]" for k in range(10)]
+    assert (c["coefficient"] == -1).all()  # τ subtracted twice after the fine-tune: θ_pre − τ
+    assert float(c["target_difference"].mean()) < -0.2
+    assert (c["others_engram"] >= 0.9).all() and (c["others_vector"] >= 0.9).all()
+    # undone negations: the weights are the trained ones again
+    d = tree["weights/layers.1"]["delta_mu"]
+    phases = list(tree["weights"]["phase"].values)
+    back = d.isel(checkpoint=phases.index("restore-negated-9"))
+    assert float(abs(back - d.isel(checkpoint=phases.index("engrams"))).max()) < 1e-5

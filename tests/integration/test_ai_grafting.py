@@ -57,3 +57,17 @@ def test_a_random_change_of_the_grafts_norm_recovers_nothing(tree):
     assert list(c["engram_phase"].values) == ["test-grafted"]
     assert float(c["target_engram"][0]) >= 0.85 and float(c["target_sham"][0]) <= 0.1
     assert float(c["target_difference"][0]) > 0.7
+
+
+def test_graft_against_the_whole_task_vector(tree):
+    """The graft (≤ half the weights of τ) against the whole τ in force (the fine-tuned
+    network): nearly the same on classes 5–9, and no worse on classes 0–4, which the
+    fine-tune wiped out (significance over 8 subjects in test_ai_digits_controls.py)."""
+    from engramlab.analysis import task_vector_controls
+
+    c = task_vector_controls(tree)
+    assert list(c["engram"].values) == ["second[graft]"]
+    assert list(c["vector_phase"].values) == ["test-finetuned"]
+    assert float(c["coefficient"][0]) == 1.0
+    assert float(c["target_engram"][0]) >= 0.9 and float(c["target_difference"][0]) > -0.05
+    assert float(c["others_engram"][0]) >= float(c["others_vector"][0])
