@@ -267,7 +267,9 @@ def run(
         click.echo(format_light_table(light_effect(result.tree)))
     else:  # ML subjects: accuracy per concept, the erasure summary, the criteria
         from engramlab.analysis import (
+            forget_quality_report,
             format_controls,
+            format_forget_quality,
             format_task_vector_controls,
             sham_controls,
             task_vector_controls,
@@ -285,6 +287,13 @@ def run(
             click.echo("")
             click.echo("engram vs task vector on the same concepts (paired over subjects):")
             click.echo(format_task_vector_controls(vectors))
+        tofu = forget_quality_report(result.tree)
+        if tofu.sizes.get("row", 0):
+            click.echo("")
+            click.echo(
+                "forget quality (KS p vs a network that never learned them) and model utility:"
+            )
+            click.echo(format_forget_quality(tofu))
     click.echo("")
     click.echo(f"store: {result.path}  ({result.seconds:.1f} s)")
 

@@ -16,6 +16,8 @@ from engramlab.analysis._criteria_table import format_criteria_table as format_c
 from engramlab.analysis._criteria_table import register_scorer as register_scorer
 from engramlab.analysis._criteria_table import score_criteria as score_criteria
 from engramlab.analysis._forget_quality import forget_quality as forget_quality
+from engramlab.analysis._forget_quality import forget_quality_report as forget_quality_report
+from engramlab.analysis._forget_quality import format_forget_quality as format_forget_quality
 from engramlab.analysis._forget_quality import model_utility as model_utility
 from engramlab.analysis._inference import holm as holm
 from engramlab.analysis._inference import tost_independent as tost_independent

@@ -34,7 +34,7 @@ import xarray as xr
 
 from engramlab.analysis._unlearning import _behaviour
 
-__all__ = ["forget_quality", "model_utility"]
+__all__ = ["forget_quality", "forget_quality_report", "format_forget_quality", "model_utility"]
 
 
 def _values(
@@ -140,3 +140,101 @@ def model_utility(
             "units": "1",
         },
     )
+
+
+def _reference_phase(tree, forget_memories: set[str], phases: list[str], before: str) -> str | None:
+    """The last test phase before ``before`` in which every memory of the forget concepts is
+    declared ``absent`` for every subject: the network had never learned them."""
+    if "lifecycle" not in tree or not forget_memories:
+        return None
+    state = tree["lifecycle"].to_dataset()["state"]
+    names = [str(m) for m in state["memory"].values]
+    rows = [i for i, m in enumerate(names) if m in forget_memories]
+    order = [str(p) for p in state["phase"].values]
+    found = None
+    for ph in phases:
+        if ph == before:
+            break
+        if ph in order:
+            v = np.asarray(state.values[:, order.index(ph), rows], dtype=str)
+            if v.size and (v == "absent").all():
+                found = ph
+    return found
+
+
+def forget_quality_report(tree) -> xr.Dataset:
+    """TOFU's pair for every test under an erasure (net edits all negative: an engram, a sham,
+    task negation), when the run has a reference: a test phase before it in which every
+    memory of the erased concepts was declared ``absent`` (e.g. a network trained on the
+    retain split only). Per row: forget quality (the KS p of the forget concepts' values
+    against the reference's; ``response`` for text, ``accuracy`` otherwise), the KS statistic
+    and means, and model utility (mean over subjects; accuracy and, for text, ``response``).
+    The last unedited test before the edits is a row too (the network that learned them).
+    Dims ``row``; empty without a reference."""
+    from engramlab.analysis._task_vector import _last_train, _net_terms
+    from engramlab.analysis._unlearning import _concepts_of, _test_phases, _trial_row
+
+    fields = ("phase", "edit", "reference", "forget_quality", "ks_statistic", "forget_mean")
+    fields += ("reference_mean", "model_utility", "n", "measure")
+    out: dict[str, list] = {k: [] for k in fields}
+    b = _behaviour(tree)
+    if isinstance(tree, xr.Dataset) or "edit_terms" not in b.coords or "engrams" not in tree:
+        return xr.Dataset({k: ("row", np.asarray(v)) for k, v in out.items()})
+    text = any(n.attrs.get("kind") == "text" for n in tree["world"].children.values())
+    measure = "response" if text else "accuracy"
+    measures = ("accuracy", "response") if text else ("accuracy",)
+    tests = _test_phases(b)
+    phases = [p for p, _ in tests]
+    net = _net_terms(tests, _last_train(tree))
+    tested = set(_trial_row(b, "concept").tolist())
+    engrams = set(tree["engrams"].children)
+    memories = [str(m) for m in tree["lifecycle"]["memory"].values] if "lifecycle" in tree else []
+    for i, (ph, _) in enumerate(tests):
+        terms = net[i]
+        if not terms or any(c >= 0 for c in terms.values()):
+            continue
+        forget = sorted({c for n in terms for c in _concepts_of(_mem(n), tested, engrams)})
+        gone = {m for m in memories if m.rsplit(":", 1)[-1] in forget}
+        ref = _reference_phase(tree, gone, phases, ph)
+        if not forget or ref is None:
+            continue
+        unedited = [p for j, p in enumerate(phases[:i]) if not net[j] and p != ref]
+        rows = [(unedited[-1], "(none)")] if unedited and unedited[-1] not in out["phase"] else []
+        for phase, edit in [*rows, (ph, " + ".join(terms))]:
+            fq = forget_quality(b, forget, phase, ref, measure=measure)
+            mu = model_utility(b, forget, phase, measures=measures)
+            for k, v in (
+                ("phase", phase),
+                ("edit", edit),
+                ("reference", ref),
+                ("forget_quality", fq["p"]),
+                ("ks_statistic", fq["statistic"]),
+                ("forget_mean", fq["mean"]),
+                ("reference_mean", fq["reference_mean"]),
+                ("model_utility", float(mu.mean())),
+                ("n", fq["n"]),
+                ("measure", measure),
+            ):
+                out[k].append(v)
+    return xr.Dataset(
+        {k: ("row", np.asarray(v)) for k, v in out.items()},
+        attrs={"forget_quality": "two-sample KS p against the reference (never learned)"},
+    )
+
+
+def _mem(term: str) -> str:
+    return term[: term.rindex("[")] if term.endswith("]") else term
+
+
+def format_forget_quality(report: xr.Dataset) -> str:
+    """One line per :func:`forget_quality_report` row."""
+    lines = []
+    for i in range(report.sizes.get("row", 0)):
+        r = {k: report[k].values[i] for k in report.data_vars}
+        lines.append(
+            f"  {r['phase']} ({r['edit']}): forget quality {float(r['forget_quality']):.3g} "
+            f"(KS {float(r['ks_statistic']):.2f}; {r['measure']} {float(r['forget_mean']):.3f} "
+            f"vs {float(r['reference_mean']):.3f} in {r['reference']}, n={int(r['n'])}); "
+            f"model utility {float(r['model_utility']):.3f}"
+        )
+    return "\n".join(lines)
