@@ -5,9 +5,13 @@ exponent p) varies, so the scan costs evaluations, not estimations.
 Every candidate is scored on the training split — forget accuracy (the erased memories'
 concepts) and retain accuracy (every other concept of the dataset), each the mean of the
 per-concept accuracies — and the chosen one is the candidate at chance (forget ≤ chance +
-tolerance) with the highest retain accuracy, ties to the smaller α; when none reaches chance,
-the one with the lowest forget accuracy (then the highest retain). Chance is 1 / the number of
-distinct targets (0 for text answers, scored by exact match).
+tolerance) with the highest retain accuracy, ties to the smaller α. When none reaches chance
+(on text, where chance is 0, the default tolerance asks for no forget answer at all), the
+candidate that trades forgetting for retain damage best: the largest (base forget − forget) −
+(base retain − retain) among those that lower the forget accuracy, ties to the smaller α — not
+the strongest α, which wins on forgetting alone by damaging everything; when none lowers it,
+the lowest forget accuracy (then the highest retain). Chance is 1 / the number of distinct
+targets (0 for text answers, scored by exact match).
 """
 
 from __future__ import annotations
@@ -118,8 +122,13 @@ def search_alpha(run: MLRun, phase, memories: list[str], eng: Engram, label: str
     chance = chance_level(ds)
     f, r, al = np.asarray(fa), np.asarray(ra), np.asarray(alphas)
     at_chance = np.flatnonzero(f <= chance + spec.tolerance + 1e-9)  # 1/5 at 0.2 is at chance
+    # forgetting gained minus retain lost, from the unedited model
+    gain = (base[0] - f) - (base[1] - r)
+    lowers = np.flatnonzero(f < base[0] - 1e-9)
     if at_chance.size:
         chosen = int(at_chance[np.lexsort((al[at_chance], -r[at_chance]))[0]])
+    elif lowers.size:  # none at chance: the best trade of forgetting for retain damage
+        chosen = int(lowers[np.lexsort((al[lowers], -gain[lowers]))[0]])
     else:
         chosen = int(np.lexsort((al, -r, f))[0])
     return SearchResult(

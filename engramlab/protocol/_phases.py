@@ -344,7 +344,8 @@ class AlphaSearch(_Model):
     every scaling exponent ``p`` when given, weight-norm scaling) is tried on the training
     split, and the erase applies the α (p) that brings the forget concepts' accuracy to chance
     (≤ chance + ``tolerance``) with the highest retain accuracy — or, when none does, the one
-    with the lowest forget accuracy."""
+    that trades forgetting for retain damage best (the largest forget drop minus retain drop
+    from the unedited model)."""
 
     #: the strengths tried (the reference package's grid by default)
     alpha: Annotated[
