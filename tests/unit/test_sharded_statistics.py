@@ -59,7 +59,7 @@ def test_three_shards_on_a_distributed_cluster_equal_one_pass():
     whole = collect_second_moments(net, layers, batches, CONCEPTS, bias=bias)
     with (
         distributed.LocalCluster(
-            n_workers=1, processes=False, threads_per_worker=2, dashboard_address=None
+            n_workers=1, processes=False, threads_per_worker=2, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
