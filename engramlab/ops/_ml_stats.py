@@ -46,7 +46,7 @@ def prepare_statistics(phase: Estimate, run: MLRun, memories: list[str]) -> None
     for data in datas:
         if src.from_ is not None:
             stats = load_statistics(src.from_, run, data, tokens, match=src.match)
-            run.use_stats(data, tokens, stats, source=f"run store {src.from_}")
+            run.use_stats(data, tokens, stats, source=f"run store {src.from_}", shards=0)
         elif src.shards is not None:
             with _dask_client(src.scheduler) as client:
                 run.collect_stats(

@@ -318,7 +318,7 @@ def _statistics_provenance(runs, key: str, sc) -> xr.Dataset:
             "shards": (
                 ("subject",),
                 np.array([int(i.get("shards", 0)) for i in info], dtype=np.int64),
-                _attrs("1", "shards the forward pass was split into (0: none collected)"),
+                _attrs("1", "shards the forward pass was split into (0: none, reused)"),
             ),
             "weights_sha256": (
                 ("subject",),

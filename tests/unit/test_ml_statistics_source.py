@@ -71,6 +71,7 @@ def test_reused_statistics_give_the_identical_engram(first, tmp_path):
             tree[f"statistics/digits/{layer}"]["sigma_packed"].values,
         )
     assert str(again["statistics/digits"]["source"].values[0]) == f"run store {path}"
+    assert list(again["statistics/digits"]["shards"].values) == [0, 0]  # no forward pass
     np.testing.assert_array_equal(
         again["behaviour"]["accuracy"].values, tree["behaviour"]["accuracy"].values
     )
