@@ -156,8 +156,9 @@ def _reference_phase(tree, forget_memories: set[str], phases: list[str], before:
         if ph == before:
             break
         if ph in order:
-            v = np.asarray(state.values[:, order.index(ph), rows], dtype=str)
-            if v.size and (v == "absent").all():
+            # str() per value: a store read back holds numpy's StringDType
+            v = [str(x) for x in np.asarray(state.values[:, order.index(ph), rows]).ravel()]
+            if v and all(x == "absent" for x in v):
                 found = ph
     return found
 

@@ -107,6 +107,8 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
             heading = "Light effect (on − off, paired sign-flip permutation test)"
             out.append((heading, _table(le, "{:.2f}")))
     out += _lifecycle_sections(tree)
+    if kind != "circuit":
+        out += _control_sections(tree)
     figs = [(FIGURES[k].title, path, FIGURES[k].caption) for k, path in figures.items()]
     out.append(("Figures", figs))
     if tree.engram.has("criteria"):
@@ -128,6 +130,51 @@ def _sections(tree: xr.DataTree, figures: dict[str, Path]) -> list[tuple[str, An
         ["status", str(a.get("status", ""))],
     ]
     out.append(("Provenance", [["", ""], *prov]))
+    return out
+
+
+def _control_sections(tree: xr.DataTree) -> list[tuple[str, Any]]:
+    """ML runs: the engram against its sham and against task vectors (paired sign-flip tests
+    over subjects), and TOFU's forget quality / model utility when the run has a reference."""
+    from engramlab.analysis import forget_quality_report, sham_controls, task_vector_controls
+
+    def rows(ds: xr.Dataset, cols: list[tuple[str, str]]) -> list[list[str]]:
+        out = [[head for head, _ in cols]]
+        for i in range(next(iter(ds.sizes.values()), 0)):
+            row = []
+            for _, k in cols:
+                v = ds[k].values[i]
+                if k.endswith("_p"):
+                    row.append(format_p(float(v)))
+                elif isinstance(v, (float, np.floating)):
+                    row.append(f"{float(v):.3g}")
+                else:
+                    row.append(str(v))
+            out.append(row)
+        return out
+
+    out: list[tuple[str, Any]] = []
+    common = [("target", "target_engram"), ("others", "others_engram")]
+    tests = [("Δ target", "target_difference"), ("p", "target_p"), ("d_z", "target_dz")]
+    tests += [("Δ selectivity", "selectivity_difference"), ("p ", "selectivity_p"), ("n", "n")]
+    sham = sham_controls(tree)
+    if sham.sizes.get("control", 0):
+        cols = [("engram test", "engram_phase"), ("sham test", "sham_phase")]
+        cols += [("memory", "memory"), *common, ("target (sham)", "target_sham")]
+        cols += [("others (sham)", "others_sham"), *tests]
+        out.append(("Engram vs sham engram of equal norm (paired sign-flip)", rows(sham, cols)))
+    vec = task_vector_controls(tree)
+    if vec.sizes.get("control", 0):
+        cols = [("engram", "engram"), ("task vector", "vector"), *common]
+        cols += [("target (τ)", "target_vector"), ("others (τ)", "others_vector"), *tests]
+        out.append(("Engram vs task vector, same concepts (paired sign-flip)", rows(vec, cols)))
+    fq = forget_quality_report(tree)
+    if fq.sizes.get("row", 0):
+        cols = [("test", "phase"), ("edit", "edit"), ("reference", "reference")]
+        cols += [("forget quality (KS p)", "forget_quality"), ("KS", "ks_statistic")]
+        cols += [("forget mean", "forget_mean"), ("reference mean", "reference_mean")]
+        cols += [("model utility", "model_utility")]
+        out.append(("Forget quality and model utility (TOFU)", rows(fq, cols)))
     return out
 
 

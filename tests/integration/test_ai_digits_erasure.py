@@ -122,3 +122,17 @@ def test_each_engram_forgets_its_class_more_than_task_vector_negation(erasure):
     phases = list(tree["weights"]["phase"].values)
     back = d.isel(checkpoint=phases.index("restore-negated-9"))
     assert float(abs(back - d.isel(checkpoint=phases.index("engrams"))).max()) < 1e-5
+
+
+def test_report_tables_the_controls(erasure):
+    """engramlab report's control sections: the sham and task-vector comparisons as tables
+    (a header and one row per class; no TOFU table without a never-learned reference)."""
+    from engramlab.report._report import _control_sections
+
+    _, tree = erasure
+    sections = dict(_control_sections(tree))
+    sham = sections["Engram vs sham engram of equal norm (paired sign-flip)"]
+    vec = sections["Engram vs task vector, same concepts (paired sign-flip)"]
+    assert len(sham) == len(vec) == 11
+    assert {r[1] for r in vec[1:]} == {f"ft-{k}:{k}[delta]" for k in range(10)}
+    assert not any(h.startswith("Forget quality") for h in sections)
