@@ -43,15 +43,18 @@ def prepare_statistics(phase: Estimate, run: MLRun, memories: list[str]) -> None
         return
     tokens = phase.tokens if phase.estimator in SOLVING_ESTIMATORS else "answer"
     datas = dict.fromkeys(run.formation(m).data for m in memories if m in run.formations)
-    for data in datas:
-        if src.from_ is not None:
-            stats = load_statistics(src.from_, run, data, tokens, match=src.match)
-            run.use_stats(data, tokens, stats, source=f"run store {src.from_}", shards=0)
-        elif src.shards is not None:
-            with _dask_client(src.scheduler) as client:
-                run.collect_stats(
-                    data, tokens, shards=src.shards, client=client, scheduler=src.scheduler
-                )
+    try:
+        for data in datas:
+            if src.from_ is not None:
+                stats = load_statistics(src.from_, run, data, tokens, match=src.match)
+                run.use_stats(data, tokens, stats, source=f"run store {src.from_}", shards=0)
+            elif src.shards is not None:
+                with _dask_client(src.scheduler) as client:
+                    run.collect_stats(
+                        data, tokens, shards=src.shards, client=client, scheduler=src.scheduler
+                    )
+    except RunError as err:  # say which phase, in the one line
+        raise RunError(f"estimate {phase.phase!r}: {err}") from None
 
 
 @contextlib.contextmanager
