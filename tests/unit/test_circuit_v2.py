@@ -271,7 +271,7 @@ def test_replay_reinstates_the_ca3_engram_while_awake_recall_stays_specific(seed
     from engramlab.analysis import sign_flip_test
 
     spec = load_circuit("mouse-fear-v2")
-    seeds = list(range(seed0, seed0 + 10))
+    seeds = list(range(seed0, seed0 + 12))
     run, enc = _conditioned(spec, seeds)
     events = _replay(run)
     precision = _precision(events["CA3"], enc["CA3"])
@@ -285,7 +285,9 @@ def test_replay_reinstates_the_ca3_engram_while_awake_recall_stays_specific(seed
     # awake, the other context neither falls into the engram nor evokes the fear
     w = run.world
     rates = {
-        c: run.subject.step(w.inputs([c], 10, _gen(1), seeds=seeds), generator=_gen(1), plastic=False)
+        c: run.subject.step(
+            w.inputs([c], len(seeds), _gen(1), seeds=seeds), generator=_gen(1), plastic=False
+        )
         for c in ("A", "B")
     }
     in_b = _precision(rates["B"]["CA3"][None], enc["CA3"])
@@ -299,7 +301,7 @@ def test_a_ca3_engram_lesioned_before_replay_replays_nothing_to_cortex():
     from engramlab.analysis import sign_flip_test
 
     spec = load_circuit("mouse-fear-v2")
-    seeds = list(range(10))
+    seeds = list(range(12))
     intact, enc = _conditioned(spec, seeds)
     lesioned, _ = _conditioned(spec, seeds, ablate_engram=True)
     got = {}
