@@ -41,9 +41,7 @@ def initiation_weights(circuit: Circuit, site: str) -> torch.Tensor:
     incoming collaterals over their naive weights (0 for ablated units)."""
     key = circuit._recurrent[site].key
     grown = (circuit.weight(key) - circuit.component("initial", key)).clamp_min(0.0)
-    return (grown * circuit.component("mask", key)).sum(-1).masked_fill(
-        circuit.ablated(site), 0.0
-    )
+    return (grown * circuit.component("mask", key)).sum(-1).masked_fill(circuit.ablated(site), 0.0)
 
 
 def replay_kick(circuit: Circuit, generator: torch.Generator) -> torch.Tensor:
