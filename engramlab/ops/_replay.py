@@ -49,7 +49,7 @@ def replay_kick(circuit: Circuit, generator: torch.Generator) -> torch.Tensor:
 
     ``k = replay_fraction × size`` units are drawn without replacement: uniformly, or (under
     ``potentiation`` initiation) with probability proportional to :func:`initiation_weights`;
-    a subject with no potentiated collaterals draws uniformly.
+    a subject with no potentiated collaterals draws uniformly among its living units.
     """
     cs = circuit.spec.consolidation
     site = cs.replay_site
@@ -57,8 +57,10 @@ def replay_kick(circuit: Circuit, generator: torch.Generator) -> torch.Tensor:
     k = max(1, round(cs.replay_fraction * size))
     if cs.replay_initiation == "potentiation":
         w = initiation_weights(circuit, site)
-        # units with no potentiation are drawn only once the potentiated ones are used up
+        # units with no potentiation are drawn only once the potentiated ones are used up,
+        # ablated units only once every living one is
         w = torch.where(w.sum(-1, keepdim=True) > 0, w + 1e-6 * w.amax(-1, keepdim=True), 1.0)
+        w = w.masked_fill(circuit.ablated(site), 0.0) + 1e-12
         idx = torch.multinomial(w, k, replacement=False, generator=generator)
     else:
         idx = torch.argsort(torch.rand(n, size, generator=generator), dim=-1)[:, :k]

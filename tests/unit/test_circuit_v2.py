@@ -313,3 +313,30 @@ def test_a_ca3_engram_lesioned_before_replay_replays_nothing_to_cortex():
     assert got["intact"][1].mean() > 3 * pfc_chance.mean()  # replay reaches the cortex
     assert got["lesioned"][1].mean() < 2 * pfc_chance.mean()
     assert sign_flip_test((got["intact"][1] - got["lesioned"][1]).numpy()) < 0.01
+
+
+def test_potentiation_initiation_kicks_the_units_whose_collaterals_grew():
+    from engramlab.ops._replay import replay_kick
+
+    spec = _ca3(0.3)
+    cs = spec.consolidation.model_copy(
+        update={
+            "replay": "recurrent",
+            "replay_site": "CA3",
+            "replay_initiation": "potentiation",
+            "replay_fraction": 0.05,
+        }
+    )
+    spec = spec.model_copy(update={"consolidation": cs})
+    c = Circuit(spec, seeds=list(range(6)))
+    naive = replay_kick(c, _gen(2)) > 0  # nothing learned yet: random starts
+    assert torch.all(naive.sum(-1) == 8) and not torch.equal(naive[0], naive[1])
+    pattern = torch.zeros(6, 150)
+    pattern[:, 40:50] = 1.0
+    for _ in range(5):
+        with c.hooks(_drive(pattern, 1.0)):
+            c.step({}, generator=_gen(3), plastic=True)
+    kicked = replay_kick(c, _gen(2)) > 0
+    assert (kicked & pattern.bool()).sum(-1).float().mean() >= 7  # 8 kicks, 10 stored units
+    c.ablated("CA3")[:, 40:50] = True  # an ablated engram starts nothing
+    assert not torch.any(replay_kick(c, _gen(2)).bool() & pattern.bool())
