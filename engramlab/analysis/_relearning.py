@@ -1,6 +1,6 @@
 """Relearning savings — the dormancy criterion for networks: a memory that was erased only
 from behaviour (silent) comes back faster on retraining than it is learned by a network that
-never knew it (Ebbinghaus' savings).
+never knew it (savings, the classic relearning measure).
 
 The relearning curve is a sequence of test phases, each after a short training phase; per
 subject, the forget concepts' accuracy at each and the trials (steps) to criterion. A treated
