@@ -25,10 +25,13 @@ from engramlab.analysis._inference import tost_paired as tost_paired
 from engramlab.analysis._probe import format_probe as format_probe
 from engramlab.analysis._probe import linear_probe as linear_probe
 from engramlab.analysis._probe import probe_summary as probe_summary
+from engramlab.analysis._relearning import format_group_contrasts as format_group_contrasts
 from engramlab.analysis._relearning import format_savings as format_savings
+from engramlab.analysis._relearning import group_contrasts as group_contrasts
 from engramlab.analysis._relearning import relearning_savings as relearning_savings
 from engramlab.analysis._stats import DZ_PRINT_MAX as DZ_PRINT_MAX
 from engramlab.analysis._stats import SD_FLOOR as SD_FLOOR
+from engramlab.analysis._stats import cohens_d as cohens_d
 from engramlab.analysis._stats import cohens_dz as cohens_dz
 from engramlab.analysis._stats import dz_text as dz_text
 from engramlab.analysis._stats import format_dz as format_dz

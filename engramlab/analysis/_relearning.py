@@ -1,13 +1,15 @@
 """Relearning savings — the dormancy criterion for networks: a memory that was erased only
 from behaviour (silent) comes back faster on retraining than it is learned by a network that
-never knew it (Ebbinghaus' savings).
+never knew it (savings, the classic relearning measure).
 
 The relearning curve is a sequence of test phases, each after a short training phase; per
 subject, the forget concepts' accuracy at each and the trials (steps) to criterion. A treated
 group (e.g. erased) is compared with a reference group (naive, or sham-edited) of the same
 schedule: savings = (reference's mean trials to criterion − the subject's) / the reference's
 mean, and independent-groups permutation tests on trials to criterion and on the accuracy
-after the first step. Nothing here knows a protocol: groups, phases and concepts are arguments.
+after the first step. :func:`group_contrasts` sets two edits given to different groups side by
+side on everything the dormancy question asks (forgetting, collateral damage, probe readability,
+relearning). Nothing here knows a protocol: groups, phases and concepts are arguments.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from engramlab.analysis._stats import format_p, permutation_test
+from engramlab.analysis._stats import cohens_d, format_dz, format_p, permutation_test
 
-__all__ = ["format_savings", "relearning_savings"]
+__all__ = ["format_group_contrasts", "format_savings", "group_contrasts", "relearning_savings"]
 
 
 def _curve(b: xr.Dataset, forget: Sequence[str], phases: Sequence[str]) -> np.ndarray:
@@ -108,3 +110,105 @@ def format_savings(s: xr.Dataset) -> str:
         f"step {a['first_treated']:.3f} vs {a['first_reference']:.3f} "
         f"(p={format_p(a['first_p'])})"
     )
+
+
+def _groups_of(ds: xr.Dataset, *names: str) -> np.ndarray:
+    groups = np.asarray([str(g) for g in ds["group"].values])
+    for g in names:
+        if g not in set(groups):
+            raise ValueError(f"no subject in group {g!r}; groups: {sorted(set(groups))}")
+    return groups
+
+
+def group_contrasts(
+    tree,
+    forget: Sequence[str],
+    treated: str,
+    reference: str,
+    *,
+    after: str,
+    probe: tuple[str, str] | None = None,
+    relearn: Sequence[str] | None = None,
+    steps: Sequence[float] | None = None,
+    criterion: float = 0.9,
+) -> xr.Dataset:
+    """Group ``treated`` against group ``reference`` (different subjects, e.g. two ways of
+    removing the same memory) on: accuracy on the ``forget`` concepts and on the others in test
+    phase ``after``; with ``probe`` = (before, after) probe phases, the probe accuracy on the
+    ``forget`` concepts in the second, per site; with ``relearn`` (the test phases of a
+    relearning curve, ``steps`` as in :func:`relearning_savings`), the steps to ``criterion``
+    and the accuracy after the first step.
+
+    Dims ``measure``: the two groups' means, the difference treated − reference, its
+    two-sided independent-groups permutation p and Cohen's d (pooled SD, floored), and the
+    group sizes."""
+    from engramlab.analysis._probe import probe_summary
+    from engramlab.analysis._unlearning import unlearning_summary
+
+    b = tree if isinstance(tree, xr.Dataset) else tree["behaviour"].to_dataset()
+    groups = _groups_of(b, treated, reference)
+    u = unlearning_summary(b, forget, after, [])
+    rows = [
+        (f"forget accuracy ({after})", groups, u["forget"].values[:, 0]),
+        (f"retain accuracy ({after})", groups, u["retain"].values[:, 0]),
+    ]
+    if probe is not None:
+        p = tree["probes"].to_dataset() if not isinstance(tree, xr.Dataset) else tree
+        pg = _groups_of(p, treated, reference)
+        ps = probe_summary(p, forget, *probe)
+        for site in ps["site"].values:
+            v = ps["forget_after"].sel(site=site).transpose("subject").values
+            rows.append((f"probe {site} forget ({probe[1]})", pg, v))
+    if relearn is not None:
+        s = relearning_savings(
+            b, forget, relearn, treated, reference, criterion=criterion, steps=steps
+        )
+        rows.append(
+            (f"steps to {criterion:g} (relearning)", groups, s["trials_to_criterion"].values)
+        )
+        rows.append((f"forget accuracy ({relearn[0]})", groups, s["accuracy"].values[:, 0]))
+    fields: dict[str, list] = {k: [] for k in _CONTRAST_FIELDS}
+    for _, g, v in rows:
+        a, r = np.asarray(v[g == treated], float), np.asarray(v[g == reference], float)
+        fields["treated_mean"].append(float(np.nanmean(a)))
+        fields["reference_mean"].append(float(np.nanmean(r)))
+        fields["difference"].append(float(np.nanmean(a) - np.nanmean(r)))
+        fields["p"].append(permutation_test(a, r))
+        fields["d"].append(cohens_d(a, r))
+        fields["n_treated"].append(int(np.isfinite(a).sum()))
+        fields["n_reference"].append(int(np.isfinite(r).sum()))
+    return xr.Dataset(
+        {k: ("measure", np.asarray(v)) for k, v in fields.items()},
+        coords={"measure": [m for m, _, _ in rows]},
+        attrs={
+            "treated": treated,
+            "reference": reference,
+            "forget_concepts": ",".join(forget),
+            "test": "two-sided permutation test, independent groups; Cohen's d (pooled SD)",
+        },
+    )
+
+
+_CONTRAST_FIELDS = (
+    "treated_mean",
+    "reference_mean",
+    "difference",
+    "p",
+    "d",
+    "n_treated",
+    "n_reference",
+)
+
+
+def format_group_contrasts(c: xr.Dataset) -> str:
+    """One line per :func:`group_contrasts` measure."""
+    a = c.attrs
+    lines = [f"{a['treated']} vs {a['reference']} (forget {a['forget_concepts']}):"]
+    for m in c["measure"].values:
+        r = {k: float(c[k].sel(measure=m)) for k in c.data_vars}
+        lines.append(
+            f"  {m}: {r['treated_mean']:.3f} vs {r['reference_mean']:.3f} "
+            f"(Δ {r['difference']:+.3f}, p={format_p(r['p'])}, d {format_dz(r['d'])}; "
+            f"n={int(r['n_treated'])}+{int(r['n_reference'])})"
+        )
+    return "\n".join(lines)

@@ -34,6 +34,7 @@ import xarray as xr
 __all__ = [
     "DZ_PRINT_MAX",
     "SD_FLOOR",
+    "cohens_d",
     "cohens_dz",
     "dz_text",
     "format_dz",
@@ -202,6 +203,22 @@ def cohens_dz(diff: np.ndarray, *, sd_floor: float = SD_FLOOR) -> float:
     if d.size < 2:
         return float("nan")
     return float(d.mean() / max(float(d.std(ddof=1)), sd_floor))
+
+
+def cohens_d(a: np.ndarray, b: np.ndarray, *, sd_floor: float = SD_FLOOR) -> float:
+    """Independent-groups effect size d: (mean(a) − mean(b)) over the pooled SD, floored like
+    :func:`cohens_dz` (NaN-safe; NaN unless each group has at least 2 values).
+
+    >>> cohens_d(np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 2.0]))
+    1.0
+    >>> cohens_d(np.full(4, 0.9), np.full(4, 0.5))    # SD 0: 0.4 / 0.01
+    40.0
+    """
+    a, b = _clean(a), _clean(b)
+    if a.size < 2 or b.size < 2:
+        return float("nan")
+    pooled = ((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2)
+    return float((a.mean() - b.mean()) / max(math.sqrt(pooled), sd_floor))
 
 
 def _floored(diff: np.ndarray, sd_floor: float) -> bool:

@@ -1,8 +1,11 @@
 """Digits relearning (issue 13): after the closed-form engram of class 3 is erased (at the
 strength the search picks), class 3 is relearned far faster than a network that never learned
 it (savings) or one hit by a sham engram of equal norm, and it stays readable by a linear probe
-of the hidden layers — the memory is silent, not gone. 8 subjects per group: slow; the fast
-direction checks are in tests/unit/test_ml_probe_savings.py and test_ml_alpha_search.py."""
+of the hidden layers — the memory is silent, not gone. Against task-vector negation of the same
+class at the strength the same search picks (another group): both forget class 3 and both leave
+it readable, but the negation damages the other classes more and is relearned more slowly (still
+far faster than by the naive network). 8 subjects per group: slow; the fast direction checks are
+in tests/unit/test_ml_probe_savings.py and test_ml_alpha_search.py."""
 
 from __future__ import annotations
 
@@ -60,3 +63,45 @@ def test_the_erased_class_stays_readable_by_a_probe(tree):
     assert float(after.isel(subject=erased).mean()) <= 0.15  # the behaviour lost it ...
     for site in s["site"].values:  # ... every layer still codes it (chance: 0.1)
         assert float(s["forget_after"].sel(site=site).mean()) >= 0.9, site
+
+
+@pytest.fixture(scope="module")
+def negation(tree):
+    from engramlab.analysis import group_contrasts
+
+    c = group_contrasts(
+        tree,
+        ["3"],
+        "negated",
+        "erased",
+        after="after-erase",
+        probe=("probe-before", "probe-after"),
+        relearn=RELEARN,
+        steps=STEPS,
+    )
+    return {
+        str(m): {k: float(c[k].sel(measure=m)) for k in c.data_vars} for m in c["measure"].values
+    }
+
+
+def test_task_vector_negation_forgets_class_3_with_more_collateral_damage(negation):
+    forget, retain = (
+        negation["forget accuracy (after-erase)"],
+        negation["retain accuracy (after-erase)"],
+    )
+    assert forget["treated_mean"] <= 0.15, forget  # the search takes the negation to chance too
+    # ... at the cost of the other classes: more collateral damage than the engram's
+    assert retain["difference"] < -0.02 and retain["p"] < 0.05 and retain["d"] < -1, retain
+    for site in ("layers.0", "layers.1", "layers.2"):  # and class 3 stays readable: silent too
+        assert negation[f"probe {site} forget (probe-after)"]["treated_mean"] >= 0.9, site
+
+
+def test_a_negated_class_is_relearned_more_slowly_than_an_erased_one(tree, negation):
+    from engramlab.analysis import relearning_savings
+
+    steps, first = negation["steps to 0.9 (relearning)"], negation["forget accuracy (test-1)"]
+    assert steps["difference"] > 0 and steps["p"] < 0.05, steps
+    assert first["difference"] < -0.05 and first["p"] < 0.05, first
+    # ... but with savings against the naive network: the negated memory is dormant too
+    s = relearning_savings(tree, ["3"], RELEARN, "negated", "naive", steps=STEPS)
+    assert s.attrs["savings_treated"] > 0.5 and s.attrs["ttc_p"] < 0.05, s.attrs

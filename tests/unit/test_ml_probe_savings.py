@@ -9,7 +9,13 @@ import pytest
 import torch
 import xarray as xr
 
-from engramlab.analysis import linear_probe, probe_summary, relearning_savings
+from engramlab.analysis import (
+    format_group_contrasts,
+    group_contrasts,
+    linear_probe,
+    probe_summary,
+    relearning_savings,
+)
 from engramlab.engine import one_thread
 from engramlab.ops._ml import MLRun, train
 from engramlab.ops._ml_edit import erase, estimate
@@ -130,3 +136,51 @@ def test_probe_summary_splits_forget_from_retained_concepts():
     assert float(s["forget_before"].mean()) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="no probe phase 'q'"):
         probe_summary(p, ["x"], "q", "a")
+
+
+def test_group_contrasts_set_two_edits_side_by_side():
+    # 4 + 4 subjects; phases: the cut's test, then two relearning tests; concepts a (forget), b
+    phases, concepts = ["cut", "t1", "t2"], ["a", "b"]
+    rows = []
+    for g in range(8):
+        e = g < 4  # group e forgets a, keeps b, relearns a at once; group n damages b, slower
+        fa = [0.05 + 0.01 * g, 0.95, 1.0] if e else [0.0, 0.5 + 0.01 * g, 0.92]
+        fb = [0.95 - 0.01 * g, 1.0, 1.0] if e else [0.6 + 0.01 * g, 0.9, 1.0]
+        rows.append(np.stack([fa, fb], axis=1).reshape(-1))
+    groups = ["e"] * 4 + ["n"] * 4
+    b = _tree(np.asarray(rows), groups, phases, concepts)
+    acc = np.zeros((8, 2, 1, 2))
+    acc[:, 0] = 0.95
+    acc[:4, 1] = [[0.9, 0.9]]  # e: a still read from the site after the cut; n: gone
+    acc[4:, 1] = [[0.3, 0.9]]
+    acc[:, 1, 0, 0] += np.linspace(0, 0.02, 8)
+    p = xr.Dataset(
+        {"probe_accuracy": (("subject", "probe_phase", "site", "concept"), acc)},
+        coords={
+            "subject": np.arange(8),
+            "group": ("subject", groups),
+            "probe_phase": ["before", "after"],
+            "site": ["h"],
+            "concept": concepts,
+        },
+    )
+    tree = xr.DataTree.from_dict({"behaviour": b, "probes": p})
+    c = group_contrasts(
+        tree, ["a"], "e", "n", after="cut", probe=("before", "after"), relearn=["t1", "t2"]
+    )
+    assert list(c["measure"].values) == [
+        "forget accuracy (cut)",
+        "retain accuracy (cut)",
+        "probe h forget (after)",
+        "steps to 0.9 (relearning)",
+        "forget accuracy (t1)",
+    ]
+    d = c["difference"].values
+    assert d[0] == pytest.approx(0.065) and d[1] == pytest.approx(0.28) and d[2] > 0.5
+    assert d[3] == pytest.approx(1 - 2) and d[4] == pytest.approx(0.395)
+    # 4 + 4 subjects, fully separated: the exact two-sided p is 2 / C(8, 4) = 1 / 35
+    assert c["p"].values[1:] == pytest.approx(1 / 35, rel=0.2)
+    assert (c["d"].values[[1, 2, 4]] > 3).all() and c["d"].values[3] < -3
+    assert "e vs n (forget a)" in format_group_contrasts(c)
+    with pytest.raises(ValueError, match="no subject in group 'x'"):
+        group_contrasts(tree, ["a"], "x", "n", after="cut")
