@@ -235,7 +235,7 @@ def run_robustness(
             n_workers=max(1, workers or 1),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: 8787 may be taken by another cluster
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)

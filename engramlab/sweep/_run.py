@@ -251,7 +251,7 @@ def _client(workers: int | None, scheduler: Any, n_tasks: int) -> tuple[Any, Any
         n_workers=max(n, 1),
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: 8787 may be taken by another cluster
         silence_logs=logging.ERROR,
     )
     return Client(cluster), cluster
