@@ -88,8 +88,10 @@ def test_v2_anisomycin_leaves_a_silent_engram(tree_v2):
     # saline mice recall naturally
     saline = phase_mean(tree_v2, "natural-recall", "saline")
     assert permutation_test(saline, natural, n_perm=4000) < 0.01
-    # the probes measure the engram silent in most anisomycin mice, few saline ones
-    measured = tree_v2["lifecycle"]["measured"].to_dataset()["measured"].isel(phase=-1)
+    # the probes measure the engram silent in most anisomycin mice, few saline ones, two days
+    # after the injection (before the tests: a light-driven retrieval is itself surprising and
+    # destabilises, and the probe after it flips a few marginal mice either way)
+    measured = tree_v2["lifecycle"]["measured"].to_dataset()["measured"].sel(phase="day-2")
     group = measured["group"].values
     silent = (measured.values == "silent").reshape(len(group), -1)[:, 0]
     assert silent[group == "anisomycin"].mean() >= 0.7
