@@ -36,14 +36,15 @@ test-browser: $(STAMP)
 
 # The robustness report (docs/robustness.md): every bundled study over a sampled grid of
 # perturbations on the sweep engine. STUDIES="a b" runs a subset (the docs are then left
-# alone), VARIANTS=N changes the sampled points per study, WORKERS=N the local Dask workers.
+# alone), VARIANTS=N changes the sampled points per study, WORKERS=N the local Dask workers,
+# ROBUSTNESS_SET="KEY=VALUE …" a --set base for every variant (the docs are then left alone).
 ROBUSTNESS_OUT ?= data/runs/robustness
 WORKERS ?= 2
 robustness: $(STAMP)
 	$(VENV)/bin/engramlab robustness $(STUDIES) --out $(ROBUSTNESS_OUT) --workers $(WORKERS) \
-		$(if $(VARIANTS),--variants $(VARIANTS))
-	$(if $(STUDIES),,cp $(ROBUSTNESS_OUT)/robustness.json docs/robustness_results.json)
-	$(if $(STUDIES),,$(PY) docs/_gen_robustness_table.py)
+		$(if $(VARIANTS),--variants $(VARIANTS)) $(foreach s,$(ROBUSTNESS_SET),--set $(s))
+	$(if $(STUDIES)$(ROBUSTNESS_SET),,cp $(ROBUSTNESS_OUT)/robustness.json docs/robustness_results.json)
+	$(if $(STUDIES)$(ROBUSTNESS_SET),,$(PY) docs/_gen_robustness_table.py)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engramlab tests benchmarks

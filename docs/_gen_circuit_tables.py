@@ -70,7 +70,6 @@ def _projection_rows(spec) -> list[str]:
 def render() -> str:
     spec = load_circuit("mouse-fear")
     c, ro = spec.consolidation, spec.readout
-    sp, rc = spec.surprise, spec.reconsolidation
     lines = [
         "### Regions",
         "",
@@ -85,14 +84,29 @@ def render() -> str:
         f"at {c.rate_per_hour}/h; a trial lasts {c.trial_minutes} min; replay reinstates "
         f"{', '.join(c.replay_sites) or 'no site'} at drive {c.replay_drive} with the "
         f"experience at intensity {c.replay_intensity}.",
+        *_lifecycle_lines(spec),
+    ]
+    return "\n".join(lines)
+
+
+def _lifecycle_lines(spec) -> list[str]:
+    """The surprise and reconsolidation lines (none when reconsolidation is off)."""
+    sp, rc, ro = spec.surprise, spec.reconsolidation, spec.readout
+    if rc.share <= 0:
+        return []
+    full = (
+        f"post·pre ≥ {rc.coactivity}"
+        if rc.reactivated == "coactivity"
+        else f"an input rate ≥ {rc.coactivity}, whether or not the cell fires"
+    )
+    return [
         f"Surprise: the mean {sp.site or ro.site} rate above {sp.level} (span {sp.span}) on a "
         "trial with no US.",
         f"Reconsolidation: a surprising retrieval marks a share {rc.share} of each reactivated "
-        f"synapse's consolidated change labile (full at post·pre ≥ {rc.coactivity}); it "
+        f"synapse's consolidated change labile (full at {full}); it "
         f"restabilises at {rc.restabilise_per_hour}/h with protein synthesis and degrades with "
         f"τ {rc.labile_tau_hours} h without.",
     ]
-    return "\n".join(lines)
 
 
 def render_v2() -> str:
@@ -117,6 +131,7 @@ def render_v2() -> str:
         f"{c.replay_site} (kick {c.replay_noise} on {c.replay_fraction:.0%} of units, "
         f"initiation `{c.replay_initiation}`, offline recurrent gain {c.replay_gain}), "
         f"learning in {', '.join(c.replay_learners) or 'every plastic projection'}.",
+        *_lifecycle_lines(spec),
     ]
     return "\n".join(lines)
 

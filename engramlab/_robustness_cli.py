@@ -23,6 +23,14 @@ __all__ = ["robustness_command"]
     metavar="A,B,…",
     help="Studies (spec names or files), comma-separated; added to STUDY arguments.",
 )
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change one protocol value of every study before its axes (as engramlab run --set, "
+    "e.g. subject.circuit=mouse-fear-v2); repeatable.",
+)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output directory.")
 @click.option(
     "--variants", type=int, default=None, help="Sampled points per study (default: the spec's)."
@@ -33,6 +41,7 @@ __all__ = ["robustness_command"]
 def robustness_command(
     studies: tuple[str, ...],
     more: str,
+    sets: tuple[str, ...],
     out: str,
     variants: int | None,
     workers: int,
@@ -44,9 +53,16 @@ def robustness_command(
     sweep engine, and report per study and finding the fraction of variants that reproduce
     it. Writes OUT/<study>.zarr (a sweep store per study), OUT/robustness.json and
     OUT/robustness.md; an existing OUT is resumed (finished cells are not run again).
+
+    --set KEY=VALUE is applied to every variant of every study before the spec's axes (an
+    axis on the same key wins); the results record it. A bad key or value is one error line
+    per problem naming the --set, the value and what is valid (exit 2).
     """
     from engramlab.errors import ProtocolError, StoreError, UnknownNameError
+    from engramlab.protocol import parse_assignment
     from engramlab.robustness import (
+        check_base,
+        format_base,
         format_table,
         load_study_spec,
         run_robustness,
@@ -63,17 +79,20 @@ def robustness_command(
         click.echo(f"error: --workers {workers}: give at least 1", err=True)
         sys.exit(2)
     try:
+        base = [parse_assignment(a) for a in sets]
         specs = [load_study_spec(p) for p in study_specs(names)]
+        check_base(specs, base)
         sizes = {s.name: len(study_points(s, variants)) * len(s.seeds) for s in specs}
     except ProtocolError as err:
-        for issue in err.issues:
-            click.echo(str(issue), err=True)
+        _echo_distinct(err.issues)
         sys.exit(2)
     except UnknownNameError as err:
         click.echo(f"error: {str(err).strip(chr(34))}", err=True)
         sys.exit(2)
     t0 = time.perf_counter()
     if not quiet:
+        if base:
+            click.echo(f"base: {' '.join(f'--set {a}' for a in sets)}", err=True)
         click.echo(
             f"robustness: {len(specs)} studies, {sum(sizes.values())} variants "
             f"({', '.join(f'{k} {v}' for k, v in sizes.items())})",
@@ -91,6 +110,7 @@ def robustness_command(
             [s.file for s in specs],
             out=out,
             variants=variants,
+            base=base,
             workers=workers,
             scheduler=scheduler,
             progress=progress,
@@ -104,6 +124,8 @@ def robustness_command(
     if quiet:
         click.echo(f"{out}/robustness.json")
         return
+    if format_base(doc):
+        click.echo(format_base(doc))
     click.echo(format_table(doc))
     w = weakest_row(doc)
     click.echo(
@@ -111,3 +133,17 @@ def robustness_command(
         f"({w['fraction']:.2f})"
     )
     click.echo(f"results: {out}/robustness.json, {out}/robustness.md")
+
+
+def _echo_distinct(issues) -> None:
+    """One line per distinct problem (a bad ``--set`` is the same problem in every study's
+    protocol: shown once, with how many other studies share it)."""
+    seen: dict[str, list] = {}
+    for issue in issues:
+        seen.setdefault(issue.message, []).append(issue)
+    for message, same in seen.items():
+        first = same[0]
+        line = f"error: {message}" if first.file == "<command line>" else str(first)
+        if len(same) > 1:
+            line += f" (and in {len(same) - 1} other protocols)"
+        click.echo(line, err=True)

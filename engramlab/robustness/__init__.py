@@ -20,12 +20,14 @@ from engramlab.robustness._perturb import Renames as Renames
 from engramlab.robustness._perturb import expand_key as expand_key
 from engramlab.robustness._perturb import rename_protocol as rename_protocol
 from engramlab.robustness._perturb import sample_points as sample_points
+from engramlab.robustness._report import format_base as format_base
 from engramlab.robustness._report import format_table as format_table
 from engramlab.robustness._report import load_results as load_results
 from engramlab.robustness._report import summarize as summarize
 from engramlab.robustness._report import weakest_row as weakest_row
 from engramlab.robustness._report import write_results as write_results
 from engramlab.robustness._run import VariantSweep as VariantSweep
+from engramlab.robustness._run import check_base as check_base
 from engramlab.robustness._run import run_robustness as run_robustness
 from engramlab.robustness._run import run_study as run_study
 from engramlab.robustness._run import study_points as study_points

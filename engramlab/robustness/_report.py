@@ -25,7 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_table", "load_results", "summarize", "weakest_row", "write_results"]
+__all__ = [
+    "format_base",
+    "format_table",
+    "load_results",
+    "summarize",
+    "weakest_row",
+    "write_results",
+]
 
 
 def _badness(row: dict[str, Any]) -> tuple[float, float]:
@@ -52,14 +59,16 @@ def _weakest(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The results document: ``studies`` (per study: protocol, points, seeds, seconds),
-    ``rows`` (per study and finding) and ``variants`` (every variant's outcome)."""
+    """The results document: ``set`` (the ``--set KEY=VALUE`` base every variant ran on),
+    ``studies`` (per study: protocol, set, points, seeds, seconds), ``rows`` (per study and
+    finding) and ``variants`` (every variant's outcome)."""
     import engramlab
 
     rows, variants, studies = [], [], {}
     for res in results:
         studies[res["study"]] = {
-            k: res[k] for k in ("protocol", "points", "seeds", "seconds", "alpha")
+            **{k: res[k] for k in ("protocol", "points", "seeds", "seconds", "alpha")},
+            "set": list(res.get("set", ())),
         }
         for fname, claim in res["claims"].items():
             mine = [r for r in res["variants"] if r["finding"] == fname]
@@ -77,9 +86,11 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 }
             )
         variants.extend({"study": res["study"], **r} for r in res["variants"])
+    bases = list(dict.fromkeys(tuple(s["set"]) for s in studies.values()))
     return {
         "engramlab_version": engramlab.__version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "set": list(bases[0]) if len(bases) == 1 else sorted({a for b in bases for a in b}),
         "studies": studies,
         "rows": rows,
         "variants": variants,
@@ -121,6 +132,14 @@ def format_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_base(doc: dict[str, Any]) -> str:
+    """One line saying what base every variant ran on (the report's ``--set``), or ``""``."""
+    sets = doc.get("set") or []
+    if not sets:
+        return ""
+    return "Base: " + ", ".join(f"`--set {a}`" for a in sets) + " on every variant of every study."
+
+
 def write_results(doc: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     """Write ``out/robustness.json`` and ``out/robustness.md``; returns their paths."""
     out = Path(out)
@@ -129,6 +148,8 @@ def write_results(doc: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     js.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     w = weakest_row(doc) if doc["rows"] else None
     head = "# Robustness of the bundled findings\n\n"
+    if format_base(doc):
+        head += format_base(doc) + "\n\n"
     if w is not None:
         head += (
             f"Weakest row: {w['study']} `{w['finding']}` reproduced in "

@@ -29,7 +29,7 @@ from engramlab.robustness._perturb import Point, Renames, rename_protocol, sampl
 from engramlab.robustness._spec import StudySpec, load_study_spec, study_specs
 from engramlab.sweep import Axis, Cell, SweepSpec, cell_id, run_sweep
 
-__all__ = ["VariantSweep", "run_robustness", "run_study", "study_points"]
+__all__ = ["VariantSweep", "check_base", "run_robustness", "run_study", "study_points"]
 
 #: ``progress(study, done, total, cell_id, status)`` after each cell
 StudyProgress = Callable[[str, int, int, str, str], None]
@@ -38,7 +38,9 @@ StudyProgress = Callable[[str, int, int, str, str], None]
 @dataclass(frozen=True)
 class VariantSweep(SweepSpec):
     """A sweep whose one axis, ``variant``, lists sampled points (each a set of overrides and
-    possibly renamed names) instead of the values of one protocol key."""
+    possibly renamed names) instead of the values of one protocol key. ``fixed`` (the
+    report's ``--set`` base) is applied to every point before the point's own overrides, so
+    an axis that sets the same key wins."""
 
     points: tuple[Point, ...] = ()
     rename_seed: int = 0
@@ -51,9 +53,11 @@ class VariantSweep(SweepSpec):
         return Renames.draw(text, seed=self.rename_seed * 10_007 + point.index)
 
     def _overridden(self, point: Point) -> str:
-        if not point.overrides:
+        """The protocol text with the base ``fixed`` overrides, then the point's, applied."""
+        overrides = [*self.fixed, *point.overrides]
+        if not overrides:
             return self.text
-        return load_variant(self.text, list(point.overrides), self.file).text
+        return load_variant(self.text, overrides, self.file).text
 
     def variant_text(self, point: Point) -> str:
         """The protocol text of a point, validated."""
@@ -101,11 +105,31 @@ def study_points(study: StudySpec, variants: int | None = None) -> list[Point]:
     )
 
 
-def _sweep_spec(study: StudySpec, points: Sequence[Point]) -> VariantSweep:
+def check_base(studies: Sequence[StudySpec], base: Sequence[tuple[str, Any]]) -> None:
+    """Check that the ``--set`` base applies to every study's protocol and leaves it valid.
+
+    Raises :class:`~engramlab.errors.ProtocolError` with every problem, each naming the
+    ``--set`` and the study's protocol file (as ``engramlab run --set`` does).
+    """
+    if not base:
+        return
+    issues: list[Issue] = []
+    for s in studies:
+        try:
+            load_variant(s.protocol_text, list(base), s.protocol_file)
+        except ProtocolError as err:
+            issues.extend(err.issues)
+    if issues:
+        raise ProtocolError(issues)
+
+
+def _sweep_spec(
+    study: StudySpec, points: Sequence[Point], base: Sequence[tuple[str, Any]] = ()
+) -> VariantSweep:
     return VariantSweep(
         text=study.protocol_text,
         file=study.protocol_file,
-        fixed=(),
+        fixed=tuple(base),
         axes=(Axis("variant", tuple(p.index for p in points)),),
         seeds=tuple(study.seeds),
         points=tuple(points),
@@ -118,13 +142,16 @@ def run_study(
     out: str | Path,
     *,
     variants: int | None = None,
+    base: Sequence[tuple[str, Any]] = (),
     client: Any = None,
     workers: int | None = None,
     progress: StudyProgress | None = None,
 ) -> dict[str, Any]:
     """Run one study's variants into ``out/<study>.zarr`` and test its findings in each.
 
-    Returns ``{"study", "protocol", "points", "seeds", "seconds", "variants": [row…]}`` with
+    ``base`` is a list of ``(KEY, value)`` overrides (``--set``) applied to every variant
+    before the spec's axes. Returns ``{"study", "protocol", "set", "points", "seeds",
+    "seconds", "variants": [row…]}`` with
     one row per (variant, finding): the point's label, the seed, reproduced, effect, p, n
     and, when not reproduced, the reason. An existing store of the same study and grid is
     resumed (finished cells are not run again).
@@ -132,7 +159,7 @@ def run_study(
     from engramlab.record import open_run
 
     points = study_points(study, variants)
-    spec = _sweep_spec(study, points)
+    spec = _sweep_spec(study, points, base)
     store = Path(out) / f"{study.name}.zarr"
     t0 = time.perf_counter()
 
@@ -155,13 +182,13 @@ def run_study(
         for seed in study.seeds:
             at = {"variant": p.index, "seed": seed}
             status = str(summary["status"].sel(at).item())
-            base = {"variant": p.index, "point": p.label(), "seed": seed}
+            where = {"variant": p.index, "point": p.label(), "seed": seed}
             if status != "complete":
                 error = str(summary["error"].sel(at).item()) or status
                 for fname, _ in study.findings:
                     rows.append(
                         {
-                            **base,
+                            **where,
                             "finding": fname,
                             "reproduced": False,
                             "effect": None,
@@ -175,7 +202,7 @@ def run_study(
             for fname, o in evaluate_findings(cell, study, names):
                 rows.append(
                     {
-                        **base,
+                        **where,
                         "finding": fname,
                         "reproduced": bool(o.reproduced),
                         "effect": _num(o.effect),
@@ -187,6 +214,7 @@ def run_study(
     return {
         "study": study.name,
         "protocol": Path(study.protocol_file).stem,
+        "set": [f"{k}={_shown(v)}" for k, v in base],
         "points": [p.label() for p in points],
         "seeds": list(study.seeds),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -195,6 +223,15 @@ def run_study(
         "alpha": study.alpha,
         "variants": rows,
     }
+
+
+def _shown(value: Any) -> str:
+    """``value`` as a user writes it after ``--set KEY=`` (quoted only when it must be)."""
+    from engramlab.protocol import parse_value
+
+    if isinstance(value, str) and parse_value(value) == value:
+        return value
+    return flow(value)
 
 
 def _num(x: float) -> float | None:
@@ -206,6 +243,7 @@ def run_robustness(
     *,
     out: str | Path,
     variants: int | None = None,
+    base: Sequence[tuple[str, Any]] = (),
     workers: int | None = 1,
     scheduler: Any = None,
     progress: StudyProgress | None = None,
@@ -213,6 +251,10 @@ def run_robustness(
     """Run the robustness report of ``studies`` (spec files or bundled spec names; all
     bundled specs when empty) into ``out``: one sweep store per study and
     ``out/robustness.json`` and ``out/robustness.md`` (:func:`write_results`).
+
+    ``base`` (``[(KEY, value), …]``, what ``--set KEY=VALUE`` parses to) is applied to every
+    variant of every study before the spec's own axes — e.g. ``[("subject.circuit",
+    "mouse-fear-v2")]`` runs the whole report on another circuit; the results record it.
 
     Every spec is loaded and every variant validated before anything runs. One Dask cluster
     (``workers`` local processes, or ``scheduler``) serves every study.
@@ -222,8 +264,10 @@ def run_robustness(
     from engramlab.robustness._report import summarize, write_results
 
     specs = [load_study_spec(p) for p in study_specs(studies)]
+    base = list(base)
+    check_base(specs, base)
     for s in specs:  # fail fast: a bad variant of the last study stops nothing halfway
-        _sweep_spec(s, study_points(s, variants)).cells()
+        _sweep_spec(s, study_points(s, variants), base).cells()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(scheduler, Client):
@@ -242,7 +286,9 @@ def run_robustness(
     results: list[dict[str, Any]] = []
     try:
         for s in specs:  # the results files are rewritten after each study (a partial report)
-            results.append(run_study(s, out, variants=variants, client=client, progress=progress))
+            results.append(
+                run_study(s, out, variants=variants, base=base, client=client, progress=progress)
+            )
             write_results(summarize(results), out)
     finally:
         if client is not scheduler:

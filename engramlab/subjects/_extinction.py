@@ -9,7 +9,9 @@ population ``ITC`` learn this way; ``ITC`` fires only when both the tone and the
 context drive it above its bias, and inhibits ``CeA``. The fear memory (``AUD → BLA``) is not
 erased: outside the extinction context ``ITC`` stays silent and fear returns (renewal), and the
 extinction weights turn over faster than the fear memory's (``late_tau_days``), so fear also
-comes back with time (spontaneous recovery).
+comes back with time (spontaneous recovery). Under the ``stc`` consolidation rule the growth is
+tagged like any potentiation (:func:`engramlab.subjects._tagging.stc_mark`), so it becomes late
+only if captured in a protein-synthesis window.
 
 Extinction happens on plastic trials the subject lives through: ``condition`` with
 ``us: null`` (or ``expose``) with a feared cue. ``test`` trials are plasticity-off probes and
@@ -27,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from engramlab.subjects._tagging import stc_mark
+
 if TYPE_CHECKING:
     from engramlab.subjects._circuit import Circuit
 
@@ -40,6 +44,7 @@ def learn_omission(
     """Grow the ``omission`` projections' early weights from active inputs by ``surprise``."""
     if not bool((surprise > 0).any()):
         return
+    stc = circuit.spec.consolidation.rule == "stc"
     for key, p in circuit.projections.items():
         gate = circuit.plasticity_gate[p.post]
         if p.plasticity != "omission" or p.lr == 0.0 or gate == 0.0:
@@ -49,4 +54,7 @@ def learn_omission(
         dw = (surprise[:, None] * pre)[:, None, :].expand(-1, post_size, -1)
         if p.w_max is not None:
             dw = dw * (p.w_max - circuit.weight(key)).clamp_min(0.0)
-        circuit.component("early", key).add_(gate * p.lr * dw * circuit.component("mask", key))
+        change = gate * p.lr * dw * circuit.component("mask", key)
+        circuit.component("early", key).add_(change)
+        if stc:
+            stc_mark(circuit, key, change)

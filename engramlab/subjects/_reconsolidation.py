@@ -8,7 +8,8 @@ and extinction*):
    and none arrived at the circuit's ``us`` site: a prediction error. Trials with a US,
    offline replay and the engine's probes have none.
 2. **Destabilisation** (:func:`destabilise`): on every plastic projection, a share
-   ``share × surprise × min(1, post·pre / coactivity)`` of each reactivated synapse's
+   ``share × surprise × min(1, post·pre / coactivity)`` (``reactivated: input``:
+   ``min(1, pre / coactivity)``) of each reactivated synapse's
    consolidated change ``late − initial`` (its part not labile already) is marked *labile*
    (buffer ``labile``). The weight itself does not move, so the trial's behaviour and every
    later trial's are unchanged until time passes. The plasticity gate of the target region
@@ -76,13 +77,15 @@ def destabilise(
     rs = circuit.spec.reconsolidation
     if rs.share <= 0 or not bool((surprise_ > 0).any()):
         return
+    by_input = rs.reactivated == "input"
     for key, p in circuit.projections.items():
         gate = circuit.plasticity_gate[p.post]
         if p.plasticity == "none" or gate == 0.0:
             continue
-        co = rates[p.post][:, :, None] * rates[p.pre][:, None, :]
-        react = (co / rs.coactivity).clamp(0.0, 1.0) * circuit.component("mask", key)
         labile = circuit.component("labile", key)
+        pre = rates[p.pre][:, None, :]
+        co = pre.expand_as(labile) if by_input else rates[p.post][:, :, None] * pre
+        react = (co / rs.coactivity).clamp(0.0, 1.0) * circuit.component("mask", key)
         stable = (
             circuit.component("late", key) - circuit.component("initial", key) - labile
         ).clamp_min(0.0)

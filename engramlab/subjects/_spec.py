@@ -233,10 +233,16 @@ class ReconsolidationSpec(_Model):
     part restabilises at ``restabilise_per_hour`` × the consolidation gate, and degrades
     (returns toward the naive weight) with time constant ``labile_tau_hours`` while protein
     synthesis is blocked (gate 0). ``share: 0`` turns it off.
+
+    ``reactivated`` says which synapses a retrieval reactivates: ``coactivity`` (default)
+    weighs each by ``min(1, post·pre / coactivity)``; ``input`` by ``min(1, pre / coactivity)``
+    whatever the postsynaptic rate — every potentiated synapse whose input the reminder drives,
+    also onto engram cells that feedback inhibition (E%-max) kept from firing on this trial.
     """
 
     share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     coactivity: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
+    reactivated: Literal["coactivity", "input"] = "coactivity"
     restabilise_per_hour: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
     labile_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 4.0
 

@@ -221,6 +221,68 @@ def test_stc_weak_potentiation_is_captured_only_near_a_strong_event():
     assert kept(paired) > 0
 
 
+# ------------------------------------------------------------------ the rest of the life cycle
+def _lifecycle(reactivated="coactivity", rule="stc"):
+    """X drives Z (the expectation of the US) and, through a potentiated plastic X → Y, a Y
+    that inhibition (a strong negative bias here) keeps silent; X → I learns by omission."""
+    return load_circuit(
+        {
+            "regions": {
+                "X": {"size": 20, "activation": "linear", "input": True},
+                "Y": {"size": 10, "activation": "relu", "bias": -100.0},
+                "Z": {"size": 5, "activation": "relu"},
+                "I": {"size": 5, "activation": "relu", "bias": -4.0},
+            },
+            "projections": [
+                {"pre": "X", "post": "Y", "weight": 1.0, "plasticity": "hebbian", "lr": 0.1},
+                {"pre": "X", "post": "Z", "weight": 4.0},
+                {
+                    "pre": "X",
+                    "post": "I",
+                    "weight": 0.0,
+                    "plasticity": "omission",
+                    "lr": 0.5,
+                    "w_max": 1.0,
+                },
+            ],
+            "readout": {"site": "Z"},
+            "surprise": {"site": "Z", "level": 0.0, "span": 0.5},
+            "reconsolidation": {"share": 1.0, "reactivated": reactivated},
+            "consolidation": {"rule": rule, "prp_threshold": 0.5},
+        }
+    )
+
+
+@pytest.mark.parametrize("reactivated", ["coactivity", "input"])
+def test_a_reminder_destabilises_synapses_onto_silent_cells_only_by_input(reactivated):
+    c = Circuit(_lifecycle(reactivated), seeds=[0])
+    late = c.component("late", "X-Y")
+    late += c.component("mask", "X-Y")  # a consolidated memory on X → Y
+    rates = c.step({"X": torch.ones(1, 20)}, generator=_gen(), plastic=False, lived=True)
+    assert float(rates["Y"].abs().sum()) == 0.0 and float(rates["Z"].mean()) > 0.5  # surprising
+    labile = float(c.component("labile", "X-Y").sum())
+    if reactivated == "input":
+        assert labile == pytest.approx(float(c.component("mask", "X-Y").sum()))
+    else:  # post·pre is 0 on silent cells: nothing to destabilise
+        assert labile == 0.0
+
+
+def test_extinction_growth_is_tagged_and_captured_under_stc():
+    kept = {}
+    for drug in (False, True):
+        c = Circuit(_lifecycle(), seeds=[0])
+        c.step({"X": torch.ones(1, 20)}, generator=_gen(), plastic=True, lived=True)
+        grown = float(c.component("early", "X-I").sum())
+        assert grown > 0 and float(c.component("tag", "X-I").sum()) > 0
+        if drug:
+            c.consolidation_gate = {r: 0.0 for r in c.order}
+        c.pass_time(8.0)
+        c.consolidation_gate = {r: 1.0 for r in c.order}
+        c.pass_time(24.0)
+        gain = c.component("late", "X-I") - c.component("initial", "X-I")
+        kept[drug] = float(gain.sum()) / grown
+    assert kept[False] > 0.5  # extinction consolidates with protein synthesis
+    assert kept[True] < 0.01  # and not under a protein-synthesis inhibitor
 # ------------------------------------------------------------------ replay from the weights
 def _conditioned(spec, seeds, *, ablate_engram=False):
     """Mice of ``spec`` conditioned in context A (3 trials); returns the run, the world and each

@@ -230,6 +230,57 @@ def test_the_cli_reports_a_bad_spec_without_a_traceback(tmp_path):
     assert res.exit_code == 2 and "unknown robustness study 'no-such-study'" in res.output
 
 
+# --------------------------------------------------------------------------- --set base
+POWER_STUDY = (
+    "min_n: 4\nseeds: [0]\nvariants: 2\n"
+    "axes:\n  power: {set: schedule.probe.power, values: [0.5, 1.0]}\n"
+    "findings:\n"
+    "  light: {claim: light drives freezing, kind: within, group: opto,\n"
+    "          a: {phase: probe, epoch: on}, b: {phase: probe, epoch: off}}\n"
+)
+
+
+def test_the_base_set_applies_to_every_variant_before_the_axes(tmp_path):
+    from engramlab.robustness._run import _sweep_spec
+
+    spec = load_study_spec(_spec(tmp_path, POWER_STUDY, protocol=TINY))
+    base = [("subject.circuit", "mouse-fear-v2"), ("schedule.probe.power", 0.2)]
+    sweep = _sweep_spec(spec, study_points(spec), base)
+    powers = []
+    for cell in sweep.cells():
+        loaded = load_protocol(cell.text, file="cell.yaml")
+        assert loaded.protocol.subject.circuit == "mouse-fear-v2"  # the base, in every cell
+        powers.append(next(p.power for p in loaded.schedules["opto"] if p.phase == "probe"))
+    assert sorted(powers) == [0.5, 1.0]  # the axis, set after the base, wins
+    recorded = sweep.describe()["set"]  # in the sweep store's root attrs
+    assert recorded == {"subject.circuit": '"mouse-fear-v2"', "schedule.probe.power": "0.2"}
+    # without a base the cells keep the protocol's circuit
+    plain = load_protocol(_sweep_spec(spec, study_points(spec)).cells()[0].text, file="c.yaml")
+    assert plain.protocol.subject.circuit == "mouse-fear"
+
+
+@pytest.mark.parametrize(
+    ("sets", "message", "lines"),
+    [  # the same problem in both protocols is one line; a problem that differs, one each
+        (["subject.circuit=nope"], "unknown circuit 'nope' (known: mouse-fear, mouse-fear-v2)", 1),
+        (["schedule.no-such-phase.trials=2"], "no phase 'no-such-phase' in schedule", 2),
+        (["foo"], "error: --set 'foo': write KEY=VALUE (no '=' found)", 1),
+    ],
+)
+def test_a_bad_base_set_is_one_line_naming_it(tmp_path, sets, message, lines):
+    args = ["robustness", "liu2012_reactivation", "denny2014_silencing", "--out", str(tmp_path)]
+    res = CliRunner().invoke(main, [*args, *(a for s in sets for a in ("--set", s))])
+    assert res.exit_code == 2, res.output
+    shown = res.output.strip().splitlines()
+    assert len(shown) == lines and "Traceback" not in res.output
+    assert all(message in line and "--set" in line for line in shown)
+    if "circuit" in message:
+        assert shown[0].endswith("(and in 1 other protocols)")
+    if lines == 2:  # each names its protocol (their phases differ)
+        assert "liu2012" in shown[0] + shown[1] and "denny2014" in shown[0] + shown[1]
+    assert not (tmp_path / "liu2012_reactivation.zarr").exists()  # nothing ran
+
+
 # --------------------------------------------------------------------------- end to end
 def test_a_tiny_robustness_run_through_the_sweep_engine(tmp_path):
     from distributed import Client, LocalCluster
@@ -253,8 +304,11 @@ def test_a_tiny_robustness_run_through_the_sweep_engine(tmp_path):
         ) as cluster,
         Client(cluster) as client,
     ):
-        doc = run_robustness([path], out=out, scheduler=client)
+        doc = run_robustness([path], out=out, scheduler=client, base=[("schedule.wait.hours", 24)])
     saved = json.loads((out / "robustness.json").read_text())
+    assert saved["set"] == ["schedule.wait.hours=24"]  # the base every variant ran on
+    assert saved["studies"]["study"]["set"] == ["schedule.wait.hours=24"]
+    assert "Base: `--set schedule.wait.hours=24`" in (out / "robustness.md").read_text()
     assert saved["rows"] == doc["rows"]
     rows = {r["finding"]: r for r in doc["rows"]}
     assert set(rows) == {"light", "control"}
