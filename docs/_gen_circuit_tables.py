@@ -128,7 +128,8 @@ def render_v2() -> str:
         f"Consolidation: rule `{c.rule}` (tags τ {c.tag_tau_hours} h, proteins τ "
         f"{c.prp_tau_hours} h above a summed potentiation of {c.prp_threshold}, capture "
         f"{c.capture_per_hour}/h, early decay τ {c.tau_hours} h); replay `{c.replay}` from "
-        f"{c.replay_site} (kick {c.replay_noise} on {c.replay_fraction:.0%} of units), "
+        f"{c.replay_site} (kick {c.replay_noise} on {c.replay_fraction:.0%} of units, "
+        f"initiation `{c.replay_initiation}`, offline recurrent gain {c.replay_gain}), "
         f"learning in {', '.join(c.replay_learners) or 'every plastic projection'}.",
         *_lifecycle_lines(spec),
     ]

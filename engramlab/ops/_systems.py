@@ -2,12 +2,12 @@
 and ``shrink``.
 
 - ``consolidate`` replays offline ``replays`` times, by the circuit's ``replay`` mode.
-  ``recurrent``: each replay event starts the ``replay_site`` (CA3) from a random sparse kick
-  of ``replay_noise`` (removed as it settles), with no stimulus; its recurrent weights settle
-  into whatever
-  pattern they store best and the rest of the circuit follows, with plasticity on only in the
-  ``replay_learners`` (the cortical pathways). What is replayed is what the weights hold now:
-  a lesioned or silenced engram replays nothing. ``trace`` (the v1 mechanism): the experience
+  ``recurrent`` (:mod:`engramlab.ops._replay`): each replay event starts the ``replay_site``
+  (CA3) from a sparse kick (removed as it settles; placed at random or where collaterals were
+  potentiated), with no stimulus, in an offline state of raised recurrent gain; its recurrent
+  weights settle into whatever pattern they store best and the rest of the circuit follows,
+  with plasticity on only in the ``replay_learners`` (the cortical pathways). What is replayed
+  is what the weights hold now: a lesioned or silenced engram replays nothing. ``trace`` (the v1 mechanism): the experience
   the memory was formed with is reinstated at ``replay_intensity`` while the activity pattern
   it left in the ``replay_sites`` is driven by ``replay_drive`` × its rate at encoding.
   Replay never depends on experimenters' tags. Slow projections (a cortical pathway) learn
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from engramlab.ops._context import GroupRun
+from engramlab.ops._replay import replay_recurrent
 
 if TYPE_CHECKING:
     from engramlab.protocol import Consolidate, Forget, Potentiate, Shrink
@@ -43,35 +44,11 @@ def _drive(delta: torch.Tensor):
     return hook
 
 
-def _replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
-    """Noise-driven offline reactivation of the replay site's recurrent network."""
-    cs = run.subject.spec.consolidation
-    site = cs.replay_site
-    size = run.subject.spec.regions[site].size
-    k = max(1, round(cs.replay_fraction * size))
-    learners = list(cs.replay_learners) or None
-    per = None if phase.hours is None else phase.hours / phase.replays
-    for i in range(phase.replays):
-        order = torch.argsort(torch.rand(run.n, size, generator=run.generator), dim=-1)
-        kick = torch.zeros(run.n, size).scatter_(-1, order[:, :k], cs.replay_noise)
-        run.run_trial(
-            phase.phase,
-            i,
-            [],
-            plastic=True,
-            transient={site: kick},
-            duration=per,
-            inputs={},
-            learners=learners,
-            offline=True,
-        )
-
-
 def consolidate(phase: Consolidate, run: GroupRun) -> None:
     """Offline replay (systems consolidation), by the circuit's ``replay`` mode."""
     cs = run.subject.spec.consolidation
     if cs.replay == "recurrent":
-        _replay_recurrent(phase, run)
+        replay_recurrent(phase, run)
         return
     hooks: dict[str, list] = {}
     for site, pattern in run.memory_traces.get(phase.memory, {}).items():

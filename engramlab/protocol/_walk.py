@@ -64,7 +64,7 @@ _EDGES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("retrieved", "retrieved", "stay", frozenset({"read", "rescue"})),
     ("consolidated", "consolidated", "stay", frozenset({"update", "time", "rescue"})),
     ("silent", "silent", "stay", frozenset({"read", "time"})),
-    ("forgotten", "forgotten", "stay", frozenset({"read", "delete", "time"})),
+    ("forgotten", "forgotten", "stay", frozenset({"read", "delete", "time", "update"})),
     *(
         (s, "forgotten", "forget", frozenset({"delete"}))
         for s in ("labile", "consolidated", "silent", "retrieved")

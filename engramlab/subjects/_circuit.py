@@ -117,6 +117,8 @@ class Circuit(HookedModule):
         self.plasticity_gate: dict[str, float] = {r: 1.0 for r in order}
         #: consolidation gate per postsynaptic region (0 during protein-synthesis inhibition)
         self.consolidation_gate: dict[str, float] = {r: 1.0 for r in order}
+        #: gain on each region's recurrent collaterals (above 1 in the offline replay state)
+        self.recurrent_gain: dict[str, float] = {r: 1.0 for r in order}
 
     # ------------------------------------------------------------------ weights
     def weight(self, key: str) -> torch.Tensor:
@@ -198,8 +200,9 @@ class Circuit(HookedModule):
             rec = self._recurrent.get(r)
             if rec is not None:
                 weights[rec.key] = self.weight(rec.key)
+                w_rec = weights[rec.key] * self.recurrent_gain[r]
                 for _ in range(rs.settle):
-                    c = torch.einsum("spq,sq->sp", weights[rec.key], rate)
+                    c = torch.einsum("spq,sq->sp", w_rec, rate)
                     rate = self._activate(r, cur + c).masked_fill(self.ablated(r), 0.0)
                 currents[rec.key] = c
             rates[r] = self.run_hooks(r, rate)

@@ -189,6 +189,14 @@ class ConsolidationSpec(_Model):
     replay_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
     #: projections that learn during replay (empty: every plastic projection)
     replay_learners: list[str] = Field(default_factory=list)
+    #: ``recurrent`` replay: where events start. ``uniform``: any unit; ``potentiation``: a
+    #: unit is kicked with probability proportional to the learned potentiation of its
+    #: recurrent synapses (its collaterals' weight above their naive value), so events start
+    #: in cells that took part in recent learning (docs/circuit.md, "v2 mechanisms")
+    replay_initiation: Literal["uniform", "potentiation"] = "uniform"
+    #: ``recurrent`` replay: the offline state scales the replay site's collaterals by this
+    #: gain (low acetylcholine releases recurrent suppression in sleep); 1: as awake
+    replay_gain: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
     #: how early weights become late: ``rate`` (every early change moves at ``rate_per_hour``)
     #: or ``stc`` (synaptic tagging and capture: see docs/circuit.md)
     rule: Literal["rate", "stc"] = "rate"

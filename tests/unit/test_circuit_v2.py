@@ -283,3 +283,122 @@ def test_extinction_growth_is_tagged_and_captured_under_stc():
         kept[drug] = float(gain.sum()) / grown
     assert kept[False] > 0.5  # extinction consolidates with protein synthesis
     assert kept[True] < 0.01  # and not under a protein-synthesis inhibitor
+# ------------------------------------------------------------------ replay from the weights
+def _conditioned(spec, seeds, *, ablate_engram=False):
+    """Mice of ``spec`` conditioned in context A (3 trials); returns the run, the world and each
+    region's active set at encoding."""
+    from engramlab.ops._context import GroupRun
+
+    world = World(
+        spec,
+        {
+            "A": ContextStimulus(kind="context"),
+            "B": ContextStimulus(kind="context"),
+            "shock": ContextStimulus(kind="us"),
+        },
+        seed=0,
+    )
+    run = GroupRun("g", Circuit(spec, seeds=seeds), world, _gen(seeds[0]), record_sites=())
+    for i in range(3):
+        rates = run.run_trial("conditioning", i, ["A", "shock"], plastic=True)
+    encoding = {r: rates[r] > 0 for r in ("CA3", "PFC")}
+    if ablate_engram:  # the CA3 engram lesioned before replay
+        run.subject.ablated("CA3").logical_or_(encoding["CA3"])
+    return run, encoding
+
+
+def _replay(run, replays=10):
+    """Run ``consolidate`` and return each replay event's rates ``{region: (event, subject, unit)}``."""
+    from engramlab.ops._systems import consolidate
+    from engramlab.protocol._phases import Consolidate
+
+    start = len(run.trials)
+    run.record_sites = ("CA3", "PFC")
+    consolidate(Consolidate(phase="offline", op="consolidate", memory="m", replays=replays), run)
+    return {
+        s: torch.stack([torch.as_tensor(t.activity[s]) for t in run.trials[start:]])
+        for s in run.record_sites
+    }
+
+
+def _precision(events: torch.Tensor, ensemble: torch.Tensor) -> torch.Tensor:
+    """Per subject, the mean fraction of each event's active units that are in ``ensemble``."""
+    active = events > 0
+    hit = (active & ensemble[None]).sum(-1).float()
+    return (hit / active.sum(-1).clamp_min(1)).mean(0)
+
+
+@pytest.mark.parametrize("seed0", [0, 100])
+def test_replay_reinstates_the_ca3_engram_while_awake_recall_stays_specific(seed0):
+    from engramlab.analysis import sign_flip_test
+
+    spec = load_circuit("mouse-fear-v2")
+    seeds = list(range(seed0, seed0 + 12))
+    run, enc = _conditioned(spec, seeds)
+    events = _replay(run)
+    precision = _precision(events["CA3"], enc["CA3"])
+    chance = enc["CA3"].float().mean(-1)
+    assert precision.mean() > 0.3 and precision.mean() > 5 * chance.mean()
+    # the awake state with random starts (the mechanism off) does not reinstate it as well
+    cs = spec.consolidation.model_copy(update={"replay_gain": 1.0, "replay_initiation": "uniform"})
+    awake, enc_awake = _conditioned(spec.model_copy(update={"consolidation": cs}), seeds)
+    base = _precision(_replay(awake)["CA3"], enc_awake["CA3"])
+    assert (precision - base).mean() > 0.2 and sign_flip_test((precision - base).numpy()) < 0.05
+    # awake, the other context neither falls into the engram nor evokes the fear
+    w = run.world
+    rates = {
+        c: run.subject.step(
+            w.inputs([c], len(seeds), _gen(1), seeds=seeds), generator=_gen(1), plastic=False
+        )
+        for c in ("A", "B")
+    }
+    in_b = _precision(rates["B"]["CA3"][None], enc["CA3"])
+    assert in_b.mean() < 0.3
+    fa, fb = run.subject.freezing(rates["A"]), run.subject.freezing(rates["B"])
+    assert fb.mean() < 0.4 and (fa - fb).mean() > 0.2
+    assert sign_flip_test((fa - fb).numpy()) < 0.05
+
+
+def test_a_ca3_engram_lesioned_before_replay_replays_nothing_to_cortex():
+    from engramlab.analysis import sign_flip_test
+
+    spec = load_circuit("mouse-fear-v2")
+    seeds = list(range(12))
+    intact, enc = _conditioned(spec, seeds)
+    lesioned, _ = _conditioned(spec, seeds, ablate_engram=True)
+    got = {}
+    for name, run in (("intact", intact), ("lesioned", lesioned)):
+        ev = _replay(run)
+        got[name] = (_precision(ev["CA3"], enc["CA3"]), _precision(ev["PFC"], enc["PFC"]))
+    pfc_chance = enc["PFC"].float().mean(-1)
+    assert got["lesioned"][0].max() == 0.0  # the ablated engram cannot be replayed
+    assert got["intact"][1].mean() > 3 * pfc_chance.mean()  # replay reaches the cortex
+    assert got["lesioned"][1].mean() < 2 * pfc_chance.mean()
+    assert sign_flip_test((got["intact"][1] - got["lesioned"][1]).numpy()) < 0.01
+
+
+def test_potentiation_initiation_kicks_the_units_whose_collaterals_grew():
+    from engramlab.ops._replay import replay_kick
+
+    spec = _ca3(0.3)
+    cs = spec.consolidation.model_copy(
+        update={
+            "replay": "recurrent",
+            "replay_site": "CA3",
+            "replay_initiation": "potentiation",
+            "replay_fraction": 0.05,
+        }
+    )
+    spec = spec.model_copy(update={"consolidation": cs})
+    c = Circuit(spec, seeds=list(range(6)))
+    naive = replay_kick(c, _gen(2)) > 0  # nothing learned yet: random starts
+    assert torch.all(naive.sum(-1) == 8) and not torch.equal(naive[0], naive[1])
+    pattern = torch.zeros(6, 150)
+    pattern[:, 40:50] = 1.0
+    for _ in range(5):
+        with c.hooks(_drive(pattern, 1.0)):
+            c.step({}, generator=_gen(3), plastic=True)
+    kicked = replay_kick(c, _gen(2)) > 0
+    assert (kicked & pattern.bool()).sum(-1).float().mean() >= 7  # 8 kicks, 10 stored units
+    c.ablated("CA3")[:, 40:50] = True  # an ablated engram starts nothing
+    assert not torch.any(replay_kick(c, _gen(2)).bool() & pattern.bool())
