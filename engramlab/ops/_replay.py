@@ -75,6 +75,11 @@ def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
     learners = list(cs.replay_learners) or None
     per = None if phase.hours is None else phase.hours / phase.replays
     awake = circuit.recurrent_gain[site]
+    n = circuit.n_subjects
+    offline_drive = {
+        r: torch.full((n, circuit.spec.regions[r].size), float(v))
+        for r, v in cs.replay_excitability.items()
+    }
     circuit.recurrent_gain[site] = awake * cs.replay_gain
     try:
         for i in range(phase.replays):
@@ -83,7 +88,7 @@ def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
                 i,
                 [],
                 plastic=True,
-                transient={site: replay_kick(circuit, run.generator)},
+                transient={site: replay_kick(circuit, run.generator), **offline_drive},
                 duration=per,
                 inputs={},
                 learners=learners,
