@@ -385,6 +385,7 @@ def _engram_growth(run, enc, key="PFC-BLA"):
     return (grown.sum(-1) * rows).sum(-1) / rows.sum(-1).clamp_min(1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed0", [0, 100])
 def test_the_amygdala_co_reactivates_with_replay_and_the_cortex_learns_only_from_an_intact_engram(
     seed0,
