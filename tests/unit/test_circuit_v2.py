@@ -283,6 +283,8 @@ def test_extinction_growth_is_tagged_and_captured_under_stc():
         kept[drug] = float(gain.sum()) / grown
     assert kept[False] > 0.5  # extinction consolidates with protein synthesis
     assert kept[True] < 0.01  # and not under a protein-synthesis inhibitor
+
+
 # ------------------------------------------------------------------ replay from the weights
 def _conditioned(spec, seeds, *, ablate_engram=False):
     """Mice of ``spec`` conditioned in context A (3 trials); returns the run, the world and each
