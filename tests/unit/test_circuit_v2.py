@@ -444,3 +444,12 @@ def test_potentiation_initiation_kicks_the_units_whose_collaterals_grew():
     assert (kicked & pattern.bool()).sum(-1).float().mean() >= 7  # 8 kicks, 10 stored units
     c.ablated("CA3")[:, 40:50] = True  # an ablated engram starts nothing
     assert not torch.any(replay_kick(c, _gen(2)).bool() & pattern.bool())
+
+
+def test_replay_excitability_must_name_a_region():
+    from engramlab.subjects._spec import CircuitSpec
+
+    data = load_circuit("mouse-fear-v2").model_dump()
+    data["consolidation"]["replay_excitability"] = {"AMY": 1.0}
+    with pytest.raises(ValueError, match="replay_excitability names 'AMY'"):
+        CircuitSpec.model_validate(data)
