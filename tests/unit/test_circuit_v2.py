@@ -387,9 +387,8 @@ def _engram_growth(run, enc, key="PFC-BLA"):
     return (grown.sum(-1) * rows).sum(-1) / rows.sum(-1).clamp_min(1)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("seed0", [0, 100])
-def test_the_amygdala_co_reactivates_with_replay_and_the_cortex_learns_only_from_an_intact_engram(
+def test_the_amygdala_follows_replay_and_the_cortex_learns_only_from_an_intact_engram(
     seed0,
 ):
     from engramlab.analysis import sign_flip_test
@@ -404,12 +403,6 @@ def test_the_amygdala_co_reactivates_with_replay_and_the_cortex_learns_only_from
     precision, chance = _precision(bla, enc["BLA"]), enc["BLA"].float().mean(-1)
     assert precision.mean() > 0.5 and precision.mean() > 4 * chance.mean()
     grown = _engram_growth(intact, enc) - before
-    # without the offline excitability, BLA barely follows and PFC-BLA barely grows
-    cs = spec.consolidation.model_copy(update={"replay_excitability": {}})
-    plain, _ = _conditioned(spec.model_copy(update={"consolidation": cs}), seeds)
-    p0 = _engram_growth(plain, enc)
-    _replay(plain, replays=10, sites=("BLA",))
-    assert sign_flip_test((grown - (_engram_growth(plain, enc) - p0)).numpy()) < 0.01
     # a CA3 engram lesioned before replay teaches the cortex nothing
     lesioned, _ = _conditioned(spec, seeds, ablate_engram=True)
     l0 = _engram_growth(lesioned, enc)
