@@ -129,7 +129,9 @@ def render_v2() -> str:
         f"{c.prp_tau_hours} h above a summed potentiation of {c.prp_threshold}, capture "
         f"{c.capture_per_hour}/h, early decay τ {c.tau_hours} h); replay `{c.replay}` from "
         f"{c.replay_site} (kick {c.replay_noise} on {c.replay_fraction:.0%} of units, "
-        f"initiation `{c.replay_initiation}`, offline recurrent gain {c.replay_gain}), "
+        f"initiation `{c.replay_initiation}`, offline recurrent gain {c.replay_gain}"
+        + "".join(f", offline excitability {r} +{v}" for r, v in c.replay_excitability.items())
+        + "), "
         f"learning in {', '.join(c.replay_learners) or 'every plastic projection'}.",
         *_lifecycle_lines(spec),
     ]

@@ -15,6 +15,9 @@ settles, with no stimulus. Two state variables of the model shape the event:
   collaterals by this gain (low acetylcholine in slow-wave sleep lifts the suppression of
   recurrent transmission that holds during waking encoding), so collaterals too weak to pull
   an awake cue into the wrong attractor still complete a stored pattern offline.
+- **who follows** (``replay_excitability``): the offline state adds a current to these
+  regions (the amygdala depolarised with sharp-wave ripples), so they follow the replayed
+  pattern through their learned inputs; E%-max keeps only the most driven cells.
 
 The collaterals then settle into what they store and the rest of the circuit follows; only
 ``replay_learners`` (the cortical pathways) learn. No copy of encoding activity is kept:
@@ -67,6 +70,11 @@ def replay_kick(circuit: Circuit, generator: torch.Generator) -> torch.Tensor:
     return torch.zeros(n, size).scatter_(-1, idx, cs.replay_noise)
 
 
+def _add(drive: dict[str, torch.Tensor], site: str, kick: torch.Tensor) -> dict:
+    """The offline currents with the event's kick added at the replay site."""
+    return {**drive, site: kick + drive[site] if site in drive else kick}
+
+
 def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
     """Run ``phase.replays`` offline events of the replay site's recurrent network."""
     circuit = run.subject
@@ -75,6 +83,11 @@ def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
     learners = list(cs.replay_learners) or None
     per = None if phase.hours is None else phase.hours / phase.replays
     awake = circuit.recurrent_gain[site]
+    n = circuit.n_subjects
+    offline_drive = {
+        r: torch.full((n, circuit.spec.regions[r].size), float(v))
+        for r, v in cs.replay_excitability.items()
+    }
     circuit.recurrent_gain[site] = awake * cs.replay_gain
     try:
         for i in range(phase.replays):
@@ -83,7 +96,7 @@ def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
                 i,
                 [],
                 plastic=True,
-                transient={site: replay_kick(circuit, run.generator)},
+                transient=_add(offline_drive, site, replay_kick(circuit, run.generator)),
                 duration=per,
                 inputs={},
                 learners=learners,

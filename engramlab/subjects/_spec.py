@@ -197,6 +197,12 @@ class ConsolidationSpec(_Model):
     #: ``recurrent`` replay: the offline state scales the replay site's collaterals by this
     #: gain (low acetylcholine releases recurrent suppression in sleep); 1: as awake
     replay_gain: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
+    #: ``recurrent`` replay: current added offline to these regions' units (region -> current;
+    #: e.g. the amygdala depolarised with hippocampal sharp-wave ripples), so they follow the
+    #: replayed pattern through their learned inputs; E%-max keeps the most driven cells only
+    replay_excitability: dict[RegionName, Annotated[float, Field(ge=-BIG, le=BIG)]] = Field(
+        default_factory=dict
+    )
     #: how early weights become late: ``rate`` (every early change moves at ``rate_per_hour``)
     #: or ``stc`` (synaptic tagging and capture: see docs/circuit.md)
     rule: Literal["rate", "stc"] = "rate"
@@ -290,6 +296,12 @@ class CircuitSpec(_Model):
                 raise ValueError(
                     f"recurrent replay needs a replay_site with a recurrent projection; got "
                     f"{cs.replay_site!r}; regions with one: {', '.join(sorted(rec)) or 'none'}"
+                )
+        for site in cs.replay_excitability:
+            if site not in names:
+                raise ValueError(
+                    f"replay_excitability names {site!r}, which is not a region; "
+                    f"use one of {', '.join(sorted(names))}"
                 )
         for key in cs.replay_learners:
             if key not in keys:

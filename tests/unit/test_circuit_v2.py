@@ -283,6 +283,8 @@ def test_extinction_growth_is_tagged_and_captured_under_stc():
         kept[drug] = float(gain.sum()) / grown
     assert kept[False] > 0.5  # extinction consolidates with protein synthesis
     assert kept[True] < 0.01  # and not under a protein-synthesis inhibitor
+
+
 # ------------------------------------------------------------------ replay from the weights
 def _conditioned(spec, seeds, *, ablate_engram=False):
     """Mice of ``spec`` conditioned in context A (3 trials); returns the run, the world and each
@@ -301,19 +303,19 @@ def _conditioned(spec, seeds, *, ablate_engram=False):
     run = GroupRun("g", Circuit(spec, seeds=seeds), world, _gen(seeds[0]), record_sites=())
     for i in range(3):
         rates = run.run_trial("conditioning", i, ["A", "shock"], plastic=True)
-    encoding = {r: rates[r] > 0 for r in ("CA3", "PFC")}
+    encoding = {r: rates[r] > 0 for r in ("CA3", "PFC", "BLA")}
     if ablate_engram:  # the CA3 engram lesioned before replay
         run.subject.ablated("CA3").logical_or_(encoding["CA3"])
     return run, encoding
 
 
-def _replay(run, replays=10):
+def _replay(run, replays=10, sites=("CA3", "PFC")):
     """Run ``consolidate`` and return each replay event's rates ``{region: (event, subject, unit)}``."""
     from engramlab.ops._systems import consolidate
     from engramlab.protocol._phases import Consolidate
 
     start = len(run.trials)
-    run.record_sites = ("CA3", "PFC")
+    run.record_sites = tuple(sites)
     consolidate(Consolidate(phase="offline", op="consolidate", memory="m", replays=replays), run)
     return {
         s: torch.stack([torch.as_tensor(t.activity[s]) for t in run.trials[start:]])
@@ -377,6 +379,39 @@ def test_a_ca3_engram_lesioned_before_replay_replays_nothing_to_cortex():
     assert sign_flip_test((got["intact"][1] - got["lesioned"][1]).numpy()) < 0.01
 
 
+def _engram_growth(run, enc, key="PFC-BLA"):
+    """Per subject, the mean weight of ``key`` onto the BLA encoding ensemble above naive."""
+    c = run.subject
+    grown = (c.weight(key) - c.component("initial", key)) * c.component("mask", key)
+    rows = enc["BLA"].float()
+    return (grown.sum(-1) * rows).sum(-1) / rows.sum(-1).clamp_min(1)
+
+
+@pytest.mark.parametrize("seed0", [0, 100])
+def test_the_amygdala_follows_replay_and_the_cortex_learns_only_from_an_intact_engram(
+    seed0,
+):
+    from engramlab.analysis import sign_flip_test
+
+    spec = load_circuit("mouse-fear-v2")
+    assert spec.consolidation.replay_excitability.get("BLA", 0.0) > 0
+    seeds = list(range(seed0, seed0 + 12))
+    intact, enc = _conditioned(spec, seeds)
+    before = _engram_growth(intact, enc)
+    bla = _replay(intact, replays=10, sites=("BLA",))["BLA"]
+    # BLA follows the replayed pattern into its encoding ensemble (Girardeau et al. 2017)
+    precision, chance = _precision(bla, enc["BLA"]), enc["BLA"].float().mean(-1)
+    assert precision.mean() > 0.5 and precision.mean() > 4 * chance.mean()
+    grown = _engram_growth(intact, enc) - before
+    # a CA3 engram lesioned before replay teaches the cortex nothing
+    lesioned, _ = _conditioned(spec, seeds, ablate_engram=True)
+    l0 = _engram_growth(lesioned, enc)
+    _replay(lesioned, replays=10, sites=("BLA",))
+    lost = _engram_growth(lesioned, enc) - l0
+    assert lost.mean() < 0.25 * grown.mean()
+    assert sign_flip_test((grown - lost).numpy()) < 0.01
+
+
 def test_potentiation_initiation_kicks_the_units_whose_collaterals_grew():
     from engramlab.ops._replay import replay_kick
 
@@ -402,3 +437,12 @@ def test_potentiation_initiation_kicks_the_units_whose_collaterals_grew():
     assert (kicked & pattern.bool()).sum(-1).float().mean() >= 7  # 8 kicks, 10 stored units
     c.ablated("CA3")[:, 40:50] = True  # an ablated engram starts nothing
     assert not torch.any(replay_kick(c, _gen(2)).bool() & pattern.bool())
+
+
+def test_replay_excitability_must_name_a_region():
+    from engramlab.subjects._spec import CircuitSpec
+
+    data = load_circuit("mouse-fear-v2").model_dump()
+    data["consolidation"]["replay_excitability"] = {"AMY": 1.0}
+    with pytest.raises(ValueError, match="replay_excitability names 'AMY'"):
+        CircuitSpec.model_validate(data)
