@@ -21,7 +21,7 @@ number of comparisons corrected for, and the reason lists every comparison.
 
 >>> import engramlab                                              # doctest: +SKIP
 >>> from engramlab.analysis import score_criteria                 # doctest: +SKIP
->>> ds = score_criteria(engramlab.open_run("liu.zarr"))           # doctest: +SKIP
+>>> ds = score_criteria(engramlab.open_run("my_study.zarr"))           # doctest: +SKIP
 >>> str(ds["status"].sel(memory="fear-B", criterion="sufficiency").item())  # doctest: +SKIP
 'passed'
 >>> print(format_criteria_table(ds))                              # doctest: +SKIP

@@ -7,7 +7,7 @@ network, the thresholds of :mod:`engramlab.analysis._criteria_ml`.
 :func:`format_criteria_table` prints the result with each criterion's definition.
 
 >>> import engramlab                                              # doctest: +SKIP
->>> ds = score_criteria(engramlab.open_run("liu.zarr"))           # doctest: +SKIP
+>>> ds = score_criteria(engramlab.open_run("my_study.zarr"))           # doctest: +SKIP
 >>> str(ds["status"].sel(memory="fear-B", criterion="sufficiency").item())  # doctest: +SKIP
 'passed'
 """

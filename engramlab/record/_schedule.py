@@ -396,7 +396,7 @@ def run_design(tree: xr.DataTree) -> StoredDesign:
     the ``protocol_yaml`` root attribute (parsed and validated). New stores never need it.
     Raises :class:`~engramlab.errors.StoreError` when the store has neither.
 
-    >>> design = run_design(engramlab.open_run("liu.zarr"))   # doctest: +SKIP
+    >>> design = run_design(engramlab.open_run("my_study.zarr"))   # doctest: +SKIP
     >>> design.groups["ChR2"].schedule[2].light.mode           # doctest: +SKIP
     'activate'
     """
