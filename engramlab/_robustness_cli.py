@@ -11,6 +11,8 @@ import time
 
 import click
 
+from engramlab._cli_common import ends_cleanly
+
 __all__ = ["robustness_command"]
 
 
@@ -58,7 +60,7 @@ def robustness_command(
     axis on the same key wins); the results record it. A bad key or value is one error line
     per problem naming the --set, the value and what is valid (exit 2).
     """
-    from engramlab.errors import ProtocolError, StoreError, UnknownNameError
+    from engramlab.errors import ProtocolError, UnknownNameError
     from engramlab.protocol import parse_assignment
     from engramlab.robustness import (
         check_base,
@@ -105,7 +107,7 @@ def robustness_command(
         elapsed = time.perf_counter() - t0
         click.echo(f"  {study}: {done}/{total} {cell} {status} ({elapsed:.0f} s)", err=True)
 
-    try:
+    with ends_cleanly(f"run the same command to finish ({out})"):
         doc = run_robustness(
             [s.file for s in specs],
             out=out,
@@ -115,12 +117,6 @@ def robustness_command(
             scheduler=scheduler,
             progress=progress,
         )
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: run the same command to finish ({out})", err=True)
-        sys.exit(130)
-    except (StoreError, ProtocolError) as err:
-        click.echo(f"error: {str(err).splitlines()[0]}", err=True)
-        sys.exit(2)
     if quiet:
         click.echo(f"{out}/robustness.json")
         return

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from engramlab._cli_common import echo_issues
+from engramlab._cli_common import echo_issues, ends_cleanly
 
 __all__ = ["format_sweep_table", "sweep"]
 
@@ -48,7 +48,7 @@ def sweep(
     tcp://HOST:PORT); each writes its run tree under /cells, /summary collects each cell's
     status and headline statistics. Ctrl-C keeps the finished cells: --resume finishes.
     """
-    from engramlab.errors import ProtocolError, StoreError, UnknownNameError
+    from engramlab.errors import ProtocolError, UnknownNameError
     from engramlab.protocol import parse_assignment
     from engramlab.sweep import build_spec, run_sweep
 
@@ -70,7 +70,7 @@ def sweep(
             bar.label = f"{cell}: {status}"
             bar.update(1)
 
-    try:
+    with ends_cleanly(f"finish the sweep with --resume ({out})"):
         if bar is not None:
             with bar:
                 tree = run_sweep(
@@ -83,12 +83,6 @@ def sweep(
                 )
         else:
             tree = run_sweep(spec, out, workers=workers, scheduler=scheduler, resume=resume)
-    except KeyboardInterrupt:
-        click.echo(f"interrupted: finish the sweep with --resume ({out})", err=True)
-        sys.exit(130)
-    except (StoreError, ProtocolError) as err:
-        click.echo(f"error: {str(err).splitlines()[0]}", err=True)
-        sys.exit(2)
     summary = tree["summary"].to_dataset()
     states = [str(s) for s in summary["status"].values.ravel()]
     failed = [
