@@ -10,6 +10,8 @@ from engramlab.subjects._circuit import Circuit
 from engramlab.subjects._inhibition import emax
 from engramlab.world._stimuli import World
 
+from ._circuits import stc_pair
+
 
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
@@ -153,19 +155,7 @@ def test_a_recurrent_projection_may_close_only_a_self_loop():
 
 # ------------------------------------------------------------------ tagging and capture
 def _stc(**cons):
-    return load_circuit(
-        {
-            "regions": {
-                "X": {"size": 20, "activation": "linear", "input": True},
-                "Y": {"size": 10, "activation": "relu"},
-            },
-            "projections": [
-                {"pre": "X", "post": "Y", "weight": 1.0, "plasticity": "hebbian", "lr": 1.0}
-            ],
-            "readout": {"site": "Y"},
-            "consolidation": {"rule": "stc", "prp_threshold": 0.5, **cons},
-        }
-    )
+    return stc_pair(20, 10, **cons)
 
 
 def _learn(c, x):

@@ -7,25 +7,14 @@ import math
 import pytest
 import torch
 
-from engramlab.subjects import load_circuit
 from engramlab.subjects._circuit import Circuit
 from engramlab.subjects._tagging import _DT
 
+from ._circuits import stc_pair
+
 
 def _circuit(gate: float = 1.0) -> Circuit:
-    spec = load_circuit(
-        {
-            "regions": {
-                "X": {"size": 30, "activation": "linear", "input": True},
-                "Y": {"size": 12, "activation": "relu"},
-            },
-            "projections": [
-                {"pre": "X", "post": "Y", "weight": 1.0, "plasticity": "hebbian", "lr": 1.0}
-            ],
-            "readout": {"site": "Y"},
-            "consolidation": {"rule": "stc", "prp_threshold": 0.5},
-        }
-    )
+    spec = stc_pair(30, 12)
     c = Circuit(spec, seeds=[0, 1, 2])
     g = torch.Generator().manual_seed(7)
     early = c.component("early", "X-Y")
