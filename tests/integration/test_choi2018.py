@@ -6,12 +6,14 @@ import pytest
 from engramlab import run_protocol
 from engramlab.analysis import SYNAPSE_CLASSES, permutation_test, sign_flip_test
 
-from .test_study_helpers import phase_mean
+from .test_study_helpers import STUDY_SEEDS, phase_mean
 
 
-@pytest.fixture(scope="module")
-def tree(protocols_dir):
-    return run_protocol(protocols_dir / "choi2018_engram_synapses.yaml", write=False).tree
+@pytest.fixture(scope="module", params=STUDY_SEEDS)
+def tree(request, protocols_dir):
+    return run_protocol(
+        protocols_dir / "choi2018_engram_synapses.yaml", seed=request.param, write=False
+    ).tree
 
 
 @pytest.fixture(scope="module")

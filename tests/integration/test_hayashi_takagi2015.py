@@ -7,13 +7,13 @@ import pytest
 from engramlab import run_protocol
 from engramlab.analysis import permutation_test, sign_flip_test
 
-from .test_study_helpers import phase_mean
+from .test_study_helpers import STUDY_SEEDS, phase_mean
 
 
-@pytest.fixture(scope="module")
-def tree(protocols_dir):
+@pytest.fixture(scope="module", params=STUDY_SEEDS)
+def tree(request, protocols_dir):
     path = protocols_dir / "hayashi_takagi2015_synaptic_erasure.yaml"
-    return run_protocol(path, write=False).tree
+    return run_protocol(path, seed=request.param, write=False).tree
 
 
 def _change(tree, task, group):

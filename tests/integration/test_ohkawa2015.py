@@ -5,12 +5,14 @@ import pytest
 from engramlab import run_protocol
 from engramlab.analysis import permutation_test, sign_flip_test
 
-from .test_study_helpers import phase_mean
+from .test_study_helpers import STUDY_SEEDS, phase_mean
 
 
-@pytest.fixture(scope="module")
-def tree(protocols_dir):
-    return run_protocol(protocols_dir / "ohkawa2015_coactivation.yaml", write=False).tree
+@pytest.fixture(scope="module", params=STUDY_SEEDS)
+def tree(request, protocols_dir):
+    return run_protocol(
+        protocols_dir / "ohkawa2015_coactivation.yaml", seed=request.param, write=False
+    ).tree
 
 
 def test_coactivation_creates_context_fear(tree):

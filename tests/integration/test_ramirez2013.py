@@ -5,12 +5,14 @@ import pytest
 from engramlab import run_protocol
 from engramlab.analysis import permutation_test, sign_flip_test
 
-from .test_study_helpers import phase_mean
+from .test_study_helpers import STUDY_SEEDS, phase_mean
 
 
-@pytest.fixture(scope="module")
-def tree(protocols_dir):
-    return run_protocol(protocols_dir / "ramirez2013_false_memory.yaml", write=False).tree
+@pytest.fixture(scope="module", params=STUDY_SEEDS)
+def tree(request, protocols_dir):
+    return run_protocol(
+        protocols_dir / "ramirez2013_false_memory.yaml", seed=request.param, write=False
+    ).tree
 
 
 def test_false_memory_freezing_in_the_never_shocked_context(tree):

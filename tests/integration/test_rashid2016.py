@@ -7,14 +7,16 @@ import pytest
 from engramlab import run_protocol
 from engramlab.analysis import permutation_test, sign_flip_test
 
-from .test_study_helpers import phase_mean
+from .test_study_helpers import STUDY_SEEDS, phase_mean
 
 GROUPS = ("gap-6h", "gap-24h")
 
 
-@pytest.fixture(scope="module")
-def tree(protocols_dir):
-    return run_protocol(protocols_dir / "rashid2016_linking.yaml", write=False).tree
+@pytest.fixture(scope="module", params=STUDY_SEEDS)
+def tree(request, protocols_dir):
+    return run_protocol(
+        protocols_dir / "rashid2016_linking.yaml", seed=request.param, write=False
+    ).tree
 
 
 def _members(tree, ensemble, group):

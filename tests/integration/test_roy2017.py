@@ -7,14 +7,16 @@ import pytest
 from engramlab import run_protocol
 from engramlab.analysis import permutation_test, sign_flip_test
 
-from .test_study_helpers import phase_mean
+from .test_study_helpers import STUDY_SEEDS, phase_mean
 
 GROUPS = ("pak1", "sham")
 
 
-@pytest.fixture(scope="module")
-def tree(protocols_dir):
-    return run_protocol(protocols_dir / "roy2017_silent_engram.yaml", write=False).tree
+@pytest.fixture(scope="module", params=STUDY_SEEDS)
+def tree(request, protocols_dir):
+    return run_protocol(
+        protocols_dir / "roy2017_silent_engram.yaml", seed=request.param, write=False
+    ).tree
 
 
 def _both(tree, phase, epoch=None):

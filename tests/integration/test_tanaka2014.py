@@ -1,21 +1,28 @@
 """Tanaka et al. 2014: silencing the CA1 engram stops the reactivation of the downstream (PFC)
 engram and impairs recall, while the number of active PFC units stays the same.
 
-PFC is a kWTA region: exactly k of its units are active on every trial, so the unchanged
-count is true by construction. Its mean (graded) rate does fall when CA1 is silenced; the
-protocol comment and docs/studies.md say why. Only the count is asserted here.
+In `mouse-fear` PFC is a kWTA region: exactly k of its units are active on every trial, so
+an unchanged count is true by construction and is not asserted there (the test skips); in a
+circuit whose PFC is limited by inhibition (E%-max) the count is free and is asserted with an
+equivalence test. The mean (graded) rate does fall when CA1 is silenced; the protocol comment
+and docs/studies.md say why.
 """
 
-import numpy as np
+import json
+
 import pytest
 
 from engramlab import run_protocol
-from engramlab.analysis import light_effect, permutation_test, sign_flip_test
+from engramlab.analysis import light_effect, permutation_test, sign_flip_test, tost_paired
+
+from .test_study_helpers import STUDY_SEEDS
 
 
-@pytest.fixture(scope="module")
-def tree(protocols_dir):
-    return run_protocol(protocols_dir / "tanaka2014_reinstatement.yaml", write=False).tree
+@pytest.fixture(scope="module", params=STUDY_SEEDS)
+def tree(request, protocols_dir):
+    return run_protocol(
+        protocols_dir / "tanaka2014_reinstatement.yaml", seed=request.param, write=False
+    ).tree
 
 
 def _reactivation(tree, light):
@@ -62,6 +69,9 @@ def test_silencing_ca1_engram_stops_pfc_reactivation(tree):
 
 
 def test_number_of_active_pfc_units_is_unchanged(tree):
+    regions = json.loads(tree["schedule"].attrs["subject"])["circuit_spec"]["regions"]
+    if regions["PFC"]["activation"] == "kwta":
+        pytest.skip("PFC is kWTA: its active count is fixed by construction, nothing to test")
     act = tree["activity/PFC"].to_dataset()
     rate = act["rate"].where(act["phase"] == "recall")
     frac = (rate > 0).where(rate.notnull()).mean("unit")
@@ -69,4 +79,4 @@ def test_number_of_active_pfc_units_is_unchanged(tree):
     off = frac.where(~act["light"]).mean("trial")
     diff = _group(on - off, "ArchT")
     assert len(diff) >= 8
-    np.testing.assert_allclose(diff, 0.0, atol=0.02)
+    assert tost_paired(diff, margin=0.02) < 0.01
