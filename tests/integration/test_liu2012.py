@@ -1,23 +1,31 @@
 """Liu et al. 2012 end to end: light-induced freezing only in fear-conditioned ChR2 mice."""
 
 import numpy as np
+import pytest
 import xarray as xr
 import yaml
 
-from engramlab.analysis import light_effect, permutation_test
+from engramlab import run_protocol
+from engramlab.analysis import light_effect, permutation_test, tost_paired
+
+from .test_study_helpers import STUDY_SEEDS, known_seed_loss, light_diffs
+
+
+@pytest.fixture(scope="module", params=STUDY_SEEDS)
+def liu(request, liu_run, protocols_dir, tmp_path_factory):
+    """The session's run at the protocol's seed, or a run at a second seed (slow)."""
+    if request.param is None:
+        return liu_run
+    out = tmp_path_factory.mktemp("runs") / f"liu-seed-{request.param}.zarr"
+    return run_protocol(protocols_dir / "liu2012_reactivation.yaml", seed=request.param, out=out)
 
 
 def _per_subject_effect(tree, group):
-    beh = tree["behaviour"].to_dataset()
-    f = beh["freezing"].where(beh["phase"] == "light-test")
-    on = f.where(beh["epoch"] == "on").mean("trial")
-    off = f.where(beh["epoch"] == "off").mean("trial")
-    d = (on - off).where(beh["group"] == group, drop=True)
-    return d.values
+    return light_diffs(tree, "light-test", group)
 
 
-def test_chr2_light_on_exceeds_light_off(liu_run):
-    t = light_effect(liu_run.tree).set_index("group")
+def test_chr2_light_on_exceeds_light_off(liu):
+    t = light_effect(liu.tree).set_index("group")
     row = t.loc["ChR2"]
     assert row.n >= 8
     assert row["diff"] > 0.15
@@ -25,25 +33,40 @@ def test_chr2_light_on_exceeds_light_off(liu_run):
     assert row.d > 0.5
 
 
-def test_controls_show_no_light_effect(liu_run):
-    t = light_effect(liu_run.tree).set_index("group")
-    for group in ("EYFP", "no-shock", "other-context"):
-        row = t.loc[group]
-        assert row.n >= 8
-        assert abs(row["diff"]) < 0.05, group
-        assert row.p >= 0.01, group  # not significant at the level that ChR2 passes
+def _no_light_effect(liu, group):
+    row = light_effect(liu.tree).set_index("group").loc[group]
+    assert row.n >= 8
+    assert abs(row["diff"]) < 0.05, group
+    # no effect, shown by equivalence: within ±0.1 of no light effect (TOST)
+    assert tost_paired(_per_subject_effect(liu.tree, group), margin=0.1) < 0.01, group
 
 
-def test_chr2_effect_exceeds_every_control(liu_run):
-    chr2 = _per_subject_effect(liu_run.tree, "ChR2")
+@pytest.mark.parametrize("group", ["EYFP", "no-shock"])
+def test_controls_show_no_light_effect(liu, group):
+    _no_light_effect(liu, group)
+
+
+def test_other_context_shows_no_light_effect(liu, request):
+    known_seed_loss(
+        request,
+        None,
+        "two of 12 other-context mice generalise and respond to light (+0.32, -0.77): the mean "
+        "is -0.04 but the per-mouse effects are not within ±0.1 (TOST p 0.20)",
+        fixture="liu",
+    )
+    _no_light_effect(liu, "other-context")
+
+
+def test_chr2_effect_exceeds_every_control(liu):
+    chr2 = _per_subject_effect(liu.tree, "ChR2")
     for group in ("EYFP", "no-shock", "other-context"):
-        ctrl = _per_subject_effect(liu_run.tree, group)
+        ctrl = _per_subject_effect(liu.tree, group)
         assert chr2.mean() > ctrl.mean() + 0.15
         assert permutation_test(chr2, ctrl, n_perm=4000) < 0.01
 
 
-def test_light_off_freezing_is_low_in_the_neutral_context(liu_run):
-    t = light_effect(liu_run.tree)
+def test_light_off_freezing_is_low_in_the_neutral_context(liu):
+    t = light_effect(liu.tree)
     assert (t["off"] < 0.2).all()
 
 
@@ -82,8 +105,8 @@ def test_store_reads_back_with_plain_xarray(liu_run):
             assert "units" in var.attrs and "long_name" in var.attrs, (node.path, name)
 
 
-def test_fear_weights_grow_onto_the_amygdala_only_with_a_shock(liu_run):
-    tree = liu_run.tree
+def test_fear_weights_grow_onto_the_amygdala_only_with_a_shock(liu):
+    tree = liu.tree
     norms = tree["weights"]["delta_norm"].sel(projection="CA1-BLA").isel(checkpoint=-1)
     groups = tree["weights"]["group"]
     shocked = norms.where(groups == "ChR2", drop=True).values

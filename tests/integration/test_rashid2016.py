@@ -7,7 +7,7 @@ import pytest
 from engramlab import run_protocol
 from engramlab.analysis import permutation_test, sign_flip_test
 
-from .test_study_helpers import STUDY_SEEDS, phase_mean
+from .test_study_helpers import STUDY_SEEDS, known_seed_loss, phase_mean
 
 GROUPS = ("gap-6h", "gap-24h")
 
@@ -78,7 +78,13 @@ def test_silencing_ensemble_A_lowers_fear_of_B_at_6h_much_more_than_at_24h(tree)
     assert permutation_test(d6, d24, n_perm=4000) < 0.01
 
 
-def test_memory_B_is_formed_at_both_delays_and_stronger_at_6h(tree):
+def test_memory_B_is_formed_at_both_delays_and_stronger_at_6h(tree, request):
+    known_seed_loss(
+        request,
+        1,
+        "at seed 1 memory B is not formed at 24 h (the protocol's weak 0.3 shock; p 0.11): "
+        "docs/studies.md robustness table",
+    )
     b6 = phase_mean(tree, "recall-B", "gap-6h", epoch="off")
     b24 = phase_mean(tree, "recall-B", "gap-24h", epoch="off")
     for g, b in (("gap-6h", b6), ("gap-24h", b24)):
