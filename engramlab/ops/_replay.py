@@ -42,7 +42,7 @@ __all__ = ["initiation_weights", "replay_kick", "replay_recurrent"]
 def initiation_weights(circuit: Circuit, site: str) -> torch.Tensor:
     """Each unit's learned recurrent potentiation ``(subject, unit)``: the summed growth of its
     incoming collaterals over their naive weights (0 for ablated units)."""
-    key = circuit._recurrent[site].key
+    key = circuit.recurrent_key(site)
     grown = (circuit.weight(key) - circuit.component("initial", key)).clamp_min(0.0)
     return (grown * circuit.component("mask", key)).sum(-1).masked_fill(circuit.ablated(site), 0.0)
 
@@ -89,6 +89,7 @@ def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
         for r, v in cs.replay_excitability.items()
     }
     circuit.recurrent_gain[site] = awake * cs.replay_gain
+    circuit.lr_gain = cs.replay_lr_gain
     try:
         for i in range(phase.replays):
             run.run_trial(
@@ -104,3 +105,4 @@ def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
             )
     finally:
         circuit.recurrent_gain[site] = awake
+        circuit.lr_gain = 1.0
