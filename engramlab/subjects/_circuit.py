@@ -150,6 +150,13 @@ class Circuit(HookedModule):
             + self.get_buffer(_buf("struct", key))
         )
 
+    def transmitting(self, key: str) -> torch.Tensor:
+        """The weight that carries current, ``(subject, post, pre)``: :meth:`weight`, without
+        the early component on a projection with ``silent_early``."""
+        if self.projections[key].silent_early:
+            return self.get_buffer(_buf("late", key)) + self.get_buffer(_buf("struct", key))
+        return self.weight(key)
+
     def component(self, kind: str, key: str) -> torch.Tensor:
         """A per-projection buffer: ``mask``, ``initial``, ``late``, ``early``, ``struct``,
         ``labile`` (the part of ``late`` a retrieval destabilised; not added to the weight) or
@@ -235,7 +242,7 @@ class Circuit(HookedModule):
                 cur = torch.full((s, rs.size), rs.bias) + self.excitability(r) + self.trace(r)
                 for p in self._into[r]:
                     weights[p.key] = self.weight(p.key)
-                    c = torch.einsum("spq,sq->sp", weights[p.key], rates[p.pre])
+                    c = torch.einsum("spq,sq->sp", self._carry(p, weights), rates[p.pre])
                     currents[p.key] = c
                     cur = cur + c
                 if rs.noise > 0:
@@ -243,7 +250,7 @@ class Circuit(HookedModule):
             for p in self._back[r]:
                 weights[p.key] = self.weight(p.key)
                 if feedback is not None:
-                    c = torch.einsum("spq,sq->sp", weights[p.key], feedback[p.pre])
+                    c = torch.einsum("spq,sq->sp", self._carry(p, weights), feedback[p.pre])
                     currents[p.key] = c
                     cur = cur + c
             cur = self.run_hooks(f"{r}.input", cur)
@@ -260,6 +267,10 @@ class Circuit(HookedModule):
                 currents[rec.key] = c
             rates[r] = self.run_hooks(r, rate)
         return rates, currents, weights
+
+    def _carry(self, p: ProjectionSpec, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The weight of ``p`` that carries current this sweep (see :meth:`transmitting`)."""
+        return self.transmitting(p.key) if p.silent_early else weights[p.key]
 
     def _activate(self, region: str, cur: torch.Tensor) -> torch.Tensor:
         rs = self.spec.regions[region]

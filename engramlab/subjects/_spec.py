@@ -119,6 +119,7 @@ class ProjectionSpec(_Model):
     (``consolidate`` replay): it is left out of the region order (so it may close a loop and
     end on an input site), and its current comes from its ``pre`` region's rate in the
     event's previous sweep. It learns, when plastic, in every trial like any projection.
+    ``silent_early: true``: its early change carries no current until consolidated (late).
     """
 
     pre: RegionName
@@ -144,6 +145,10 @@ class ProjectionSpec(_Model):
     late_tau_days: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
     #: a back-projection active only offline (replay), from the previous sweep's rates
     offline: bool = False
+    #: early (labile) change does not transmit: a potentiated synapse is silent until its
+    #: change is consolidated into the late component (an AMPA-silent synapse unsilenced as
+    #: it matures); learning and its bound still see the whole weight
+    silent_early: bool = False
 
     @property
     def key(self) -> str:
