@@ -19,6 +19,14 @@ settles, with no stimulus. Two state variables of the model shape the event:
   regions (the amygdala depolarised with sharp-wave ripples), so they follow the replayed
   pattern through their learned inputs; E%-max keeps only the most driven cells.
 
+- **how it leaves the hippocampus**: each event is an offline step
+  (``Circuit.step(..., offline=True)``); a circuit with ``offline: true`` back-projections
+  (CA1 → EC, learned at encoding) runs it as two sweeps, the second with those projections
+  carrying the first sweep's rates, so the replayed context pattern reappears in the input
+  region and the cortex can learn from it.
+- **how much the cortex learns** (``replay_lr_gain``): the ``replay_learners``' learning rate
+  is multiplied by this during the events (one event stands for a bout of many ripples).
+
 The collaterals then settle into what they store and the rest of the circuit follows; only
 ``replay_learners`` (the cortical pathways) learn. No copy of encoding activity is kept:
 a lesioned or silenced engram, or erased collaterals, replay nothing.
