@@ -11,6 +11,15 @@ from engramlab.subjects._inhibition import emax
 from engramlab.world._stimuli import World
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: on a busy 2-core machine torch's thread hand-offs cost 10-30x."""
+    from engramlab.engine._kinds import one_thread
+
+    with one_thread():
+        yield
+
+
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
@@ -543,12 +552,10 @@ def _remote_freezing(spec, seeds, lesion):
 @pytest.mark.parametrize("seed0", [0, 100])
 def test_a_hippocampal_engram_lesioned_after_replay_leaves_a_cortical_remote_memory(seed0):
     from engramlab.analysis import permutation_test
-    from engramlab.engine._kinds import one_thread
 
     spec = load_circuit("mouse-fear-v2")
     seeds = list(range(seed0, seed0 + 12))
-    with one_thread():  # small tensors: thread hand-offs on a busy machine cost 10-30x
-        f = {k: _remote_freezing(spec, seeds, k) for k in ("after", "before", "naive")}
+    f = {k: _remote_freezing(spec, seeds, k) for k in ("after", "before", "naive")}
     # replay taught the cortex (EC -> PFC -> BLA) the context: it recalls without CA3's engram
     assert (f["after"] - f["before"]).mean() > 0.15
     assert permutation_test(f["after"].numpy(), f["before"].numpy(), n_perm=4000) < 0.01
