@@ -61,8 +61,10 @@ def _projection_rows(spec) -> list[str]:
                     parts.append(f"co-activity ≥ {p.structural_threshold}")
             if p.late_tau_days is not None:
                 parts.append(f"late turnover τ {p.late_tau_days} d")
+            if p.silent_early:
+                parts.append("early change silent until consolidated")
             rule = ", ".join(parts)
-        kind = " (recurrent)" if p.pre == p.post else ""
+        kind = " (recurrent)" if p.pre == p.post else " (offline)" if p.offline else ""
         rows.append(f"| `{p.key}`{kind} | {p.density} | {p.weight} | {rule} |")
     return rows
 
@@ -132,7 +134,9 @@ def render_v2() -> str:
         f"initiation `{c.replay_initiation}`, offline recurrent gain {c.replay_gain}"
         + "".join(f", offline excitability {r} +{v}" for r, v in c.replay_excitability.items())
         + "), "
-        f"learning in {', '.join(c.replay_learners) or 'every plastic projection'}.",
+        f"learning in {', '.join(c.replay_learners) or 'every plastic projection'}"
+        + (f" at {c.replay_lr_gain}× their rate" if c.replay_lr_gain != 1.0 else "")
+        + ".",
         *_lifecycle_lines(spec),
     ]
     return "\n".join(lines)

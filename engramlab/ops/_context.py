@@ -103,6 +103,7 @@ class GroupRun:
                 learners=learners,
                 transient=transient,
                 lived=not offline,
+                offline=offline,
             )
         freezing = self.subject.freezing(rates, generator=self.generator)
         self.trials.append(

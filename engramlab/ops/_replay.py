@@ -19,6 +19,14 @@ settles, with no stimulus. Two state variables of the model shape the event:
   regions (the amygdala depolarised with sharp-wave ripples), so they follow the replayed
   pattern through their learned inputs; E%-max keeps only the most driven cells.
 
+- **how it leaves the hippocampus**: each event is an offline step
+  (``Circuit.step(..., offline=True)``); a circuit with ``offline: true`` back-projections
+  (CA1 → EC, learned at encoding) runs it as two sweeps, the second with those projections
+  carrying the first sweep's rates, so the replayed context pattern reappears in the input
+  region and the cortex can learn from it.
+- **how much the cortex learns** (``replay_lr_gain``): the ``replay_learners``' learning rate
+  is multiplied by this during the events (one event stands for a bout of many ripples).
+
 The collaterals then settle into what they store and the rest of the circuit follows; only
 ``replay_learners`` (the cortical pathways) learn. No copy of encoding activity is kept:
 a lesioned or silenced engram, or erased collaterals, replay nothing.
@@ -42,7 +50,7 @@ __all__ = ["initiation_weights", "replay_kick", "replay_recurrent"]
 def initiation_weights(circuit: Circuit, site: str) -> torch.Tensor:
     """Each unit's learned recurrent potentiation ``(subject, unit)``: the summed growth of its
     incoming collaterals over their naive weights (0 for ablated units)."""
-    key = circuit._recurrent[site].key
+    key = circuit.recurrent_key(site)
     grown = (circuit.weight(key) - circuit.component("initial", key)).clamp_min(0.0)
     return (grown * circuit.component("mask", key)).sum(-1).masked_fill(circuit.ablated(site), 0.0)
 
@@ -89,6 +97,7 @@ def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
         for r, v in cs.replay_excitability.items()
     }
     circuit.recurrent_gain[site] = awake * cs.replay_gain
+    circuit.lr_gain = cs.replay_lr_gain
     try:
         for i in range(phase.replays):
             run.run_trial(
@@ -104,3 +113,4 @@ def replay_recurrent(phase: Consolidate, run: GroupRun) -> None:
             )
     finally:
         circuit.recurrent_gain[site] = awake
+        circuit.lr_gain = 1.0

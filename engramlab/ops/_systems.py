@@ -6,7 +6,9 @@ and ``shrink``.
   (CA3) from a sparse kick (removed as it settles; placed at random or where collaterals were
   potentiated), with no stimulus, in an offline state of raised recurrent gain; its recurrent
   weights settle into whatever pattern they store best and the rest of the circuit follows,
-  with plasticity on only in the ``replay_learners`` (the cortical pathways). What is replayed
+  with plasticity on only in the ``replay_learners`` (the cortical pathways, at
+  ``replay_lr_gain`` × their rate); offline back-projections carry the replayed pattern back
+  to the input regions (CA1 → EC, a second sweep per event). What is replayed
   is what the weights hold now: a lesioned or silenced engram replays nothing. ``trace`` (the v1 mechanism): the experience
   the memory was formed with is reinstated at ``replay_intensity`` while the activity pattern
   it left in the ``replay_sites`` is driven by ``replay_drive`` × its rate at encoding.

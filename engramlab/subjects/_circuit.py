@@ -74,8 +74,12 @@ class Circuit(HookedModule):
         self._into: dict[str, list[ProjectionSpec]] = {r: [] for r in order}
         #: region -> its recurrent projection (collaterals onto itself), if any
         self._recurrent: dict[str, ProjectionSpec] = {}
+        #: region -> its offline back-projections (current from the previous sweep's rates)
+        self._back: dict[str, list[ProjectionSpec]] = {r: [] for r in order}
         for p in spec.projections:
-            if p.pre == p.post:
+            if p.offline:
+                self._back[p.post].append(p)
+            elif p.pre == p.post:
                 self._recurrent[p.post] = p
             else:
                 self._into[p.post].append(p)
@@ -119,8 +123,25 @@ class Circuit(HookedModule):
         self.consolidation_gate: dict[str, float] = {r: 1.0 for r in order}
         #: gain on each region's recurrent collaterals (above 1 in the offline replay state)
         self.recurrent_gain: dict[str, float] = {r: 1.0 for r in order}
+        #: gain on every learning rate (``consolidation.replay_lr_gain`` during replay events)
+        self.lr_gain: float = 1.0
 
     # ------------------------------------------------------------------ weights
+    def recurrent_key(self, region: str) -> str:
+        """The name of ``region``'s recurrent projection (its collaterals).
+
+        Raises :class:`~engramlab.errors.UnknownNameError` if it has none."""
+        if region not in self._recurrent:
+            from engramlab.errors import unknown_name
+
+            raise unknown_name("region with recurrent collaterals", region, self._recurrent)
+        return self._recurrent[region].key
+
+    @property
+    def has_offline_projections(self) -> bool:
+        """Whether any projection is an offline back-projection (``offline: true``)."""
+        return any(self._back.values())
+
     def weight(self, key: str) -> torch.Tensor:
         """Total weight (late + early + structural) of a projection, ``(subject, post, pre)``."""
         return (
@@ -128,6 +149,13 @@ class Circuit(HookedModule):
             + self.get_buffer(_buf("early", key))
             + self.get_buffer(_buf("struct", key))
         )
+
+    def transmitting(self, key: str) -> torch.Tensor:
+        """The weight that carries current, ``(subject, post, pre)``: :meth:`weight`, without
+        the early component on a projection with ``silent_early``."""
+        if self.projections[key].silent_early:
+            return self.get_buffer(_buf("late", key)) + self.get_buffer(_buf("struct", key))
+        return self.weight(key)
 
     def component(self, kind: str, key: str) -> torch.Tensor:
         """A per-projection buffer: ``mask``, ``initial``, ``late``, ``early``, ``struct``,
@@ -162,6 +190,7 @@ class Circuit(HookedModule):
         learners: Sequence[str] | None = None,
         transient: Mapping[str, torch.Tensor] | None = None,
         lived: bool = False,
+        offline: bool = False,
     ) -> dict[str, torch.Tensor]:
         """One trial: a sweep through the regions; returns the rate of every region.
 
@@ -175,7 +204,32 @@ class Circuit(HookedModule):
         ``lived=True`` marks a trial the subject lives through (not a probe, not offline
         replay): its surprise then destabilises reactivated synapses and drives extinction
         learning (:func:`engramlab.subjects._reconsolidation.lived`).
+        ``offline=True`` marks an offline event: if the circuit has offline back-projections
+        (``offline: true``), the event is two sweeps, and in the second (the one that learns
+        and is returned) each back-projection adds its current from the first sweep's rates.
         """
+        feedback = None
+        if offline and self.has_offline_projections:
+            feedback, _, _ = self._sweep(inputs, generator, transient, None)
+        rates, currents, weights = self._sweep(inputs, generator, transient, feedback)
+        if plastic:
+            self._learn(rates, currents, weights, learners)
+            self._leave_traces(rates)
+        if lived:  # hook: reconsolidation and extinction (separate modules)
+            _reconsolidation.lived(self, rates, plastic=plastic)
+        return rates
+
+    def _sweep(
+        self,
+        inputs: Mapping[str, torch.Tensor],
+        generator: torch.Generator,
+        transient: Mapping[str, torch.Tensor] | None,
+        feedback: Mapping[str, torch.Tensor] | None,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """One sweep through the regions: ``(rates, currents, weights)`` by region/projection.
+
+        ``feedback`` (the rates of a previous sweep) feeds the offline back-projections; without
+        it they carry nothing (their weights are still returned, for learning)."""
         s = self.n_subjects
         rates: dict[str, torch.Tensor] = {}
         currents: dict[str, torch.Tensor] = {}
@@ -188,11 +242,17 @@ class Circuit(HookedModule):
                 cur = torch.full((s, rs.size), rs.bias) + self.excitability(r) + self.trace(r)
                 for p in self._into[r]:
                     weights[p.key] = self.weight(p.key)
-                    c = torch.einsum("spq,sq->sp", weights[p.key], rates[p.pre])
+                    c = torch.einsum("spq,sq->sp", self._carry(p, weights), rates[p.pre])
                     currents[p.key] = c
                     cur = cur + c
                 if rs.noise > 0:
                     cur = cur + rs.noise * torch.randn(s, rs.size, generator=generator)
+            for p in self._back[r]:
+                weights[p.key] = self.weight(p.key)
+                if feedback is not None:
+                    c = torch.einsum("spq,sq->sp", self._carry(p, weights), feedback[p.pre])
+                    currents[p.key] = c
+                    cur = cur + c
             cur = self.run_hooks(f"{r}.input", cur)
             kick = transient.get(r) if transient else None
             start = cur if kick is None else cur + kick
@@ -206,12 +266,11 @@ class Circuit(HookedModule):
                     rate = self._activate(r, cur + c).masked_fill(self.ablated(r), 0.0)
                 currents[rec.key] = c
             rates[r] = self.run_hooks(r, rate)
-        if plastic:
-            self._learn(rates, currents, weights, learners)
-            self._leave_traces(rates)
-        if lived:  # hook: reconsolidation and extinction (separate modules)
-            _reconsolidation.lived(self, rates, plastic=plastic)
-        return rates
+        return rates, currents, weights
+
+    def _carry(self, p: ProjectionSpec, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The weight of ``p`` that carries current this sweep (see :meth:`transmitting`)."""
+        return self.transmitting(p.key) if p.silent_early else weights[p.key]
 
     def _activate(self, region: str, cur: torch.Tensor) -> torch.Tensor:
         rs = self.spec.regions[region]
@@ -266,7 +325,7 @@ class Circuit(HookedModule):
                 )
                 err = teacher - currents[key]
                 dw = err[:, :, None] * pre[:, None, :]
-            change = gate * p.lr * dw * mask
+            change = gate * self.lr_gain * p.lr * dw * mask
             if p.structural_fraction > 0:
                 struct += p.structural_fraction * change
                 change = (1.0 - p.structural_fraction) * change

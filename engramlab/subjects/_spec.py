@@ -114,6 +114,12 @@ class ProjectionSpec(_Model):
     ``omission`` (ΔW = lr · surprise · pre, bounded by ``w_max``: the synapses of active inputs
     grow when fear is expressed and no US arrives — extinction learning, see
     :mod:`engramlab.subjects._extinction`), ``none``.
+
+    ``offline: true`` makes it a back-projection that carries current only in offline events
+    (``consolidate`` replay): it is left out of the region order (so it may close a loop and
+    end on an input site), and its current comes from its ``pre`` region's rate in the
+    event's previous sweep. It learns, when plastic, in every trial like any projection.
+    ``silent_early: true``: its early change carries no current until consolidated (late).
     """
 
     pre: RegionName
@@ -137,6 +143,12 @@ class ProjectionSpec(_Model):
     structural_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     #: slow turnover of consolidated weights (systems-level forgetting), in days; none if unset
     late_tau_days: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
+    #: a back-projection active only offline (replay), from the previous sweep's rates
+    offline: bool = False
+    #: early (labile) change does not transmit: a potentiated synapse is silent until its
+    #: change is consolidated into the late component (an AMPA-silent synapse unsilenced as
+    #: it matures); learning and its bound still see the whole weight
+    silent_early: bool = False
 
     @property
     def key(self) -> str:
@@ -203,6 +215,9 @@ class ConsolidationSpec(_Model):
     replay_excitability: dict[RegionName, Annotated[float, Field(ge=-BIG, le=BIG)]] = Field(
         default_factory=dict
     )
+    #: ``recurrent`` replay: the learning rate of ``replay_learners`` is multiplied by this
+    #: in each replay event (an event stands for a bout of many sharp-wave ripples); 1: as awake
+    replay_lr_gain: Annotated[float, Field(gt=0.0, le=BIG)] = 1.0
     #: how early weights become late: ``rate`` (every early change moves at ``rate_per_hour``)
     #: or ``stc`` (synaptic tagging and capture: see docs/circuit.md)
     rule: Literal["rate", "stc"] = "rate"
@@ -309,25 +324,31 @@ class CircuitSpec(_Model):
         for p in self.projections:
             if p.pre == p.post and self.regions[p.pre].input:
                 raise ValueError(f"recurrent projection {p.key!r} onto an input site; drop it")
+            if p.pre == p.post and p.offline:
+                raise ValueError(
+                    f"offline projection {p.key!r} is recurrent; drop 'offline' (collaterals "
+                    f"settle within a sweep) or give it another post region"
+                )
         if self.readout.site not in names:
             raise ValueError(f"readout site {self.readout.site!r} is not a region")
         if not nx.is_directed_acyclic_graph(self.graph()):
             raise ValueError(
                 "the region graph has a cycle; only a region's projection onto itself "
-                "(recurrent collaterals) may close a loop"
+                "(recurrent collaterals) or an 'offline: true' back-projection may close a loop"
             )
         return self
 
     def graph(self) -> nx.DiGraph:
         """The region graph: nodes are regions, edges projections between regions (attribute
-        ``key``); a region's recurrent projection is the node attribute ``recurrent``."""
+        ``key``); a region's recurrent projection is the node attribute ``recurrent``.
+        Offline back-projections are left out: they do not set the order of a sweep."""
         g = nx.DiGraph()
         for name, r in self.regions.items():
             g.add_node(name, size=r.size, input=r.input, recurrent=None)
         for p in self.projections:
             if p.pre == p.post:
                 g.nodes[p.pre]["recurrent"] = p.key
-            else:
+            elif not p.offline:
                 g.add_edge(p.pre, p.post, key=p.key)
         return g
 

@@ -13,6 +13,15 @@ from engramlab.world._stimuli import World
 from ._circuits import stc_pair
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: on a busy 2-core machine torch's thread hand-offs cost 10-30x."""
+    from engramlab.engine._kinds import one_thread
+
+    with one_thread():
+        yield
+
+
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
@@ -438,3 +447,107 @@ def test_replay_excitability_must_name_a_region():
     data["consolidation"]["replay_excitability"] = {"AMY": 1.0}
     with pytest.raises(ValueError, match="replay_excitability names 'AMY'"):
         CircuitSpec.model_validate(data)
+
+
+# ------------------------------------------------------------------ the cortex takes over
+def _loop(**back):
+    """IN (input) -> H -> IN through an offline back-projection learned at encoding."""
+    return load_circuit(
+        {
+            "regions": {
+                "IN": {"size": 6, "activation": "linear", "input": True},
+                "H": {"size": 4, "activation": "relu"},
+            },
+            "projections": [
+                {"pre": "IN", "post": "H", "weight": 2.0},
+                {"pre": "H", "post": "IN", "weight": 0.0, "plasticity": "hebbian", "lr": 1.0}
+                | {"w_max": 1.0, "offline": True, **back},
+            ],
+            "readout": {"site": "H"},
+        }
+    )
+
+
+def test_an_offline_back_projection_learns_awake_and_carries_the_pattern_only_offline():
+    c = Circuit(_loop(), seeds=[0, 1])
+    pattern = torch.tensor([[1.0, 1.0, 0, 0, 0, 0]] * 2)
+    c.step({"IN": pattern}, generator=_gen(), plastic=True)  # H and the pattern co-active
+    # awake, the input region is the stimulus alone: the back-projection carries nothing
+    assert torch.equal(c.step({"IN": pattern}, generator=_gen(), plastic=False)["IN"], pattern)
+    kick = {"H": torch.ones(2, 4)}
+    awake = c.step({}, generator=_gen(), plastic=False, transient=kick)["IN"]
+    offline = c.step({}, generator=_gen(), plastic=False, transient=kick, offline=True)["IN"]
+    assert torch.all(awake == 0)  # one sweep: nothing has run before the input region
+    assert torch.all(offline[:, :2] > 0.5) and torch.all(offline[:, 2:] == 0)
+
+
+def test_an_offline_projection_may_close_a_loop_but_not_onto_itself():
+    assert "H-IN" not in {k for *_, k in _loop().graph().edges(data="key")}
+    with pytest.raises(ValueError, match="offline projection 'H-H' is recurrent"):
+        load_circuit(
+            {
+                "regions": {"H": {"size": 2}},
+                "projections": [{"pre": "H", "post": "H", "offline": True}],
+                "readout": {"site": "H"},
+            }
+        )
+    with pytest.raises(Exception, match="unknown region with recurrent collaterals 'H'"):
+        Circuit(_loop(), seeds=[0]).recurrent_key("H")
+
+
+def test_a_silent_early_change_transmits_only_once_consolidated():
+    spec = load_circuit(
+        {
+            "regions": {
+                "IN": {"size": 6, "activation": "linear", "input": True},
+                "O": {"size": 3, "activation": "relu"},
+            },
+            "projections": [
+                {"pre": "IN", "post": "O", "weight": 0.0, "plasticity": "hebbian", "lr": 1.0}
+                | {"w_max": 1.0, "silent_early": True}
+            ],
+            "readout": {"site": "O"},
+        }
+    )
+    c = Circuit(spec, seeds=[0])
+    c.component("early", "IN-O").fill_(0.5)
+    x = {"IN": torch.ones(1, 6)}
+    assert torch.all(c.step(x, generator=_gen(), plastic=False)["O"] == 0)
+    c.component("late", "IN-O").add_(c.component("early", "IN-O"))
+    c.component("early", "IN-O").zero_()
+    assert torch.all(c.step(x, generator=_gen(), plastic=False)["O"] > 0)
+
+
+def _remote_freezing(spec, seeds, lesion):
+    """Freezing in A 12 days after conditioning and 10 replays (the op's default), with the
+    CA3 engram lesioned ``before`` or ``after`` replay, or naive mice (``naive``)."""
+    from engramlab.ops._systems import consolidate
+    from engramlab.protocol._phases import Consolidate
+
+    if lesion == "naive":
+        run, enc = _conditioned(spec, seeds)
+        run.subject = Circuit(spec, seeds=seeds)
+    else:
+        run, enc = _conditioned(spec, seeds, ablate_engram=lesion == "before")
+        consolidate(Consolidate(phase="offline", op="consolidate", memory="m"), run)
+    c = run.subject
+    c.ablated("CA3").logical_or_(enc["CA3"])
+    c.pass_time(24.0 * 12)
+    ctx = run.world.inputs(["A"], len(seeds), _gen(10), seeds=seeds)
+    return torch.stack(
+        [c.freezing(c.step(ctx, generator=_gen(20 + t), plastic=False)) for t in range(3)]
+    ).mean(0)
+
+
+@pytest.mark.parametrize("seed0", [0, 100])
+def test_a_hippocampal_engram_lesioned_after_replay_leaves_a_cortical_remote_memory(seed0):
+    from engramlab.analysis import permutation_test
+
+    spec = load_circuit("mouse-fear-v2")
+    seeds = list(range(seed0, seed0 + 12))
+    f = {k: _remote_freezing(spec, seeds, k) for k in ("after", "before", "naive")}
+    # replay taught the cortex (EC -> PFC -> BLA) the context: it recalls without CA3's engram
+    assert (f["after"] - f["before"]).mean() > 0.15
+    assert permutation_test(f["after"].numpy(), f["before"].numpy(), n_perm=4000) < 0.01
+    # a lesion before replay leaves nothing to consolidate: freezing stays at a naive level
+    assert (f["before"] - f["naive"]).mean() < 0.05
