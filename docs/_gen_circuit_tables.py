@@ -36,6 +36,10 @@ def _region_rows(spec) -> list[str]:
             bits.append(f"pattern_fraction {r.pattern_fraction}")
         if r.trace_gain:
             bits.append(f"trace_gain {r.trace_gain} (τ {r.trace_tau_hours} h)")
+        if r.light_spread:
+            bits.append(f"light_spread {r.light_spread}")
+        if r.light_half is not None:
+            bits.append(f"light_half {r.light_half}")
         if any(p.pre == p.post == name for p in spec.projections):
             bits.append(f"settles {r.settle} iterations")
         rows.append(f"| `{name}` | {r.size} | {act} | {', '.join(bits)} |")

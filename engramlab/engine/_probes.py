@@ -10,7 +10,7 @@ Circuit subjects (:func:`probe_circuit`):
 - ``cue_recall``: mean freezing to the stimuli the memory was formed with (its US left out),
   over :data:`PROBE_TRIALS` noisy trials;
 - ``light_recall``: mean freezing in the home cage (no stimulus) while the memory's tagged
-  ensembles are driven as ChR2 would drive them (``light_gain`` of their site, power 1),
+  ensembles are driven as ChR2 would drive them (their site's photocurrent at power 1),
   whatever opsin the group expresses: the probe measures the engram, not the opsin;
 - ``cue_baseline`` / ``light_baseline``: the same probes on the subject's *naive twin* — its
   own initial weights, no learned early/late/structural change and no traces, the same
@@ -173,8 +173,7 @@ def _light(run: Any, memory: str) -> dict:
         for e in run.ensembles.values()
         if e.memory == memory
     ]
-    regions = run.subject.spec.regions
-    return light_hooks(ens, 1.0, lambda site: regions[site].light_gain) if ens else {}
+    return light_hooks(ens, 1.0, run.subject) if ens else {}
 
 
 def _split(sub: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

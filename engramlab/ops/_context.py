@@ -144,10 +144,7 @@ class GroupRun:
     def light(self, ensembles: str | Sequence[str], power: float) -> dict:
         """Hooks delivering light of ``power`` to the named ensembles (see :func:`light_hooks`)."""
         names = [ensembles] if isinstance(ensembles, str) else list(ensembles)
-        regions = self.subject.spec.regions
-        return light_hooks(
-            [self.ensemble(n) for n in names], power, lambda site: regions[site].light_gain
-        )
+        return light_hooks([self.ensemble(n) for n in names], power, self.subject)
 
     def ensemble(self, name: str) -> Ensemble:
         from engramlab.errors import unknown_name
@@ -157,25 +154,28 @@ class GroupRun:
         return self.ensembles[name]
 
 
-def light_hooks(
-    ensembles: Iterable[Ensemble], power: float, gain_of: Callable[[str], float]
-) -> dict:
+def light_hooks(ensembles: Iterable[Ensemble], power: float, subject: Circuit) -> dict:
     """Hooks that deliver light to the opsin-expressing members of ``ensembles``.
 
-    ChR2 adds ``power × light_gain`` to the members' input current (depolarisation); ArchT
-    subtracts it and scales their rate by ``1 − power`` (hyperpolarisation); opsin ``none``
+    Each member receives the photocurrent of its site at ``power``
+    (:meth:`~engramlab.subjects.Circuit.photocurrent`: ``power × light_gain`` unless the region
+    scatters light or saturates the opsin). ChR2 adds it to the members' input current
+    (depolarisation); ArchT subtracts it and scales their rate by ``1 −`` the photocurrent as a
+    fraction of ``light_gain`` (hyperpolarisation; ``1 − power`` by default); opsin ``none``
     (the fluorophore-only control) does nothing.
     """
     hooks: dict[str, list] = {}
     for ens in ensembles:
         if ens.opsin == "none" or power <= 0:
             continue
-        drive = ens.members.float() * power * gain_of(ens.site)
+        drive = ens.members.float() * subject.photocurrent(ens.site, power)
         if ens.opsin == "ChR2":
             hooks.setdefault(f"{ens.site}.input", []).append(_add(drive))
         elif ens.opsin == "ArchT":
+            gain = subject.spec.regions[ens.site].light_gain
+            share = (drive / gain).clamp(max=1.0) if gain > 0 else drive * 0.0
             hooks.setdefault(f"{ens.site}.input", []).append(_add(-drive))
-            hooks.setdefault(ens.site, []).append(_scale(1.0 - ens.members.float() * power))
+            hooks.setdefault(ens.site, []).append(_scale(1.0 - share))
     return hooks
 
 

@@ -113,6 +113,16 @@ class Circuit(HookedModule):
                 _buf("ablated", r), torch.zeros(self.n_subjects, rs.size, dtype=torch.bool)
             )
             self.register_buffer(_buf("trace", r), torch.zeros(self.n_subjects, rs.size))
+            if rs.light_spread > 0:  # each unit's depth below the light source, per subject
+                depth = [
+                    torch.rand(
+                        rs.size, generator=torch.Generator().manual_seed(_mix(s, f"light:{r}"))
+                    )
+                    for s in seeds
+                ]
+                self.register_buffer(
+                    _buf("irradiance", r), torch.exp(-rs.light_spread * torch.stack(depth))
+                )
             if spec.consolidation.rule == "stc":
                 self.register_buffer(_buf("prp", r), torch.zeros(self.n_subjects, rs.size))
         # reconsolidation / extinction (engramlab.subjects._reconsolidation): labile buffers
@@ -178,6 +188,21 @@ class Circuit(HookedModule):
     def ablated(self, region: str) -> torch.Tensor:
         """Per-unit ablation mask, ``(subject, unit)`` bool."""
         return self.get_buffer(_buf("ablated", region))
+
+    def photocurrent(self, region: str, power: float) -> torch.Tensor:
+        """Current an opsin adds to each unit of ``region`` at light ``power``, ``(subject, unit)``.
+
+        A unit's irradiance is ``power`` × its scattering factor (``light_spread``); the
+        photocurrent is ``light_gain`` × irradiance, saturating with ``light_half``
+        (:class:`~engramlab.subjects.RegionSpec`). Defaults: ``power × light_gain`` everywhere.
+        """
+        rs = self.spec.regions[region]
+        e = torch.full((self.n_subjects, rs.size), float(power))
+        if rs.light_spread > 0:
+            e = e * self.get_buffer(_buf("irradiance", region))
+        if rs.light_half is not None:
+            e = e * (1.0 + rs.light_half) / (e + rs.light_half)
+        return rs.light_gain * e
 
     # ------------------------------------------------------------------ dynamics
     @torch.no_grad()

@@ -96,6 +96,12 @@ class RegionSpec(_Model):
     rate_gain: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
     #: light current per unit of ``power`` injected into opsin-expressing units
     light_gain: Annotated[float, Field(ge=0.0, le=BIG)] = 4.0
+    #: opsin photocurrent saturation: irradiance ``E`` gives ``light_gain · E · (1 + h) / (E + h)``
+    #: with ``h = light_half`` (``light_gain`` at ``E = 1``); ``None``: linear, ``light_gain · E``
+    light_half: Annotated[float, Field(gt=0.0, le=BIG)] | None = None
+    #: light scattering: a unit at depth ``d`` ~ U(0, 1) (drawn per subject) receives
+    #: irradiance ``power · exp(−light_spread · d)``; 0: every unit receives ``power``
+    light_spread: Annotated[float, Field(ge=0.0, le=50.0)] = 0.0
     #: excitability trace: after each learning trial a unit's excitability rises by
     #: ``trace_gain`` × its rate, then decays with time constant ``trace_tau_hours``
     trace_gain: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
