@@ -100,6 +100,12 @@ class RegionSpec(_Model):
     #: ``trace_gain`` × its rate, then decays with time constant ``trace_tau_hours``
     trace_gain: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     trace_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 6.0
+    #: intrinsic excitability that differs between units and drifts with time: each unit's
+    #: offset is a stationary Ornstein-Uhlenbeck process of s.d. ``drift_sd`` and correlation
+    #: time ``drift_tau_hours``, drawn per subject from its seed and advanced by the time that
+    #: passes (``delay``, ``consolidate``); 0 (the default) has no offset
+    drift_sd: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    drift_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 12.0
 
 
 class ProjectionSpec(_Model):
