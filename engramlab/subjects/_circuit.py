@@ -87,7 +87,10 @@ class Circuit(HookedModule):
             for seed in seeds:
                 g = torch.Generator().manual_seed(_mix(seed, key))
                 m = torch.rand(post, pre, generator=g) < p.density
-                w = torch.rand(post, pre, generator=g) * p.weight / (p.density * pre)
+                u = torch.rand(post, pre, generator=g)
+                if p.weight_spread != 1.0:  # the default keeps U(0, 1) bit for bit
+                    u = 0.5 + p.weight_spread * (u - 0.5)
+                w = u * p.weight / (p.density * pre)
                 if p.pre == p.post:
                     m.fill_diagonal_(False)  # collaterals, no autapses
                 m_list.append(m)

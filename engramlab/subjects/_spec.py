@@ -111,8 +111,9 @@ class RegionSpec(_Model):
 class ProjectionSpec(_Model):
     """Weights from ``pre`` to ``post`` with a structural mask and a plasticity rule.
 
-    Initial weights are ``weight`` × U(0, 1) × mask / (density × pre size), so that a fully
-    active presynaptic region gives a mean current of about ``weight / 2``.
+    Initial weights are ``weight`` × U(0, 1) × mask / (density × pre size) (narrower around
+    the same mean with ``weight_spread`` < 1), so that a fully active presynaptic region gives
+    a mean current of about ``weight / 2``.
     ``plasticity``: ``hebbian`` (ΔW = lr · post ⊗ pre, bounded by ``w_max`` if set, with
     ``norm: row`` synaptic scaling of each postsynaptic unit back to its initial total input,
     or ``norm: decay`` an Oja-style decay), ``gradient`` (delta rule: the current of the
@@ -127,6 +128,10 @@ class ProjectionSpec(_Model):
     name: ProjectionName | None = None
     density: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     weight: Annotated[float, Field(ge=-BIG, le=BIG)] = 1.0
+    #: spread of the initial weights around their mean: each is ``weight`` ×
+    #: U(0.5 − spread/2, 0.5 + spread/2) × mask / (density × pre size); 1 (the default) is
+    #: U(0, 1), 0 makes every connection of the projection equal (a broad, uniform input)
+    weight_spread: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     plasticity: Literal["hebbian", "gradient", "omission", "none"] = "none"
     lr: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     norm: Literal["none", "row", "decay"] = "none"
