@@ -36,6 +36,8 @@ def _region_rows(spec) -> list[str]:
             bits.append(f"pattern_fraction {r.pattern_fraction}")
         if r.trace_gain:
             bits.append(f"trace_gain {r.trace_gain} (τ {r.trace_tau_hours} h)")
+        if r.drift_sd:
+            bits.append(f"excitability drift s.d. {r.drift_sd} (τ {r.drift_tau_hours} h)")
         if any(p.pre == p.post == name for p in spec.projections):
             bits.append(f"settles {r.settle} iterations")
         rows.append(f"| `{name}` | {r.size} | {act} | {', '.join(bits)} |")
@@ -63,7 +65,8 @@ def _projection_rows(spec) -> list[str]:
                 parts.append(f"late turnover τ {p.late_tau_days} d")
             rule = ", ".join(parts)
         kind = " (recurrent)" if p.pre == p.post else ""
-        rows.append(f"| `{p.key}`{kind} | {p.density} | {p.weight} | {rule} |")
+        spread = f" (spread {p.weight_spread})" if p.weight_spread != 1.0 else ""
+        rows.append(f"| `{p.key}`{kind} | {p.density} | {p.weight}{spread} | {rule} |")
     return rows
 
 

@@ -107,6 +107,15 @@ class RegionSpec(_Model):
     drift_sd: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     drift_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 12.0
 
+    @model_validator(mode="after")
+    def _drift_needs_a_current(self) -> RegionSpec:
+        if self.input and self.drift_sd > 0:
+            raise ValueError(
+                f"drift_sd {self.drift_sd} on an input region does nothing (its rate is the "
+                "stimulus); set drift_sd on a region it drives, or remove it"
+            )
+        return self
+
 
 class ProjectionSpec(_Model):
     """Weights from ``pre`` to ``post`` with a structural mask and a plasticity rule.

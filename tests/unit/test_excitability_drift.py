@@ -90,3 +90,12 @@ def test_default_has_no_drift_and_keeps_the_naive_weights():
     c = Circuit(spec, seeds=[1])
     assert not any("drift" in name for name, _ in c.named_buffers())
     assert float(c.drift("BLA").abs().sum()) == 0.0
+
+
+def test_drift_on_an_input_region_is_rejected():
+    from engramlab.subjects._spec import CircuitSpec
+
+    data = load_circuit("mouse-fear-v2").model_dump()
+    data["regions"]["US"]["drift_sd"] = 0.3
+    with pytest.raises(ValueError, match="drift_sd 0.3 on an input region"):
+        CircuitSpec.model_validate(data)
