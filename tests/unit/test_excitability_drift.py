@@ -46,9 +46,10 @@ def _overlap(spec, seeds, hours):
     active = {}
     for ctx in ("A", "B"):
         for _ in range(3):
-            rates = c.step(
-                world.inputs([ctx, "shock"], len(seeds), g, seeds=seeds), generator=g, plastic=True
-            )
+            # only the amygdala's context input learns (the rest of the circuit's learning does
+            # not change which BLA cells win; it only makes the test slow)
+            x = world.inputs([ctx, "shock"], len(seeds), g, seeds=seeds)
+            rates = c.step(x, generator=g, plastic=True, learners=["CA1-BLA"])
         # the activity tag: the 15 % most active BLA cells (as a protocol's `tag` takes them)
         top = rates["BLA"].topk(round(0.15 * rates["BLA"].shape[-1]), dim=-1).indices
         active[ctx] = torch.zeros_like(rates["BLA"], dtype=torch.bool).scatter(-1, top, True)
@@ -58,7 +59,6 @@ def _overlap(spec, seeds, hours):
     return ((a & b).sum(-1) / a.sum(-1).clamp_min(1)).numpy()
 
 
-@pytest.mark.slow  # about 30 s per seed set (16 mice, two delays)
 @pytest.mark.parametrize("seed0", [0, 100])
 def test_memories_6h_apart_share_more_amygdala_cells_than_24h_apart(seed0):
     spec = _allocating(load_circuit("mouse-fear-v2"))
