@@ -40,6 +40,8 @@ def _region_rows(spec) -> list[str]:
             bits.append(f"light_spread {r.light_spread}")
         if r.light_half is not None:
             bits.append(f"light_half {r.light_half}")
+        if r.drift_sd:
+            bits.append(f"excitability drift s.d. {r.drift_sd} (τ {r.drift_tau_hours} h)")
         if any(p.pre == p.post == name for p in spec.projections):
             bits.append(f"settles {r.settle} iterations")
         rows.append(f"| `{name}` | {r.size} | {act} | {', '.join(bits)} |")
@@ -69,7 +71,8 @@ def _projection_rows(spec) -> list[str]:
                 parts.append("early change silent until consolidated")
             rule = ", ".join(parts)
         kind = " (recurrent)" if p.pre == p.post else " (offline)" if p.offline else ""
-        rows.append(f"| `{p.key}`{kind} | {p.density} | {p.weight} | {rule} |")
+        spread = f" (spread {p.weight_spread})" if p.weight_spread != 1.0 else ""
+        rows.append(f"| `{p.key}`{kind} | {p.density} | {p.weight}{spread} | {rule} |")
     return rows
 
 

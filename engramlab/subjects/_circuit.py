@@ -91,7 +91,10 @@ class Circuit(HookedModule):
             for seed in seeds:
                 g = torch.Generator().manual_seed(_mix(seed, key))
                 m = torch.rand(post, pre, generator=g) < p.density
-                w = torch.rand(post, pre, generator=g) * p.weight / (p.density * pre)
+                u = torch.rand(post, pre, generator=g)
+                if p.weight_spread != 1.0:  # the default keeps U(0, 1) bit for bit
+                    u = 0.5 + p.weight_spread * (u - 0.5)
+                w = u * p.weight / (p.density * pre)
                 if p.pre == p.post:
                     m.fill_diagonal_(False)  # collaterals, no autapses
                 m_list.append(m)
@@ -123,6 +126,11 @@ class Circuit(HookedModule):
                 self.register_buffer(
                     _buf("irradiance", r), torch.exp(-rs.light_spread * torch.stack(depth))
                 )
+            if rs.drift_sd > 0:
+                self.register_buffer(_buf("drift", r), self._drift_draw(r, 0) * rs.drift_sd)
+                # per subject (all equal): every buffer has a subject dimension
+                steps = torch.zeros(self.n_subjects, 1, dtype=torch.long)
+                self.register_buffer(_buf("drift_steps", r), steps)
             if spec.consolidation.rule == "stc":
                 self.register_buffer(_buf("prp", r), torch.zeros(self.n_subjects, rs.size))
         # reconsolidation / extinction (engramlab.subjects._reconsolidation): labile buffers
@@ -180,6 +188,37 @@ class Circuit(HookedModule):
     def trace(self, region: str) -> torch.Tensor:
         """Per-unit excitability trace left by recent learning, ``(subject, unit)``."""
         return self.get_buffer(_buf("trace", region))
+
+    def drift(self, region: str) -> torch.Tensor:
+        """Per-unit intrinsic excitability offset that drifts with time (``drift_sd``),
+        ``(subject, unit)``; zeros in a region without drift."""
+        if self.spec.regions[region].drift_sd > 0:
+            return self.get_buffer(_buf("drift", region))
+        return torch.zeros(self.n_subjects, self.spec.regions[region].size)
+
+    def _drift_draw(self, region: str, step: int) -> torch.Tensor:
+        """Standard normal draws ``(subject, unit)`` for step ``step`` of a region's drift: each
+        subject's from its own seed, so a mouse's drift does not depend on its group, and no
+        other random stream (trial noise, connectivity) is shifted."""
+        size = self.spec.regions[region].size
+        draws = []
+        for seed in self.seeds:
+            g = torch.Generator().manual_seed(_mix(seed, f"drift:{region}:{step}"))
+            draws.append(torch.randn(size, generator=g))
+        return torch.stack(draws)
+
+    def _advance_drift(self, hours: float) -> None:
+        """Ornstein-Uhlenbeck step over ``hours``: x ← a·x + sd·√(1 − a²)·ε, a = e^(−hours/τ)."""
+        for r in self.order:
+            rs = self.spec.regions[r]
+            if rs.drift_sd <= 0:
+                continue
+            steps = self.get_buffer(_buf("drift_steps", r))
+            steps += 1
+            a = math.exp(-hours / rs.drift_tau_hours)
+            x = self.get_buffer(_buf("drift", r))
+            eps = self._drift_draw(r, int(steps[0, 0]))
+            x.mul_(a).add_(rs.drift_sd * math.sqrt(max(0.0, 1.0 - a * a)) * eps)
 
     def excitability(self, region: str) -> torch.Tensor:
         """Per-unit excitability added to the input current, ``(subject, unit)``."""
@@ -265,6 +304,8 @@ class Circuit(HookedModule):
                 cur = inputs.get(r, torch.zeros(s, rs.size)).clone()
             else:
                 cur = torch.full((s, rs.size), rs.bias) + self.excitability(r) + self.trace(r)
+                if rs.drift_sd > 0:
+                    cur = cur + self.drift(r)
                 for p in self._into[r]:
                     weights[p.key] = self.weight(p.key)
                     c = torch.einsum("spq,sq->sp", self._carry(p, weights), rates[p.pre])
@@ -402,6 +443,7 @@ class Circuit(HookedModule):
                 late.copy_(init + (late - init) * math.exp(-hours / (24.0 * p.late_tau_days)))
         for r in self.order:
             self.trace(r).mul_(math.exp(-hours / self.spec.regions[r].trace_tau_hours))
+        self._advance_drift(hours)
 
     @torch.no_grad()
     def relax(self, hours: float) -> None:

@@ -106,13 +106,29 @@ class RegionSpec(_Model):
     #: ``trace_gain`` × its rate, then decays with time constant ``trace_tau_hours``
     trace_gain: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     trace_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 6.0
+    #: intrinsic excitability that differs between units and drifts with time: each unit's
+    #: offset is a stationary Ornstein-Uhlenbeck process of s.d. ``drift_sd`` and correlation
+    #: time ``drift_tau_hours``, drawn per subject from its seed and advanced by the time that
+    #: passes (``delay``, ``consolidate``); 0 (the default) has no offset
+    drift_sd: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
+    drift_tau_hours: Annotated[float, Field(gt=0.0, le=BIG)] = 12.0
+
+    @model_validator(mode="after")
+    def _drift_needs_a_current(self) -> RegionSpec:
+        if self.input and self.drift_sd > 0:
+            raise ValueError(
+                f"drift_sd {self.drift_sd} on an input region does nothing (its rate is the "
+                "stimulus); set drift_sd on a region it drives, or remove it"
+            )
+        return self
 
 
 class ProjectionSpec(_Model):
     """Weights from ``pre`` to ``post`` with a structural mask and a plasticity rule.
 
-    Initial weights are ``weight`` × U(0, 1) × mask / (density × pre size), so that a fully
-    active presynaptic region gives a mean current of about ``weight / 2``.
+    Initial weights are ``weight`` × U(0, 1) × mask / (density × pre size) (narrower around
+    the same mean with ``weight_spread`` < 1), so that a fully active presynaptic region gives
+    a mean current of about ``weight / 2``.
     ``plasticity``: ``hebbian`` (ΔW = lr · post ⊗ pre, bounded by ``w_max`` if set, with
     ``norm: row`` synaptic scaling of each postsynaptic unit back to its initial total input,
     or ``norm: decay`` an Oja-style decay), ``gradient`` (delta rule: the current of the
@@ -133,6 +149,10 @@ class ProjectionSpec(_Model):
     name: ProjectionName | None = None
     density: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     weight: Annotated[float, Field(ge=-BIG, le=BIG)] = 1.0
+    #: spread of the initial weights around their mean: each is ``weight`` ×
+    #: U(0.5 − spread/2, 0.5 + spread/2) × mask / (density × pre size); 1 (the default) is
+    #: U(0, 1), 0 makes every connection of the projection equal (a broad, uniform input)
+    weight_spread: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     plasticity: Literal["hebbian", "gradient", "omission", "none"] = "none"
     lr: Annotated[float, Field(ge=0.0, le=BIG)] = 0.0
     norm: Literal["none", "row", "decay"] = "none"
