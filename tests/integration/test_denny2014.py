@@ -3,19 +3,17 @@ its reactivation falls and fear generalises."""
 
 import pytest
 
-from engramlab import run_protocol
 from engramlab.analysis import light_effect, permutation_test, sign_flip_test, tost_paired
 
-from .test_study_helpers import STUDY_SEEDS, light_diffs, phase_mean
+from .test_study_helpers import STUDY_SEEDS, light_diffs, phase_mean, run_at_study_seed
 
 
 @pytest.fixture(scope="module", params=STUDY_SEEDS)
 def denny(request, denny_run, protocols_dir, tmp_path_factory):
     """The session's run at the protocol's seed, or a run at a second seed (slow)."""
-    if request.param is None:
-        return denny_run
-    out = tmp_path_factory.mktemp("runs") / f"denny-seed-{request.param}.zarr"
-    return run_protocol(protocols_dir / "denny2014_silencing.yaml", seed=request.param, out=out)
+    return run_at_study_seed(
+        request, denny_run, protocols_dir / "denny2014_silencing.yaml", tmp_path_factory
+    )
 
 
 def test_archt_silencing_lowers_freezing(denny):

@@ -5,19 +5,17 @@ import pytest
 import xarray as xr
 import yaml
 
-from engramlab import run_protocol
 from engramlab.analysis import light_effect, permutation_test, tost_paired
 
-from .test_study_helpers import STUDY_SEEDS, known_seed_loss, light_diffs
+from .test_study_helpers import STUDY_SEEDS, known_seed_loss, light_diffs, run_at_study_seed
 
 
 @pytest.fixture(scope="module", params=STUDY_SEEDS)
 def liu(request, liu_run, protocols_dir, tmp_path_factory):
     """The session's run at the protocol's seed, or a run at a second seed (slow)."""
-    if request.param is None:
-        return liu_run
-    out = tmp_path_factory.mktemp("runs") / f"liu-seed-{request.param}.zarr"
-    return run_protocol(protocols_dir / "liu2012_reactivation.yaml", seed=request.param, out=out)
+    return run_at_study_seed(
+        request, liu_run, protocols_dir / "liu2012_reactivation.yaml", tmp_path_factory
+    )
 
 
 def _per_subject_effect(tree, group):

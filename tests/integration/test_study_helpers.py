@@ -13,6 +13,17 @@ STUDY_SEEDS = [
 ]
 
 
+def run_at_study_seed(request, session_run, path, tmp_path_factory):
+    """For a study fixture parametrized by ``STUDY_SEEDS``: the session's run at the protocol's
+    seed, or a new run of ``path`` at the second seed."""
+    if request.param is None:
+        return session_run
+    from engramlab import run_protocol
+
+    out = tmp_path_factory.mktemp("runs") / f"{path.stem}-seed-{request.param}.zarr"
+    return run_protocol(path, seed=request.param, out=out)
+
+
 def known_seed_loss(request, seed: int | None, reason: str, *, fixture: str = "tree") -> None:
     """Mark the running test a known loss (strict xfail) when its study ``fixture`` ran at
     ``seed`` (None: the protocol's seed): the finding does not hold there, and the test fails as

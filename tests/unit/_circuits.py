@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engramlab.subjects import load_circuit
 
-__all__ = ["stc_pair"]
+__all__ = ["fear_world", "stc_pair"]
 
 
 def stc_pair(x_size: int = 20, y_size: int = 10, **consolidation):
@@ -23,3 +23,12 @@ def stc_pair(x_size: int = 20, y_size: int = 10, **consolidation):
             "consolidation": {"rule": "stc", "prp_threshold": 0.5, **consolidation},
         }
     )
+
+
+def fear_world(spec):
+    """The world of the fear tests: two contexts A and B and a shock (world seed 0)."""
+    from engramlab.protocol import ContextStimulus
+    from engramlab.world._stimuli import World
+
+    kinds = {"A": "context", "B": "context", "shock": "us"}
+    return World(spec, {k: ContextStimulus(kind=v) for k, v in kinds.items()}, seed=0)

@@ -10,7 +10,7 @@ from engramlab.subjects._circuit import Circuit
 from engramlab.subjects._inhibition import emax
 from engramlab.world._stimuli import World
 
-from ._circuits import stc_pair
+from ._circuits import fear_world, stc_pair
 
 
 @pytest.fixture(autouse=True)
@@ -290,15 +290,7 @@ def _conditioned(spec, seeds, *, ablate_engram=False):
     region's active set at encoding."""
     from engramlab.ops._context import GroupRun
 
-    world = World(
-        spec,
-        {
-            "A": ContextStimulus(kind="context"),
-            "B": ContextStimulus(kind="context"),
-            "shock": ContextStimulus(kind="us"),
-        },
-        seed=0,
-    )
+    world = fear_world(spec)
     run = GroupRun("g", Circuit(spec, seeds=seeds), world, _gen(seeds[0]), record_sites=())
     for i in range(3):
         rates = run.run_trial("conditioning", i, ["A", "shock"], plastic=True)

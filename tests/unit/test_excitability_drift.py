@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from engramlab.analysis import sign_flip_test
-from engramlab.protocol import ContextStimulus
 from engramlab.subjects import load_circuit
 from engramlab.subjects._circuit import Circuit
-from engramlab.world import World
+
+from ._circuits import fear_world
 
 
 def _allocating(spec):
@@ -32,15 +32,7 @@ def _allocating(spec):
 def _overlap(spec, seeds, hours):
     """Per mouse, the share of the BLA cells tagged in conditioning A that are tagged again in
     conditioning B ``hours`` later (the same mice at both delays: a paired design)."""
-    world = World(
-        spec,
-        {
-            "A": ContextStimulus(kind="context"),
-            "B": ContextStimulus(kind="context"),
-            "shock": ContextStimulus(kind="us"),
-        },
-        seed=0,
-    )
+    world = fear_world(spec)
     c = Circuit(spec, seeds=seeds)
     g = torch.Generator().manual_seed(seeds[0])
     active = {}
